@@ -1,0 +1,101 @@
+# ottu-resend — build, test, demo, install.
+# Every src/*.c is part of the product; src/mock/*.c is ottu-mock, which links only the
+# pure shared modules listed in MOCK_SHARED. New modules need no Makefile change.
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  ?=
+LDFLAGS ?=
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude -pthread \
+             -DOTTU_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
+ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
+LIBS      = -lcsv -lcurl -lcjson -lxlsxwriter -lsqlite3 -lm
+MOCK_LIBS = -lmicrohttpd -lcjson -lcsv -lm
+TEST_LIBS = -lcmocka
+
+PROD_SRCS  = $(wildcard src/*.c)
+PROD_OBJS  = $(PROD_SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS   = $(filter-out $(BUILD)/obj/main.o,$(PROD_OBJS))
+MOCK_SRCS  = $(wildcard src/mock/*.c)
+MOCK_OBJS  = $(MOCK_SRCS:src/mock/%.c=$(BUILD)/obj/mock/%.o)
+MOCK_LIB_OBJS = $(filter-out $(BUILD)/obj/mock/mock_main.o,$(MOCK_OBJS))
+# Pure modules the mock shares with the product (no threads, no HTTP client).
+MOCK_SHARED = $(BUILD)/obj/rules.o $(BUILD)/obj/jsonutil.o
+UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
+UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test check unit demo deps install uninstall clean bench asan tsan fuzz
+
+all: $(BUILD)/ottu-resend $(BUILD)/ottu-mock
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/mock/%.o: src/mock/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/ottu-resend: $(PROD_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/ottu-mock: $(MOCK_OBJS) $(MOCK_SHARED)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MOCK_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(MOCK_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(LIBS) $(MOCK_LIBS) $(TEST_LIBS)
+
+unit: $(UNIT_BINS)
+
+# `make test` = install what is missing, build, run every test. Last line: N passed, N failed.
+test: deps
+	$(MAKE) all unit
+	BUILD=$(BUILD) tests/run.sh
+
+check: all unit
+	BUILD=$(BUILD) tests/run.sh
+
+deps:
+	@tests/deps.sh
+
+demo: all
+	@tests/demo.sh
+
+bench: all
+	@tests/bench/bench.sh
+
+# Sanitizer builds live in their own directories so they never mix with the normal build.
+asan:
+	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+tsan:
+	$(MAKE) BUILD=build-tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" check
+
+fuzz:
+	@tests/fuzz/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/ottu-resend $(BUILD)/ottu-mock $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/ottu-resend.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	if [ -f docs/ottu-resend.bash-completion ]; then \
+	  install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions && \
+	  install -m 0644 docs/ottu-resend.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ottu-resend; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ottu-resend $(DESTDIR)$(PREFIX)/bin/ottu-mock \
+	      $(DESTDIR)$(PREFIX)/share/man/man1/ottu-resend.1 \
+	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ottu-resend
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/mock/*.d)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and the tests need, only when some are missing.
+set -u
+pkgs="build-essential pkg-config clang libcsv-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev
+      libmicrohttpd-dev libxlsxwriter-dev libsqlite3-dev sqlite3 unzip curl python3"
+missing=()
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,56 @@
+# Shared helpers for integration tests (bash). Source it; each check prints a TAP line.
+# Tests only ever talk to servers on 127.0.0.1.
+set -u
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${BUILD:-build}"
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+RESEND="$BUILD/ottu-resend"
+MOCK="$BUILD/ottu-mock"
+SHARED="$ROOT/../shared"
+T="$(mktemp -d "${TMPDIR:-/tmp}/ottu-test.XXXXXX")"
+MOCK_PIDS=()
+cleanup() {
+  local p
+  for p in "${MOCK_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+export OTTU_API_KEY=test-key
+unset OTTU_BASE_URL
+
+ok()     { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; }
+# check NAME CMD...: ok when CMD succeeds
+check()  { local n="$1"; shift; if "$@"; then ok "$n"; else not_ok "$n"; fi; }
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+  if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1"; printf '#   expected: %q\n#   actual:   %q\n' "$2" "$3"; fi
+}
+
+# start_mock [ottu-mock options...]: starts the mock on a free port; sets MOCK_URL, MOCK_PID.
+start_mock() {
+  local out="$T/mock.$RANDOM.out" i
+  "$MOCK" --port 0 "$@" >"$out" 2>"$out.err" &
+  MOCK_PID=$!; MOCK_PIDS+=("$MOCK_PID")
+  for i in $(seq 1 100); do
+    if grep -q '^listening on ' "$out" 2>/dev/null; then
+      MOCK_URL=$(head -1 "$out" | sed 's/^listening on //'); return 0
+    fi
+    sleep 0.05
+  done
+  echo "# ottu-mock did not start: $(cat "$out.err")"; return 1
+}
+stop_mock() { kill "${1:-$MOCK_PID}" 2>/dev/null; wait "${1:-$MOCK_PID}" 2>/dev/null; true; }
+
+# col FILE NAME: prints column NAME of a CSV file, one value per line (python's csv module,
+# an independent reader).
+col() {
+  python3 - "$1" "$2" <<'PY'
+import csv, sys
+with open(sys.argv[1], newline='', encoding='utf-8-sig') as f:
+    for r in csv.DictReader(f):
+        print(r[sys.argv[2]])
+PY
+}
+# rows FILE: number of data records (python's csv module)
+rows() { python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline="", encoding="utf-8-sig")))-1)' "$1"; }

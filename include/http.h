@@ -1,0 +1,41 @@
+/* http — posts JSON bodies to the API with libcurl: one reusable handle per worker
+ * (keep-alive), DNS and TLS sessions shared, answers capped in size. */
+#ifndef OTTU_HTTP_H
+#define OTTU_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_MAX_BODY (64 * 1024) /* bytes of an answer kept; the rest is discarded */
+
+typedef struct http_shared http_shared;
+typedef struct http_client http_client;
+
+typedef struct http_result {
+    int status;            /* HTTP status, 0 when no answer */
+    int transport_error;   /* no answer: connection error, time-out, reset */
+    char error[256];       /* what went wrong at transport level */
+    char *body;            /* the answer, NUL-terminated, at most HTTP_MAX_BODY */
+    size_t bodylen;
+    char retry_after[64];  /* Retry-After header value, "" when absent */
+} http_result;
+
+/* Checks the base URL (https, or http only for loopback hosts) and prepares what the
+ * workers share. api_key may be NULL (dry run). Returns NULL with err on a bad URL. */
+http_shared *http_shared_new(const char *base_url, const char *api_key, const char *cacert,
+                             long timeout_ms, char *err, size_t errlen);
+void http_shared_free(http_shared *s);
+/* 0 when base_url may be used; -1 with err otherwise (pure check, no network). */
+int http_check_url(const char *base_url, char *err, size_t errlen);
+
+http_client *http_client_new(http_shared *s);
+void http_client_free(http_client *c);
+/* One attempt. Always returns with res filled (status or transport error). */
+void http_post(http_client *c, const char *path, const char *body, size_t len, http_result *res);
+void http_result_free(http_result *res);
+
+/* curl_global_init / cleanup, once per process. */
+int http_global_init(void);
+void http_global_cleanup(void);
+
+#endif

@@ -1,0 +1,55 @@
+/* job — one input row on its way through the pipeline, and its outcome. Jobs live in
+ * the reorder window's slots and are reused; their buffers grow to the largest row. */
+#ifndef OTTU_JOB_H
+#define OTTU_JOB_H
+
+#include <stdint.h>
+
+#include "reader.h"
+#include "request.h"
+
+typedef enum {
+    RS_PENDING = 0,
+    RS_SENT,
+    RS_FAILED,
+    RS_INVALID,
+    RS_DUPLICATE,
+    RS_SKIPPED,
+    RS_NOT_ATTEMPTED,
+    RS_UNKNOWN,
+    RS_DRY_RUN,
+    RS_COUNT
+} row_status;
+
+const char *job_status_name(row_status s);
+/* Parses a status name back (journal, resume); RS_PENDING when unknown. */
+row_status job_status_from_name(const char *s);
+
+typedef struct job {
+    record rec;             /* the input cells, as read */
+    request req;            /* what is sent */
+    long rowno;             /* 1-based data row number */
+    row_status status;
+    int http_status;        /* last HTTP status, 0 = none */
+    int attempts;
+    unsigned channels;      /* channels requested (result_channels) */
+    char detail[640];
+    int64_t first_attempt_ns; /* monotonic, 0 = never sent */
+    int64_t latency_ms;     /* -1 = not sent */
+    int64_t finished_at_ms; /* wall clock, UTC epoch ms */
+    int64_t ready_at_ns;    /* retry not before (monotonic) */
+    int done;               /* outcome decided (guarded by the reorder lock) */
+    int in_shard;           /* 0: not this shard's row; never written */
+} job;
+
+void job_init(job *j);
+void job_free(job *j);
+/* Resets the outcome fields for a new row. */
+void job_reset(job *j, long rowno);
+
+int64_t job_now_ms(void);   /* wall clock, epoch ms */
+int64_t job_mono_ns(void);  /* monotonic clock */
+/* "2026-11-23T19:40:00.123Z"; returns the length. */
+size_t job_format_time(int64_t epoch_ms, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,47 @@
+/* reader — streams CSV records from a file or stdin with libcsv, one record at a time, in
+ * fixed-size chunks: memory depends on the largest record, never on the file size. */
+#ifndef OTTU_READER_H
+#define OTTU_READER_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* One record: the fields' bytes back to back (each NUL-terminated for convenience). */
+typedef struct record {
+    char *data;
+    size_t len, cap;
+    size_t *off, *flen; /* field i is data + off[i], flen[i] bytes */
+    size_t n, ncap;
+    long rowno;         /* 0 for the header, then 1, 2, ... */
+    int malformed;      /* the CSV syntax of this record was broken */
+    char problem[200];  /* what was broken, when malformed */
+} record;
+
+void record_init(record *r);
+void record_free(record *r);
+void record_clear(record *r);
+int record_push(record *r, const char *s, size_t len);
+static inline const char *record_field(const record *r, size_t i) { return r->data + r->off[i]; }
+/* Copies src into dst (dst keeps its buffers). */
+int record_copy(record *dst, const record *src);
+
+typedef struct reader reader;
+
+#define READER_MAX_RECORD (16u << 20) /* a record larger than this is malformed */
+
+/* path "-" = stdin. delim 0 = detect from the header line (, ; tab |).
+ * Returns NULL with err set when the file cannot be opened. */
+reader *reader_open(const char *path, char delim, char *err, size_t errlen);
+/* Reads the next record into rec. Returns 1, 0 at end of input, -1 on an I/O error (err). */
+int reader_next(reader *r, record *rec, char *err, size_t errlen);
+char reader_delimiter(const reader *r);
+/* Bytes consumed so far and the input size (0 when unknown, e.g. a pipe). */
+unsigned long long reader_bytes(const reader *r);
+unsigned long long reader_size(const reader *r);
+void reader_close(reader *r);
+
+/* Removes the spreadsheet guard: a cell starting with ' followed by = + - @ tab or CR
+ * loses the '. Returns the new length (in place). */
+size_t reader_unguard(char *s, size_t len);
+
+#endif

@@ -1,0 +1,29 @@
+/* reorder — the window of rows between the reader and the writer. Rows finish in any
+ * order; the writer takes them back in input order. The window's size bounds memory: the
+ * reader waits when it is that far ahead of the writer. */
+#ifndef OTTU_REORDER_H
+#define OTTU_REORDER_H
+
+#include <stddef.h>
+
+#include "job.h"
+
+typedef struct reorder reorder;
+
+reorder *reorder_new(size_t window);
+void reorder_free(reorder *r);
+size_t reorder_window(const reorder *r);
+/* Reader: the slot for the next row (blocks while the window is full). */
+job *reorder_acquire(reorder *r);
+/* Reader or worker: the row's outcome is decided. */
+void reorder_complete(reorder *r, job *j);
+/* Writer: the oldest row once it is complete; NULL when closed and everything was taken. */
+job *reorder_next(reorder *r);
+/* Writer: done with the row returned by reorder_next; its slot is free again. */
+void reorder_release(reorder *r, job *j);
+/* Reader: no more rows. */
+void reorder_close(reorder *r);
+/* Rows acquired and not yet released (for progress). */
+size_t reorder_in_window(reorder *r);
+
+#endif

@@ -1,0 +1,45 @@
+/* journal — the append-only record that makes jobs crash-safe: "about to send row N"
+ * before every attempt, "row N has no request in flight" after a retryable failure, and
+ * each row's outcome. On resume it tells, per row, whether it was decided, lost in flight
+ * (unknown) or still to do. Format: docs/journal.md. */
+#ifndef OTTU_JOURNAL_H
+#define OTTU_JOURNAL_H
+
+#include <stdint.h>
+
+#include "job.h"
+
+typedef struct journal journal;
+
+/* What identifies the input and the job; a resume must match it. */
+typedef struct journal_header {
+    char job_id[40];
+    unsigned long long input_size;
+    char input_fp[17];     /* FNV-1a 64 of the first 64 KiB, hex */
+    int mode;
+    unsigned shard_k, shard_n;
+} journal_header;
+
+typedef enum { JR_NONE = 0, JR_BEGUN, JR_RELEASED, JR_DECIDED } journal_row_state;
+
+/* Computes size and fingerprint of a regular file. Returns 0 or -1 (err). */
+int journal_fingerprint(const char *path, journal_header *h, char *err, size_t errlen);
+
+/* Starts a new journal at path (exclusive create). */
+journal *journal_create(const char *path, const journal_header *h, char *err, size_t errlen);
+/* Opens an existing journal for resume: reads its header into h and indexes every row's
+ * latest state; appends afterwards. */
+journal *journal_resume(const char *path, journal_header *h, char *err, size_t errlen);
+
+/* Row state from an earlier run (resume); for JR_DECIDED, the outcome is loaded into j. */
+journal_row_state journal_lookup(journal *jn, long rowno, job *j);
+
+int journal_begin(journal *jn, long rowno);      /* before an attempt */
+int journal_release(journal *jn, long rowno);    /* attempt over, no outcome yet */
+int journal_outcome(journal *jn, const job *j);  /* the row's outcome */
+/* fsync now (also done at most every second by the calls above). */
+int journal_sync(journal *jn);
+/* Closes; remove = the job finished, delete the file. */
+int journal_close(journal *jn, int remove);
+
+#endif

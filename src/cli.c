@@ -1,0 +1,338 @@
+/* cli — parses options (contract.md) into a config; reads the key file safely. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "rules.h"
+
+void cli_usage(FILE *out)
+{
+    fputs("usage: ottu-resend [OPTIONS] INPUT.csv        (INPUT may be - for standard input)\n"
+          "       ottu-resend ledger stats|prune --older-than D LEDGER.db\n"
+          "Resends Ottu payment notifications (SMS, email, WhatsApp) for every row of a CSV.\n"
+          "The API key comes from $OTTU_API_KEY or --api-key-file, never from the command line.\n\n"
+          "  --base-url URL          merchant URL, e.g. https://merchant.ottu.net ($OTTU_BASE_URL)\n"
+          "  --api-key-file PATH     file holding the key (mode 0600)\n"
+          "  -o, --output PATH       result CSV (default INPUT.results.csv; - = stdout)\n"
+          "  --failures PATH         also write the rows that did not succeed (re-feedable)\n"
+          "  -j, --concurrency N     requests in flight (1..1024, default 8)\n"
+          "  -r, --rate R            requests per second, 0 = unlimited (default 10); --burst N (1)\n"
+          "  --max-attempts N        attempts per row (5); --backoff-base-ms 500 --backoff-max-ms 30000\n"
+          "  --timeout S             seconds per attempt (30); --cacert PATH\n"
+          "  --dry-run               validate and write results; send nothing\n"
+          "  --resume                continue an interrupted job; --resend-unknown sends lost rows again\n"
+          "  --mode message|template --per-channel-endpoint  --channels LIST  --delimiter C\n"
+          "  --shard K/N             only this shard's rows   --summary-json PATH\n"
+          "  --progress auto|always|never   --excel   --xlsx PATH\n"
+          "  --ledger PATH --cooldown D     skip channels sent within D (default 24h)\n"
+          "  -q quiet, -v verbose, -V version, -h help\n\n"
+          "Examples:\n"
+          "  OTTU_API_KEY=... ottu-resend --base-url https://m.ottu.net --dry-run failed.csv\n"
+          "  ottu-resend --base-url https://m.ottu.net --api-key-file ~/.ottu-key -r 20 failed.csv\n"
+          "  ottu-resend --resume --base-url https://m.ottu.net failed.csv   # after a crash\n"
+          "Exit: 0 all sent, 1 some failed/invalid, 2 usage/input error, 3 key rejected, 130 interrupted.\n"
+          "See man ottu-resend and docs/.\n",
+          out);
+}
+
+enum {
+    OPT_BASE_URL = 256, OPT_KEY_FILE, OPT_FAILURES, OPT_BURST, OPT_MAX_ATTEMPTS, OPT_BACKOFF_BASE,
+    OPT_BACKOFF_MAX, OPT_TIMEOUT, OPT_DRY_RUN, OPT_RESUME, OPT_RESEND_UNKNOWN, OPT_MODE, OPT_PER_CHANNEL,
+    OPT_CHANNELS, OPT_DELIMITER, OPT_SHARD, OPT_SUMMARY_JSON, OPT_PROGRESS, OPT_EXCEL, OPT_XLSX,
+    OPT_LEDGER, OPT_COOLDOWN, OPT_CACERT, OPT_API_KEY
+};
+
+static const struct option longopts[] = {
+    {"base-url", required_argument, 0, OPT_BASE_URL},
+    {"api-key-file", required_argument, 0, OPT_KEY_FILE},
+    {"api-key", required_argument, 0, OPT_API_KEY},
+    {"output", required_argument, 0, 'o'},
+    {"failures", required_argument, 0, OPT_FAILURES},
+    {"concurrency", required_argument, 0, 'j'},
+    {"rate", required_argument, 0, 'r'},
+    {"burst", required_argument, 0, OPT_BURST},
+    {"max-attempts", required_argument, 0, OPT_MAX_ATTEMPTS},
+    {"backoff-base-ms", required_argument, 0, OPT_BACKOFF_BASE},
+    {"backoff-max-ms", required_argument, 0, OPT_BACKOFF_MAX},
+    {"timeout", required_argument, 0, OPT_TIMEOUT},
+    {"dry-run", no_argument, 0, OPT_DRY_RUN},
+    {"resume", no_argument, 0, OPT_RESUME},
+    {"resend-unknown", no_argument, 0, OPT_RESEND_UNKNOWN},
+    {"mode", required_argument, 0, OPT_MODE},
+    {"per-channel-endpoint", no_argument, 0, OPT_PER_CHANNEL},
+    {"channels", required_argument, 0, OPT_CHANNELS},
+    {"delimiter", required_argument, 0, OPT_DELIMITER},
+    {"shard", required_argument, 0, OPT_SHARD},
+    {"summary-json", required_argument, 0, OPT_SUMMARY_JSON},
+    {"progress", required_argument, 0, OPT_PROGRESS},
+    {"excel", no_argument, 0, OPT_EXCEL},
+    {"xlsx", required_argument, 0, OPT_XLSX},
+    {"ledger", required_argument, 0, OPT_LEDGER},
+    {"cooldown", required_argument, 0, OPT_COOLDOWN},
+    {"cacert", required_argument, 0, OPT_CACERT},
+    {"quiet", no_argument, 0, 'q'},
+    {"verbose", no_argument, 0, 'v'},
+    {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, 'V'},
+    {0, 0, 0, 0},
+};
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->concurrency = 8;
+    cfg->rate = 10;
+    cfg->burst = 1;
+    cfg->max_attempts = 5;
+    cfg->backoff_base_ms = 500;
+    cfg->backoff_max_ms = 30000;
+    cfg->timeout_s = 30;
+    cfg->mode = MODE_AUTO;
+    cfg->progress = PROGRESS_AUTO;
+    cfg->cooldown_ms = 24LL * 3600 * 1000;
+    cfg->verbosity = 1;
+    const char *output = NULL;
+    long v;
+    double d;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:j:r:qvhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_BASE_URL: cfg->base_url = optarg; break;
+        case OPT_KEY_FILE: cfg->api_key_file = optarg; break;
+        case OPT_API_KEY:
+            snprintf(err, errlen, "--api-key is not accepted: a key on the command line is visible to "
+                                  "every user (ps); use $OTTU_API_KEY or --api-key-file");
+            return -1;
+        case 'o': output = optarg; break;
+        case OPT_FAILURES: cfg->failures = optarg; break;
+        case 'j':
+            if (parse_long(optarg, 1, 1024, &v) < 0)
+                goto bad;
+            cfg->concurrency = (int)v;
+            break;
+        case 'r':
+            if (parse_double(optarg, 0, 1e6, &d) < 0)
+                goto bad;
+            cfg->rate = d;
+            break;
+        case OPT_BURST:
+            if (parse_long(optarg, 1, 100000, &v) < 0)
+                goto bad;
+            cfg->burst = (unsigned)v;
+            break;
+        case OPT_MAX_ATTEMPTS:
+            if (parse_long(optarg, 1, 100, &v) < 0)
+                goto bad;
+            cfg->max_attempts = (int)v;
+            break;
+        case OPT_BACKOFF_BASE:
+            if (parse_long(optarg, 0, 3600000, &v) < 0)
+                goto bad;
+            cfg->backoff_base_ms = v;
+            break;
+        case OPT_BACKOFF_MAX:
+            if (parse_long(optarg, 0, 3600000, &v) < 0)
+                goto bad;
+            cfg->backoff_max_ms = v;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_double(optarg, 0.001, 3600, &d) < 0)
+                goto bad;
+            cfg->timeout_s = d;
+            break;
+        case OPT_DRY_RUN: cfg->dry_run = 1; break;
+        case OPT_RESUME: cfg->resume = 1; break;
+        case OPT_RESEND_UNKNOWN: cfg->resend_unknown = 1; break;
+        case OPT_MODE:
+            if (strcmp(optarg, "message") == 0)
+                cfg->mode = MODE_MESSAGE;
+            else if (strcmp(optarg, "template") == 0)
+                cfg->mode = MODE_TEMPLATE;
+            else
+                goto bad;
+            break;
+        case OPT_PER_CHANNEL: cfg->per_channel_endpoint = 1; break;
+        case OPT_CHANNELS: {
+            char why[200];
+            if (rules_parse_channels(optarg, strlen(optarg), &cfg->default_channels, why, sizeof why) < 0) {
+                snprintf(err, errlen, "--channels: %s", why);
+                return -1;
+            }
+            break;
+        }
+        case OPT_DELIMITER:
+            if (strcmp(optarg, "tab") == 0 || strcmp(optarg, "\\t") == 0)
+                cfg->delimiter = '\t';
+            else if (strlen(optarg) == 1 && strchr(",;\t|", optarg[0]))
+                cfg->delimiter = optarg[0];
+            else
+                goto bad;
+            break;
+        case OPT_SHARD: {
+            unsigned long k, n;
+            char *end;
+            k = strtoul(optarg, &end, 10);
+            if (end == optarg || *end != '/')
+                goto bad;
+            const char *ns = end + 1;
+            n = strtoul(ns, &end, 10);
+            if (end == ns || *end || n < 1 || n > 100000 || k >= n)
+                goto bad;
+            cfg->shard_k = (unsigned)k;
+            cfg->shard_n = (unsigned)n;
+            break;
+        }
+        case OPT_SUMMARY_JSON: cfg->summary_json = optarg; break;
+        case OPT_PROGRESS:
+            if (strcmp(optarg, "auto") == 0)
+                cfg->progress = PROGRESS_AUTO;
+            else if (strcmp(optarg, "always") == 0)
+                cfg->progress = PROGRESS_ALWAYS;
+            else if (strcmp(optarg, "never") == 0)
+                cfg->progress = PROGRESS_NEVER;
+            else
+                goto bad;
+            break;
+        case OPT_EXCEL: cfg->excel = 1; break;
+        case OPT_XLSX: cfg->xlsx = optarg; break;
+        case OPT_LEDGER: cfg->ledger = optarg; break;
+        case OPT_COOLDOWN:
+            if (ledger_parse_duration(optarg, &cfg->cooldown_ms) < 0)
+                goto bad;
+            break;
+        case OPT_CACERT: cfg->cacert = optarg; break;
+        case 'q': cfg->verbosity = 0; break;
+        case 'v': cfg->verbosity = 2; break;
+        case 'h': cli_usage(stdout); return 1;
+        case 'V': printf("ottu-resend %s\n", OTTU_VERSION); return 1;
+        case ':':
+            snprintf(err, errlen, "option %s needs a value", argv[optind - 1]);
+            return -1;
+        default:
+            snprintf(err, errlen, "unknown option %s (see --help)", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        snprintf(err, errlen, optind >= argc ? "no input file given (see --help)"
+                                             : "one input file expected, got several (see --help)");
+        return -1;
+    }
+    cfg->input = argv[optind];
+    if (!cfg->base_url)
+        cfg->base_url = getenv("OTTU_BASE_URL");
+    if (cfg->resend_unknown && !cfg->resume) {
+        snprintf(err, errlen, "--resend-unknown only makes sense with --resume");
+        return -1;
+    }
+    if (cfg->backoff_max_ms < cfg->backoff_base_ms)
+        cfg->backoff_max_ms = cfg->backoff_base_ms;
+    if (output) {
+        cfg->output = strdup(output);
+    } else if (strcmp(cfg->input, "-") == 0) {
+        cfg->output = strdup("-");
+    } else {
+        size_t n = strlen(cfg->input);
+        int has_ext = n >= 4 && strcasecmp(cfg->input + n - 4, ".csv") == 0;
+        if (asprintf(&cfg->output, "%.*s.results.csv", (int)(has_ext ? n - 4 : n), cfg->input) < 0)
+            cfg->output = NULL;
+    }
+    if (!cfg->output) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "invalid value \"%s\" for %s (see --help)", optarg, argv[optind - 1]);
+    return -1;
+}
+
+int cli_load_key(config *cfg, char *err, size_t errlen)
+{
+    if (cfg->api_key_file) {
+        int fd = open(cfg->api_key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            snprintf(err, errlen, "cannot read --api-key-file %s: %s", cfg->api_key_file, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+            /* Like ssh with private keys: a key others can read is already leaked. */
+            snprintf(err, errlen, "--api-key-file %s is readable by group or others (mode %04o); "
+                                  "run: chmod 600 %s", cfg->api_key_file, (unsigned)(st.st_mode & 07777),
+                     cfg->api_key_file);
+            close(fd);
+            return -1;
+        }
+        char buf[1024];
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n < 0)
+            n = 0;
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+            n--;
+        buf[n] = '\0';
+        cfg->api_key = strdup(buf);
+        memset(buf, 0, sizeof buf);
+    } else if (getenv("OTTU_API_KEY")) {
+        cfg->api_key = strdup(getenv("OTTU_API_KEY"));
+    }
+    if (!cfg->api_key || !cfg->api_key[0]) {
+        snprintf(err, errlen, "no API key: set OTTU_API_KEY or use --api-key-file PATH");
+        return -1;
+    }
+    for (const char *p = cfg->api_key; *p; p++) {
+        if ((unsigned char)*p < 0x21 || *p == 0x7f) {
+            snprintf(err, errlen, "the API key contains spaces or control characters");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void cli_free(config *cfg)
+{
+    if (cfg->api_key) {
+        explicit_bzero(cfg->api_key, strlen(cfg->api_key));
+        free(cfg->api_key);
+    }
+    free(cfg->output);
+    cfg->api_key = NULL;
+    cfg->output = NULL;
+}

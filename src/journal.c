@@ -1,0 +1,346 @@
+/* journal — append-only crash record of a sending job, and its index for --resume. */
+#include "journal.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rules.h"
+
+#define SYNC_INTERVAL_NS 1000000000LL /* fsync at most this often, not per row */
+#define MAGIC "ottu-resend-journal 1"
+
+struct journal {
+    int fd;
+    char *path;
+    pthread_mutex_t mu;
+    int64_t last_sync_ns;
+    /* resume index: per row, (offset of its latest O line << 2) | state */
+    uint64_t *index;
+    long index_rows;
+    int rfd;          /* read side for outcome lines */
+};
+
+int journal_fingerprint(const char *path, journal_header *h, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    fstat(fd, &st);
+    h->input_size = (unsigned long long)st.st_size;
+    static char buf[64 * 1024];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(h->input_fp, sizeof h->input_fp, "%016llx",
+             (unsigned long long)rules_fnv1a64(buf, (size_t)n));
+    return 0;
+}
+
+static int write_all(journal *jn, const char *s, size_t len)
+{
+    while (len) {
+        ssize_t n = write(jn->fd, s, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        s += n;
+        len -= (size_t)n;
+    }
+    int64_t now = job_mono_ns();
+    if (now - jn->last_sync_ns >= SYNC_INTERVAL_NS) {
+        fdatasync(jn->fd);
+        jn->last_sync_ns = now;
+    }
+    return 0;
+}
+
+static int append(journal *jn, const char *s, size_t len)
+{
+    pthread_mutex_lock(&jn->mu);
+    int rc = write_all(jn, s, len);
+    pthread_mutex_unlock(&jn->mu);
+    return rc;
+}
+
+static journal *alloc_journal(const char *path, int fd)
+{
+    journal *jn = calloc(1, sizeof *jn);
+    if (!jn)
+        return NULL;
+    jn->path = strdup(path);
+    jn->fd = fd;
+    jn->rfd = -1;
+    jn->last_sync_ns = job_mono_ns();
+    pthread_mutex_init(&jn->mu, NULL);
+    return jn;
+}
+
+journal *journal_create(const char *path, const journal_header *h, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create journal %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    journal *jn = alloc_journal(path, fd);
+    if (!jn) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    char line[256];
+    int n = snprintf(line, sizeof line, "%s\nJ,%s,%llu,%s,%d,%u,%u\n", MAGIC, h->job_id, h->input_size,
+                     h->input_fp, h->mode, h->shard_k, h->shard_n);
+    if (write_all(jn, line, (size_t)n) < 0 || fdatasync(fd) < 0) {
+        snprintf(err, errlen, "cannot write journal %s: %s", path, strerror(errno));
+        journal_close(jn, 1);
+        return NULL;
+    }
+    return jn;
+}
+
+/* Parsing state while indexing an existing journal. */
+struct scan {
+    journal *jn;
+    journal_header *h;
+    char f[10][48];     /* first fields of the current line (the detail is not needed) */
+    size_t nf;
+    long long line_off; /* offset where the current line started */
+    long long pos;      /* offset of the byte being parsed */
+    int header_seen;
+    int bad;
+};
+
+static void scan_field(void *s, size_t len, void *data)
+{
+    struct scan *sc = data;
+    if (sc->nf < 10) {
+        size_t n = len < 47 ? len : 47;
+        memcpy(sc->f[sc->nf], s, n);
+        sc->f[sc->nf][n] = '\0';
+    }
+    sc->nf++;
+}
+
+static int set_row(journal *jn, long row, journal_row_state st, long long off)
+{
+    if (row < 1)
+        return -1;
+    if (row >= jn->index_rows) {
+        long nr = jn->index_rows ? jn->index_rows : 1024;
+        while (nr <= row)
+            nr *= 2;
+        uint64_t *ix = realloc(jn->index, (size_t)nr * sizeof *ix);
+        if (!ix)
+            return -1;
+        memset(ix + jn->index_rows, 0, (size_t)(nr - jn->index_rows) * sizeof *ix);
+        jn->index = ix;
+        jn->index_rows = nr;
+    }
+    jn->index[row] = ((uint64_t)off << 2) | (uint64_t)st;
+    return 0;
+}
+
+static void scan_row(int c, void *data)
+{
+    (void)c;
+    struct scan *sc = data;
+    if (sc->nf == 0) {
+        return;
+    }
+    const char *kind = sc->f[0];
+    if (strcmp(kind, MAGIC) == 0) {
+        /* the first line */
+    } else if (strcmp(kind, "J") == 0 && sc->nf >= 7 && !sc->header_seen) {
+        snprintf(sc->h->job_id, sizeof sc->h->job_id, "%.39s", sc->f[1]);
+        sc->h->input_size = strtoull(sc->f[2], NULL, 10);
+        snprintf(sc->h->input_fp, sizeof sc->h->input_fp, "%.16s", sc->f[3]);
+        sc->h->mode = atoi(sc->f[4]);
+        sc->h->shard_k = (unsigned)strtoul(sc->f[5], NULL, 10);
+        sc->h->shard_n = (unsigned)strtoul(sc->f[6], NULL, 10);
+        sc->header_seen = 1;
+    } else if (sc->nf >= 2 && (kind[0] == 'B' || kind[0] == 'F' || kind[0] == 'O') && !kind[1]) {
+        long row = strtol(sc->f[1], NULL, 10);
+        journal_row_state st = kind[0] == 'B' ? JR_BEGUN : kind[0] == 'F' ? JR_RELEASED : JR_DECIDED;
+        /* An outcome line cut short by a crash is ignored: the row stays "begun". */
+        if (st != JR_DECIDED || sc->nf >= 9)
+            set_row(sc->jn, row, st, sc->line_off);
+    } else {
+        sc->bad++;
+    }
+    sc->nf = 0;
+}
+
+journal *journal_resume(const char *path, journal_header *h, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open journal %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    journal *jn = alloc_journal(path, fd);
+    struct csv_parser p;
+    struct scan sc = {.jn = jn, .h = h};
+    csv_init(&p, 0);
+    char buf[65536];
+    ssize_t n;
+    long long off = 0;
+    memset(h, 0, sizeof *h);
+    /* Feed line by line so each record's start offset is known. */
+    while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
+        ssize_t i = 0;
+        while (i < n) {
+            ssize_t e = i;
+            while (e < n && buf[e] != '\n')
+                e++;
+            if (e < n)
+                e++;
+            if (p.pstate == 0 && sc.nf == 0)
+                sc.line_off = off + i;
+            csv_parse(&p, buf + i, (size_t)(e - i), scan_field, scan_row, &sc);
+            i = e;
+        }
+        off += n;
+    }
+    /* A trailing partial line (crash mid-write) is dropped, not completed. */
+    csv_free(&p);
+    if (!sc.header_seen) {
+        snprintf(err, errlen, "journal %s is not an ottu-resend journal (no header)", path);
+        journal_close(jn, 0);
+        return NULL;
+    }
+    jn->rfd = open(path, O_RDONLY | O_CLOEXEC);
+    /* A crash may have left a partial last line: start our records on a fresh line. */
+    if (off > 0) {
+        char last;
+        if (pread(fd, &last, 1, off - 1) == 1 && last != '\n')
+            write_all(jn, "\n", 1);
+    }
+    return jn;
+}
+
+struct line_reader {
+    record *rec;
+    int done;
+};
+
+static void line_field(void *s, size_t len, void *data)
+{
+    struct line_reader *lr = data;
+    if (!lr->done)
+        record_push(lr->rec, s ? s : "", len);
+}
+
+static void line_end(int c, void *data)
+{
+    (void)c;
+    ((struct line_reader *)data)->done = 1;
+}
+
+/* Reads back the outcome line at off into j. */
+static int load_outcome(journal *jn, long long off, job *j)
+{
+    char buf[4096];
+    ssize_t n = pread(jn->rfd, buf, sizeof buf, off);
+    if (n <= 0)
+        return -1;
+    record rec;
+    record_init(&rec);
+    struct line_reader lr = {&rec, 0};
+    struct csv_parser p;
+    csv_init(&p, 0);
+    for (ssize_t i = 0; i < n && !lr.done; i++)
+        csv_parse(&p, buf + i, 1, line_field, line_end, &lr);
+    csv_free(&p);
+    int rc = -1;
+    if (lr.done && rec.n >= 9) {
+        j->status = job_status_from_name(record_field(&rec, 2));
+        j->http_status = atoi(record_field(&rec, 3));
+        j->attempts = atoi(record_field(&rec, 4));
+        j->channels = (unsigned)strtoul(record_field(&rec, 5), NULL, 10);
+        j->latency_ms = strtoll(record_field(&rec, 6), NULL, 10);
+        j->finished_at_ms = strtoll(record_field(&rec, 7), NULL, 10);
+        snprintf(j->detail, sizeof j->detail, "%s", record_field(&rec, 8));
+        rc = j->status == RS_PENDING ? -1 : 0;
+    }
+    record_free(&rec);
+    return rc;
+}
+
+journal_row_state journal_lookup(journal *jn, long rowno, job *j)
+{
+    if (!jn->index || rowno < 1 || rowno >= jn->index_rows)
+        return JR_NONE;
+    uint64_t v = jn->index[rowno];
+    journal_row_state st = (journal_row_state)(v & 3);
+    if (st == JR_DECIDED && load_outcome(jn, (long long)(v >> 2), j) < 0)
+        return JR_BEGUN; /* unreadable outcome: treat as lost, never as "to do" */
+    return st;
+}
+
+static int simple(journal *jn, char kind, long rowno)
+{
+    char line[48];
+    int n = snprintf(line, sizeof line, "%c,%ld\n", kind, rowno);
+    return append(jn, line, (size_t)n);
+}
+
+int journal_begin(journal *jn, long rowno) { return simple(jn, 'B', rowno); }
+int journal_release(journal *jn, long rowno) { return simple(jn, 'F', rowno); }
+
+int journal_outcome(journal *jn, const job *j)
+{
+    char line[2048];
+    int n = snprintf(line, sizeof line, "O,%ld,%s,%d,%d,%u,%lld,%lld,", j->rowno, job_status_name(j->status),
+                     j->http_status, j->attempts, j->channels, (long long)j->latency_ms,
+                     (long long)j->finished_at_ms);
+    size_t len = (size_t)n;
+    len += csv_write(line + len, sizeof line - len - 2, j->detail, strlen(j->detail));
+    if (len > sizeof line - 2)
+        len = sizeof line - 2; /* cannot happen: detail is at most 640 bytes */
+    line[len++] = '\n';
+    return append(jn, line, len);
+}
+
+int journal_sync(journal *jn)
+{
+    pthread_mutex_lock(&jn->mu);
+    int rc = fdatasync(jn->fd);
+    jn->last_sync_ns = job_mono_ns();
+    pthread_mutex_unlock(&jn->mu);
+    return rc;
+}
+
+int journal_close(journal *jn, int remove)
+{
+    if (!jn)
+        return 0;
+    int rc = 0;
+    if (!remove)
+        rc = fdatasync(jn->fd);
+    close(jn->fd);
+    if (jn->rfd >= 0)
+        close(jn->rfd);
+    if (remove)
+        unlink(jn->path);
+    pthread_mutex_destroy(&jn->mu);
+    free(jn->index);
+    free(jn->path);
+    free(jn);
+    return rc;
+}

@@ -1,0 +1,706 @@
+/* main — wires the pipeline: cli → reader → (validate, dedupe, resume, ledger) → queue →
+ * workers → reorder → writer, with the journal, progress and signals watching. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "columns.h"
+#include "dedupe.h"
+#include "engine.h"
+#include "journal.h"
+#include "ledger.h"
+#include "log.h"
+#include "progress.h"
+#include "reader.h"
+#include "reorder.h"
+#include "request.h"
+#include "rules.h"
+#include "summary.h"
+#include "writer.h"
+#include "xlsxout.h"
+
+#define EXIT_USAGE 2
+#define EXIT_ABORTED 3
+#define EXIT_INTERRUPTED 130
+
+typedef struct job_ctx {
+    config *cfg;
+    columns cols;
+    reader *in;
+    reader *old;          /* resume from a finished output (no journal) */
+    size_t old_status_col, old_first_result;
+    journal *jn;
+    ledger *led;
+    dedupe *seen;
+    reorder *ro;
+    queue *q;
+    throttle *thr;
+    http_shared *http;
+    engine *eng;
+    writer *out, *fail;
+    xlsxout *xl;
+    summary sum;
+    progress *prog;
+    request_opts ropts;
+    char job_id[40];
+    atomic_int interrupted;
+    atomic_int fatal;      /* the writer could not write */
+    char fatal_msg[512];
+    pthread_t writer_thread, watch_thread;
+    int watch_started;
+} job_ctx;
+
+static int fail_usage(const char *msg)
+{
+    fprintf(stderr, "ottu-resend: %s\n", msg);
+    return EXIT_USAGE;
+}
+
+/* ---- writer thread: rows in input order to the CSV, failures, workbook, ledger ---- */
+
+static int is_failure(row_status s)
+{
+    return s == RS_FAILED || s == RS_INVALID || s == RS_NOT_ATTEMPTED || s == RS_UNKNOWN;
+}
+
+static void *writer_main(void *p)
+{
+    job_ctx *c = p;
+    row_cells rc;
+    char err[512];
+    if (row_cells_init(&rc, &c->cols) < 0)
+        abort();
+    job *j;
+    while ((j = reorder_next(c->ro)) != NULL) {
+        row_cells_fill(&rc, &c->cols, j);
+        int bad = writer_cells(c->out, &rc) < 0;
+        if (c->fail && is_failure(j->status))
+            bad |= writer_cells(c->fail, &rc) < 0;
+        if (c->xl && xlsxout_row(c->xl, rc.cell, rc.len) < 0 && !atomic_load(&c->fatal)) {
+            snprintf(c->fatal_msg, sizeof c->fatal_msg, "--xlsx: %s", xlsxout_error(c->xl));
+            atomic_store(&c->fatal, 1);
+        }
+        if (c->led && j->status == RS_SENT && !c->cfg->dry_run &&
+            ledger_record(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->channels, j->finished_at_ms,
+                          j->rowno, err, sizeof err) < 0)
+            log_msg(LOG_QUIET, j->rowno, "ledger: %s", err);
+        if (bad && !atomic_load(&c->fatal)) {
+            snprintf(c->fatal_msg, sizeof c->fatal_msg, "cannot write the results: %s", strerror(errno));
+            atomic_store(&c->fatal, 1);
+        }
+        summary_add(&c->sum, j);
+        progress_row_done(c->prog, j->status);
+        reorder_release(c->ro, j);
+    }
+    row_cells_free(&rc);
+    return NULL;
+}
+
+/* ---- watcher thread: SIGINT/SIGTERM, and the progress line a few times a second ---- */
+
+static void *watch_main(void *p)
+{
+    job_ctx *c = p;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    struct timespec tick = {0, 250 * 1000 * 1000};
+    for (;;) {
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGUSR1)
+            break; /* the job is over */
+        if (sig == SIGINT || sig == SIGTERM) {
+            if (atomic_exchange(&c->interrupted, 1)) {
+                /* Second signal: stop at once. Rows in flight become "unknown" on resume. */
+                static const char msg[] = "\nottu-resend: second signal, stopping at once\n";
+                if (write(2, msg, sizeof msg - 1) < 0) {
+                }
+                _exit(EXIT_INTERRUPTED);
+            }
+            log_msg(LOG_QUIET, 0, "interrupted: finishing requests in flight; the rest will be not_attempted "
+                                  "(signal again to stop at once)");
+            if (c->eng)
+                engine_stop(c->eng);
+            continue;
+        }
+        if (c->led) {
+            char err[256];
+            if (ledger_tick(c->led, err, sizeof err) < 0)
+                log_msg(LOG_QUIET, 0, "ledger: %s", err);
+        }
+        progress_draw(c->prog, 0);
+    }
+    return NULL;
+}
+
+/* ---- setup ---- */
+
+static void make_job_id(char *out, size_t size, const journal_header *h)
+{
+    uint64_t x = rules_fnv1a64(h->input_fp, strlen(h->input_fp));
+    int64_t now = job_now_ms();
+    pid_t pid = getpid();
+    x = rules_fnv1a64_update(x, &now, sizeof now);
+    x = rules_fnv1a64_update(x, &pid, sizeof pid);
+    snprintf(out, size, "%016llx", (unsigned long long)x);
+}
+
+static int file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* Journal and resume: decide where this run's knowledge of earlier runs comes from. */
+static int setup_journal(job_ctx *c, char *err, size_t errlen)
+{
+    config *cfg = c->cfg;
+    journal_header h;
+    memset(&h, 0, sizeof h);
+    h.mode = c->cols.mode;
+    h.shard_k = cfg->shard_k;
+    h.shard_n = cfg->shard_n;
+    int can_journal = !cfg->dry_run && strcmp(cfg->output, "-") != 0;
+    if (cfg->resume && strcmp(cfg->input, "-") == 0) {
+        snprintf(err, errlen, "--resume needs an input file, not standard input");
+        return -1;
+    }
+    if (cfg->resume && strcmp(cfg->output, "-") == 0) {
+        snprintf(err, errlen, "--resume needs an output file (-o PATH), not standard output");
+        return -1;
+    }
+    if (strcmp(cfg->input, "-") != 0 && journal_fingerprint(cfg->input, &h, err, errlen) < 0)
+        return -1;
+    make_job_id(c->job_id, sizeof c->job_id, &h);
+    if (!can_journal)
+        return 0;
+    char *jpath;
+    if (asprintf(&jpath, "%s.journal", cfg->output) < 0)
+        return -1;
+    int rc = -1;
+    if (file_exists(jpath)) {
+        if (!cfg->resume) {
+            snprintf(err, errlen, "an unfinished job exists for %s (journal %s): continue it with --resume, "
+                                  "or delete the journal to start over", cfg->output, jpath);
+            goto out;
+        }
+        journal_header old;
+        c->jn = journal_resume(jpath, &old, err, errlen);
+        if (!c->jn)
+            goto out;
+        if (old.input_size != h.input_size || strcmp(old.input_fp, h.input_fp) != 0) {
+            snprintf(err, errlen, "--resume: %s changed since the interrupted run (journal %s belongs to "
+                                  "another input); use the same file, or delete the journal to start over",
+                     cfg->input, jpath);
+            goto out;
+        }
+        if (old.mode != h.mode || old.shard_k != h.shard_k || old.shard_n != h.shard_n) {
+            snprintf(err, errlen, "--resume: the interrupted run used another mode or --shard; use the same");
+            goto out;
+        }
+        snprintf(c->job_id, sizeof c->job_id, "%s", old.job_id);
+        log_msg(LOG_NORMAL, 0, "resuming job %s from %s", c->job_id, jpath);
+    } else {
+        if (cfg->resume && file_exists(cfg->output)) {
+            /* A finished job: its results say what was decided. */
+            c->old = reader_open(cfg->output, ',', err, errlen);
+            if (!c->old)
+                goto out;
+            record hdr;
+            record_init(&hdr);
+            int got = reader_next(c->old, &hdr, err, errlen);
+            int found = 0;
+            for (size_t i = 0; got == 1 && i < hdr.n; i++) {
+                if (strcmp(record_field(&hdr, i), "result_status") == 0) {
+                    c->old_status_col = i;
+                    found = 1;
+                }
+            }
+            c->old_first_result = c->old_status_col;
+            int same = found && c->old_first_result == c->cols.nout;
+            for (size_t i = 0; same && i < c->cols.nout; i++)
+                same = strcmp(record_field(&hdr, i), c->cols.name[c->cols.out[i]]) == 0;
+            record_free(&hdr);
+            if (!same) {
+                snprintf(err, errlen, "--resume: %s is not a result file of %s (its columns differ); "
+                                      "choose another -o or delete it", cfg->output, cfg->input);
+                goto out;
+            }
+            log_msg(LOG_NORMAL, 0, "resuming from the results in %s", cfg->output);
+        }
+        snprintf(h.job_id, sizeof h.job_id, "%s", c->job_id);
+        c->jn = journal_create(jpath, &h, err, errlen);
+        if (!c->jn)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(jpath);
+    return rc;
+}
+
+/* ---- the reader stage: every row is decided here or handed to the workers ---- */
+
+/* The earlier outcome of a row on resume. Returns 1 when the row is kept as it was. */
+static int resume_row(job_ctx *c, job *j, char *err, size_t errlen)
+{
+    if (c->jn) {
+        journal_row_state st = journal_lookup(c->jn, j->rowno, j);
+        if (st == JR_DECIDED && !(j->status == RS_UNKNOWN && c->cfg->resend_unknown))
+            return 1;
+        if (st == JR_BEGUN || st == JR_DECIDED) {
+            if (c->cfg->resend_unknown)
+                return 0;
+            j->status = RS_UNKNOWN;
+            snprintf(j->detail, sizeof j->detail, "outcome lost: the request may have reached the API before the "
+                                                  "earlier run stopped; not sent again (use --resend-unknown)");
+            return 1;
+        }
+    }
+    if (c->old) {
+        record old;
+        record_init(&old);
+        int got = reader_next(c->old, &old, err, errlen);
+        int kept = 0;
+        if (got != 1 || old.n < c->old_first_result + WRITER_RESULT_COLUMNS) {
+            snprintf(err, errlen, "--resume: %s has fewer rows than %s (row %ld missing)", c->cfg->output,
+                     c->cfg->input, j->rowno);
+            kept = -1;
+        } else {
+            for (size_t i = 0; i < c->cols.nout && kept == 0; i++) {
+                size_t k = c->cols.out[i];
+                const char *now = k < j->rec.n ? record_field(&j->rec, k) : "";
+                if (strcmp(now, record_field(&old, i)) != 0) {
+                    snprintf(err, errlen, "--resume: row %ld of %s differs from the results in %s", j->rowno,
+                             c->cfg->input, c->cfg->output);
+                    kept = -1;
+                }
+            }
+        }
+        if (kept == 0) {
+            size_t b = c->old_first_result;
+            row_status st = job_status_from_name(record_field(&old, b));
+            if (st != RS_PENDING && st != RS_NOT_ATTEMPTED && !(st == RS_UNKNOWN && c->cfg->resend_unknown)) {
+                j->status = st;
+                j->http_status = atoi(record_field(&old, b + 1));
+                j->attempts = atoi(record_field(&old, b + 2));
+                rules_parse_channels(record_field(&old, b + 3), old.flen[b + 3], &j->channels, err, errlen);
+                snprintf(j->detail, sizeof j->detail, "%s", record_field(&old, b + 4));
+                j->latency_ms = old.flen[b + 5] ? atoll(record_field(&old, b + 5)) : -1;
+                j->finished_at_ms = 0;
+                if (old.flen[b + 6]) {
+                    struct tm tm;
+                    memset(&tm, 0, sizeof tm);
+                    int ms = 0;
+                    if (sscanf(record_field(&old, b + 6), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon,
+                               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) == 7) {
+                        tm.tm_year -= 1900;
+                        tm.tm_mon -= 1;
+                        j->finished_at_ms = (int64_t)timegm(&tm) * 1000 + ms;
+                    }
+                }
+                kept = 1;
+            }
+        }
+        record_free(&old);
+        return kept;
+    }
+    return 0;
+}
+
+/* Drops channels the ledger saw within the cooldown. Returns 1 when nothing is left. */
+static int consult_ledger(job_ctx *c, job *j, char *err, size_t errlen)
+{
+    unsigned recent = 0;
+    int64_t at[3] = {0, 0, 0};
+    if (ledger_recent(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->req.channels, job_now_ms(),
+                      c->cfg->cooldown_ms, &recent, at, err, errlen) < 0)
+        return -1;
+    if (!recent)
+        return 0;
+    char note[300];
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!(recent & (1u << i)))
+            continue;
+        char ts[32];
+        job_format_time(at[i], ts, sizeof ts);
+        n += (size_t)snprintf(note + n, sizeof note - n, "%s%s sent %s", n ? ", " : "", rules_channel_name(1u << i), ts);
+        if (n >= sizeof note)
+            n = sizeof note - 1;
+    }
+    char prev[640];
+    snprintf(prev, sizeof prev, "%s", j->req.detail);
+    if (request_build(&c->cols, &j->rec, &c->ropts, recent, &j->req) < 0)
+        return -1;
+    if (!j->req.channels) {
+        snprintf(j->detail, sizeof j->detail, "already sent within the cooldown: %s", note);
+        return 1;
+    }
+    snprintf(j->req.detail, sizeof j->req.detail, "%.300s%sskipped %.300s (within the cooldown)", prev,
+             prev[0] ? "; " : "", note);
+    return 0;
+}
+
+static int decide(job_ctx *c, job *j, char *err, size_t errlen)
+{
+    config *cfg = c->cfg;
+    if (!j->req.valid) {
+        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
+        j->status = RS_INVALID;
+        log_msg(LOG_VERBOSE, j->rowno, "invalid: %s", j->detail);
+        return 0;
+    }
+    j->channels = j->req.channels;
+    long first = dedupe_check(c->seen, j->req.fingerprint, j->rowno);
+    if (first < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (first > 0) {
+        snprintf(j->detail, sizeof j->detail, "duplicate of row %ld", first);
+        j->status = RS_DUPLICATE;
+        return 0;
+    }
+    int kept = resume_row(c, j, err, errlen);
+    if (kept < 0)
+        return -1;
+    if (kept)
+        return 0;
+    if (c->led) {
+        int none = consult_ledger(c, j, err, errlen);
+        if (none < 0)
+            return -1;
+        j->channels = j->req.channels;
+        if (none) {
+            j->status = RS_SKIPPED;
+            return 0;
+        }
+    }
+    snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
+    if (cfg->dry_run) {
+        j->status = RS_DRY_RUN;
+        return 0;
+    }
+    if (atomic_load(&c->interrupted) || (c->eng && engine_stopping(c->eng))) {
+        snprintf(j->detail, sizeof j->detail, "not sent: the job was %s",
+                 c->eng && engine_aborted(c->eng) ? "aborted (API key rejected)" : "interrupted");
+        j->status = RS_NOT_ATTEMPTED;
+        return 0;
+    }
+    return 1; /* to the workers */
+}
+
+static int read_rows(job_ctx *c, char *err, size_t errlen)
+{
+    record rec;
+    request req;
+    record_init(&rec);
+    request_init(&req);
+    int rc = 0, got;
+    while (!atomic_load(&c->fatal) && (got = reader_next(c->in, &rec, err, errlen)) == 1) {
+        if (request_build(&c->cols, &rec, &c->ropts, 0, &req) < 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        if (c->cfg->shard_n > 1 &&
+            rules_fnv1a64(req.ident, strlen(req.ident)) % c->cfg->shard_n != c->cfg->shard_k)
+            continue;
+        progress_row_read(c->prog, reader_bytes(c->in));
+        job *j = reorder_acquire(c->ro);
+        job_reset(j, rec.rowno);
+        /* Swap buffers instead of copying: the slot keeps ours, we keep its old ones. */
+        record tr = j->rec;
+        j->rec = rec;
+        rec = tr;
+        request tq = j->req;
+        j->req = req;
+        req = tq;
+        int to_send = decide(c, j, err, errlen);
+        if (to_send < 0) {
+            rc = -1;
+            j->status = RS_NOT_ATTEMPTED;
+            snprintf(j->detail, sizeof j->detail, "not sent: the job stopped on an error");
+            reorder_complete(c->ro, j);
+            break;
+        }
+        if (to_send) {
+            queue_push(c->q, j);
+        } else {
+            if (!j->finished_at_ms)
+                j->finished_at_ms = job_now_ms();
+            reorder_complete(c->ro, j);
+        }
+    }
+    if (rc == 0 && got < 0)
+        rc = -1;
+    record_free(&rec);
+    request_free(&req);
+    return rc;
+}
+
+/* ---- the job ---- */
+
+static int open_outputs(job_ctx *c, char *err, size_t errlen)
+{
+    config *cfg = c->cfg;
+    c->out = writer_open(cfg->output, cfg->excel, err, errlen);
+    if (!c->out)
+        return -1;
+    row_cells hdr;
+    if (row_cells_init(&hdr, &c->cols) < 0)
+        return -1;
+    row_cells_header(&hdr, &c->cols);
+    writer_cells(c->out, &hdr);
+    if (cfg->failures) {
+        c->fail = writer_open(cfg->failures, cfg->excel, err, errlen);
+        if (c->fail)
+            writer_cells(c->fail, &hdr);
+    }
+    if (c->fail || !cfg->failures) {
+        if (cfg->xlsx)
+            c->xl = xlsxout_open(cfg->xlsx, hdr.cell, hdr.n, err, errlen);
+    }
+    row_cells_free(&hdr);
+    if ((cfg->failures && !c->fail) || (cfg->xlsx && !c->xl))
+        return -1;
+    return 0;
+}
+
+static int close_outputs(job_ctx *c, int commit, char *err, size_t errlen)
+{
+    int rc = 0;
+    char e2[512];
+    if (writer_close(c->out, commit, err, errlen) < 0)
+        rc = -1;
+    if (c->fail && writer_close(c->fail, commit, e2, sizeof e2) < 0 && rc == 0) {
+        snprintf(err, errlen, "%s", e2);
+        rc = -1;
+    }
+    c->out = c->fail = NULL;
+    if (c->xl) {
+        if (!commit) {
+            xlsxout_discard(c->xl);
+        } else {
+            char rate[32], conc[16], shard[32];
+            snprintf(rate, sizeof rate, "%g/s", c->cfg->rate);
+            snprintf(conc, sizeof conc, "%d", c->cfg->concurrency);
+            snprintf(shard, sizeof shard, "%u/%u", c->cfg->shard_k, c->cfg->shard_n ? c->cfg->shard_n : 1);
+            xlsxout_kv info[] = {
+                {"input", c->cfg->input},
+                {"mode", c->cols.mode == MODE_TEMPLATE ? "template" : "message"},
+                {"dry run", c->cfg->dry_run ? "yes" : "no"},
+                {"rate", c->cfg->rate > 0 ? rate : "unlimited"},
+                {"concurrency", conc},
+                {"shard", shard},
+                {"job", c->job_id},
+            };
+            if (xlsxout_close(c->xl, info, sizeof info / sizeof info[0], e2, sizeof e2) < 0 && rc == 0) {
+                snprintf(err, errlen, "--xlsx: %s", e2);
+                rc = -1;
+            }
+        }
+        c->xl = NULL;
+    }
+    return rc;
+}
+
+static int run(config *cfg)
+{
+    job_ctx *c = calloc(1, sizeof *c);
+    char err[1024] = "";
+    int exit_code = EXIT_USAGE;
+    int sending_started = 0;
+    if (!c)
+        return fail_usage("out of memory");
+    c->cfg = cfg;
+    summary_init(&c->sum);
+
+    /* Configuration errors first: nothing is read or sent before they are clear. */
+    if (!cfg->dry_run) {
+        if (!cfg->base_url || !cfg->base_url[0]) {
+            snprintf(err, sizeof err, "no base URL: use --base-url https://MERCHANT.ottu.net or set OTTU_BASE_URL");
+            goto done;
+        }
+        if (http_check_url(cfg->base_url, err, sizeof err) < 0 || cli_load_key(cfg, err, sizeof err) < 0)
+            goto done;
+    }
+    c->in = reader_open(cfg->input, cfg->delimiter, err, sizeof err);
+    if (!c->in)
+        goto done;
+    record header;
+    record_init(&header);
+    int got = reader_next(c->in, &header, err, sizeof err);
+    if (got <= 0 || header.malformed || header.n == 0) {
+        if (got == 0)
+            snprintf(err, sizeof err, "%s is empty: expected a header row (e.g. order_no,channels)",
+                     strcmp(cfg->input, "-") ? cfg->input : "standard input");
+        else if (got > 0)
+            snprintf(err, sizeof err, "%s: the header row is not valid CSV (%s)", cfg->input, header.problem);
+        record_free(&header);
+        goto done;
+    }
+    int cols_rc = columns_parse(&c->cols, &header, cfg->mode, err, sizeof err);
+    record_free(&header);
+    if (cols_rc < 0)
+        goto done;
+    if (c->cols.mode == MODE_MESSAGE && c->cols.idx[COL_CHANNELS] < 0 && !cfg->default_channels) {
+        snprintf(err, sizeof err, "the header has no channels column: add one, or give --channels (e.g. --channels sms,email)");
+        goto done;
+    }
+    if (setup_journal(c, err, sizeof err) < 0)
+        goto done;
+    if (cfg->ledger) {
+        c->led = ledger_open(cfg->ledger, c->job_id, err, sizeof err);
+        if (!c->led)
+            goto done;
+    }
+    if (open_outputs(c, err, sizeof err) < 0)
+        goto done;
+
+    c->ropts.mode = c->cols.mode;
+    c->ropts.default_channels = cfg->default_channels;
+    c->ropts.per_channel_endpoint = cfg->per_channel_endpoint;
+    c->ropts.job_id = c->job_id;
+    size_t window = cfg->concurrency * 4 > 4096 ? (size_t)cfg->concurrency * 4 : 4096;
+    c->seen = dedupe_new();
+    c->ro = reorder_new(window);
+    c->q = queue_new(window);
+    c->prog = progress_new(cfg->progress, reader_size(c->in), &c->sum);
+    if (!c->seen || !c->ro || !c->q || !c->prog) {
+        snprintf(err, sizeof err, "out of memory");
+        goto done;
+    }
+    if (!cfg->dry_run) {
+        c->http = http_shared_new(cfg->base_url, cfg->api_key, cfg->cacert, (long)(cfg->timeout_s * 1000), err,
+                                  sizeof err);
+        c->thr = throttle_new(cfg->rate, cfg->burst, cfg->backoff_base_ms, cfg->backoff_max_ms);
+        if (!c->http || !c->thr)
+            goto done;
+        progress_set_throttle(c->prog, c->thr, c->q);
+        engine_opts eo = {c->http, c->thr, c->q, c->ro, c->jn, &c->sum, cfg->concurrency, cfg->max_attempts,
+                          cfg->backoff_base_ms, cfg->backoff_max_ms};
+        c->eng = engine_start(&eo, err, sizeof err);
+        if (!c->eng)
+            goto done;
+    }
+    sending_started = 1;
+    pthread_create(&c->writer_thread, NULL, writer_main, c);
+    c->watch_started = pthread_create(&c->watch_thread, NULL, watch_main, c) == 0;
+
+    int read_rc = read_rows(c, err, sizeof err);
+
+    queue_close(c->q);
+    if (c->eng)
+        engine_join(c->eng);
+    reorder_close(c->ro);
+    pthread_join(c->writer_thread, NULL);
+    if (c->watch_started) {
+        pthread_kill(c->watch_thread, SIGUSR1);
+        pthread_join(c->watch_thread, NULL);
+    }
+    progress_draw(c->prog, 1);
+
+    int interrupted = atomic_load(&c->interrupted);
+    int aborted = c->eng && engine_aborted(c->eng);
+    if (read_rc < 0 || atomic_load(&c->fatal)) {
+        if (atomic_load(&c->fatal))
+            snprintf(err, sizeof err, "%s", c->fatal_msg);
+        /* Keep the journal: what was sent is on record, --resume continues. */
+        close_outputs(c, 0, err + strlen(err), 0);
+        journal_close(c->jn, 0);
+        c->jn = NULL;
+        exit_code = EXIT_USAGE;
+        goto done;
+    }
+    if (aborted)
+        exit_code = EXIT_ABORTED;
+    else if (interrupted)
+        exit_code = EXIT_INTERRUPTED;
+    else
+        exit_code = summary_exit_code(&c->sum);
+    if (close_outputs(c, 1, err, sizeof err) < 0) {
+        journal_close(c->jn, 0);
+        c->jn = NULL;
+        exit_code = EXIT_USAGE;
+        goto done;
+    }
+    /* The journal goes only when the job ran to the end; otherwise --resume needs it. */
+    journal_close(c->jn, !aborted && !interrupted);
+    c->jn = NULL;
+    if (aborted)
+        log_msg(LOG_QUIET, 0, "the API rejected the key (401/403): job aborted; fix the key and run again with --resume");
+    if (cfg->verbosity > 0 || exit_code != 0)
+        summary_print(&c->sum, stderr, cfg->output, cfg->failures, exit_code);
+    if (cfg->summary_json && summary_write_json(&c->sum, cfg->summary_json, exit_code, err, sizeof err) < 0) {
+        fprintf(stderr, "ottu-resend: %s\n", err);
+        err[0] = '\0';
+    }
+    err[0] = '\0';
+
+done:
+    if (err[0])
+        fprintf(stderr, "ottu-resend: %s\n", err);
+    if (exit_code == EXIT_USAGE && !sending_started && cfg->summary_json) {
+        char e2[256];
+        summary_write_json(&c->sum, cfg->summary_json, exit_code, e2, sizeof e2);
+    }
+    if (c->out || c->fail || c->xl)
+        close_outputs(c, 0, err, 0);
+    if (c->jn)
+        journal_close(c->jn, !sending_started && !cfg->resume);
+    if (c->led)
+        ledger_close(c->led);
+    engine_free(c->eng);
+    throttle_free(c->thr);
+    http_shared_free(c->http);
+    queue_free(c->q);
+    reorder_free(c->ro);
+    dedupe_free(c->seen);
+    progress_free(c->prog);
+    reader_close(c->in);
+    reader_close(c->old);
+    columns_free(&c->cols);
+    free(c);
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "ledger") == 0)
+        return ledger_main(argc - 1, argv + 1);
+    /* The key lives in this process's memory: keep it out of core dumps. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    config cfg;
+    char err[512];
+    int rc = cli_parse(argc, argv, &cfg, err, sizeof err);
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "ottu-resend: %s\n", err);
+        cli_free(&cfg);
+        return rc > 0 ? 0 : EXIT_USAGE;
+    }
+    log_set_level(cfg.verbosity);
+    /* Signals are taken by the watcher thread only (sigtimedwait), never asynchronously. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (http_global_init() < 0) {
+        fprintf(stderr, "ottu-resend: cannot initialise libcurl\n");
+        return EXIT_USAGE;
+    }
+    rc = run(&cfg);
+    http_global_cleanup();
+    cli_free(&cfg);
+    return rc;
+}

@@ -103,11 +103,12 @@ static void attempt(engine *e, http_client *client, job *j, uint64_t *rng, http_
         return;
     case RETRY_ABORT:
         describe(j, res, "the API rejected the key: ");
-        if (!atomic_exchange(&e->aborted, 1)) {
+        /* Stop first, log after: no worker may start another request in between. */
+        int first = !atomic_exchange(&e->aborted, 1);
+        engine_stop(e);
+        if (first)
             log_msg(LOG_QUIET, 0, "the API rejected the key (HTTP %d): stopping the job; no further requests",
                     res->status);
-            engine_stop(e);
-        }
         finish(e, j, RS_FAILED);
         return;
     case RETRY_AGAIN:
@@ -175,6 +176,14 @@ static void *worker(void *p)
             continue;
         }
         if (throttle_acquire(e->o.thr) < 0) {
+            snprintf(j->detail, sizeof j->detail, "not sent: the job was %s",
+                     atomic_load(&e->aborted) ? "aborted (API key rejected)" : "interrupted");
+            finish(e, j, RS_NOT_ATTEMPTED);
+            continue;
+        }
+        if (atomic_load(&e->stopping)) {
+            /* stopped while this worker waited for its turn: never send after an abort */
+            throttle_release(e->o.thr, THROTTLE_OK);
             snprintf(j->detail, sizeof j->detail, "not sent: the job was %s",
                      atomic_load(&e->aborted) ? "aborted (API key rejected)" : "interrupted");
             finish(e, j, RS_NOT_ATTEMPTED);

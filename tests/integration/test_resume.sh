@@ -1,0 +1,130 @@
+# Crash-safe jobs: kill -9 at random moments then --resume, SIGINT then --resume,
+# --resend-unknown, resume after a finished run, refusals. The mock's deliveries file is
+# the witness that nobody was notified twice.
+source "$(dirname "$0")/../lib.sh"
+
+gen() {
+  python3 -c "
+import sys
+print('order_no,channels')
+for i in range(1, int(sys.argv[1]) + 1): print(f'R{i:06d},sms')" "$1" >"$2"
+}
+# report DLV OUT N: prints "<rows in output> <distinct ids delivered> <ids delivered twice> <unknown rows>"
+report() {
+  python3 - "$@" <<'PY'
+import csv, sys, collections
+dlv, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = collections.Counter(r[2] for r in csv.reader(open(dlv))) if dlv != '-' else collections.Counter()
+rows = list(csv.DictReader(open(out)))
+ids = [r['order_no'] for r in rows]
+assert ids == [f'R{i:06d}' for i in range(1, n + 1)], 'rows missing, doubled or out of order'
+twice = sorted(k for k, v in c.items() if v > 1)
+unknown = [r['order_no'] for r in rows if r['result_status'] == 'unknown']
+print(len(rows), len(c), len(twice), len(unknown), ' '.join(twice), '|', ' '.join(unknown))
+PY
+}
+
+N=400
+gen $N "$T/in.csv"
+for seed in 1 2 3 4 5; do
+  rm -f "$T/in.results.csv" "$T/in.results.csv.journal" "$T/dlv.$seed"
+  start_mock --latency-ms 10 --jitter-ms 20 --seed $seed --deliveries "$T/dlv.$seed"
+  "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
+  pid=$!
+  sleep "0.$((seed * 13 % 7 + 1))"
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  check "kill -9 (seed $seed): journal left behind" test -f "$T/in.results.csv.journal"
+  "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>"$T/err.$seed"
+  check_eq "kill -9 (seed $seed): a second run without --resume is refused" 2 $?
+  check "kill -9 (seed $seed): the refusal names --resume" grep -q -- '--resume' "$T/err.$seed"
+  "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --resume "$T/in.csv" 2>/dev/null
+  rc=$?
+  check "kill -9 (seed $seed): resume finishes (exit $rc: 0, or 1 with unknown rows)" [ $rc -eq 0 -o $rc -eq 1 ]
+  read -r nrows ndelivered ntwice nunknown rest <<<"$(report "$T/dlv.$seed" "$T/in.results.csv" $N)"
+  check_eq "kill -9 (seed $seed): every row exactly once in the output" $N "$nrows"
+  check_eq "kill -9 (seed $seed): nobody notified twice" 0 "$ntwice"
+  check "kill -9 (seed $seed): at most -j rows unknown ($nunknown)" [ "$nunknown" -le 8 ]
+  check_eq "kill -9 (seed $seed): every row delivered or unknown" $N "$ndelivered"
+  check "kill -9 (seed $seed): journal removed when the job completed" test ! -f "$T/in.results.csv.journal"
+  stop_mock
+done
+
+# --resend-unknown: only the unknown rows may be delivered twice.
+rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
+start_mock --latency-ms 200 --deliveries "$T/dlv.u"
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
+pid=$!
+sleep 0.7
+kill -9 $pid; wait $pid 2>/dev/null
+sleep 0.3 # let the mock finish the requests that were in flight
+"$RESEND" --base-url "$MOCK_URL" -j 32 -r 0 --progress never -q --resume --resend-unknown "$T/in.csv" 2>/dev/null
+check_eq "resend-unknown: exit 0" 0 $?
+read -r nrows ndelivered ntwice nunknown twice bar unknown <<<"$(report "$T/dlv.u" "$T/in.results.csv" $N)"
+check_eq "resend-unknown: every row once in the output, none unknown" "$N 0" "$nrows $nunknown"
+check "resend-unknown: rows were in flight at the kill ($ntwice delivered twice, at most -j)" [ "$ntwice" -ge 1 -a "$ntwice" -le 8 ]
+stop_mock
+
+# SIGINT: in-flight rows finish, the rest is not_attempted, exit 130; --resume completes it.
+rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
+start_mock --latency-ms 20 --deliveries "$T/dlv.int"
+"$RESEND" --base-url "$MOCK_URL" -j 4 -r 0 --progress never -q "$T/in.csv" 2>"$T/int.err" &
+pid=$!
+sleep 0.5
+kill -INT $pid; wait $pid
+check_eq "SIGINT: exit 130" 130 $?
+read -r nrows ndelivered ntwice nunknown rest <<<"$(report "$T/dlv.int" "$T/in.results.csv" $N)"
+check_eq "SIGINT: the output is complete" $N "$nrows"
+na=$(col "$T/in.results.csv" result_status | grep -c '^not_attempted$')
+ns=$(col "$T/in.results.csv" result_status | grep -c '^sent$')
+check "SIGINT: some rows sent ($ns), the rest not_attempted ($na)" [ "$ns" -gt 0 -a $((ns + na)) -eq $N ]
+check_eq "SIGINT: sent rows = delivered" "$ns" "$ndelivered"
+check "SIGINT: journal kept" test -f "$T/in.results.csv.journal"
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --resume "$T/in.csv"
+check_eq "SIGINT then --resume: exit 0" 0 $?
+read -r nrows ndelivered ntwice nunknown rest <<<"$(report "$T/dlv.int" "$T/in.results.csv" $N)"
+check_eq "SIGINT then --resume: all delivered once" "$N $N 0" "$nrows $ndelivered $ntwice"
+check_eq "SIGINT then --resume: all sent" $N "$(col "$T/in.results.csv" result_status | grep -c '^sent$')"
+
+# Resume after a completed run sends nothing and keeps the results.
+before=$(wc -l <"$T/dlv.int")
+cp "$T/in.results.csv" "$T/before.csv"
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --resume "$T/in.csv"
+check_eq "resume after completion: exit 0" 0 $?
+check_eq "resume after completion: nothing sent" "$before" "$(wc -l <"$T/dlv.int")"
+check "resume after completion: same results" cmp -s "$T/before.csv" "$T/in.results.csv"
+stop_mock
+
+# A changed input is refused.
+rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
+start_mock --latency-ms 50
+"$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
+pid=$!
+sleep 0.3
+kill -9 $pid; wait $pid 2>/dev/null
+echo "R999999,sms" >>"$T/in.csv"
+"$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q --resume "$T/in.csv" 2>"$T/changed.err"
+check_eq "changed input: --resume refused with exit 2" 2 $?
+check "changed input: the message says the input changed" grep -q 'changed' "$T/changed.err"
+reqs=$(curl -s "$MOCK_URL/__mock/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+"$RESEND" --base-url "$MOCK_URL" --resume - <"$T/in.csv" 2>/dev/null
+check_eq "resume from stdin refused" 2 $?
+stop_mock
+
+# --resume with no journal and no output simply starts.
+gen 5 "$T/fresh.csv"
+start_mock
+"$RESEND" --base-url "$MOCK_URL" -r 0 --progress never -q --resume "$T/fresh.csv"
+check_eq "resume with nothing to resume: runs (exit 0)" 0 $?
+check_eq "resume with nothing to resume: all sent" 5 "$(col "$T/fresh.results.csv" result_status | grep -c '^sent$')"
+stop_mock
+
+# The output is never a half-written file: during a run only PATH.partial exists.
+gen 100 "$T/part.csv"
+start_mock --latency-ms 30
+"$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/part.csv" &
+pid=$!
+sleep 0.3
+check "during the run the results are in .partial" test -f "$T/part.results.csv.partial" -a ! -f "$T/part.results.csv"
+wait $pid
+check "after the run the results are in place" test -f "$T/part.results.csv" -a ! -f "$T/part.results.csv.partial"
+stop_mock

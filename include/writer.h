@@ -28,6 +28,8 @@ void row_cells_header(row_cells *rc, const columns *c);
 
 typedef struct writer writer;
 
+/* 1 when path is "-" or an existing device/FIFO: written in place, no .partial, no journal. */
+int writer_is_stream(const char *path);
 /* path "-" = stdout. excel: BOM, CRLF and the formula guard. */
 writer *writer_open(const char *path, int excel, char *err, size_t errlen);
 int writer_cells(writer *w, const row_cells *rc);

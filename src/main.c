@@ -165,13 +165,13 @@ static int setup_journal(job_ctx *c, char *err, size_t errlen)
     h.mode = c->cols.mode;
     h.shard_k = cfg->shard_k;
     h.shard_n = cfg->shard_n;
-    int can_journal = !cfg->dry_run && strcmp(cfg->output, "-") != 0;
+    int can_journal = !cfg->dry_run && !writer_is_stream(cfg->output);
     if (cfg->resume && strcmp(cfg->input, "-") == 0) {
         snprintf(err, errlen, "--resume needs an input file, not standard input");
         return -1;
     }
-    if (cfg->resume && strcmp(cfg->output, "-") == 0) {
-        snprintf(err, errlen, "--resume needs an output file (-o PATH), not standard output");
+    if (cfg->resume && writer_is_stream(cfg->output)) {
+        snprintf(err, errlen, "--resume needs an output file (-o PATH), not standard output or a device");
         return -1;
     }
     if (strcmp(cfg->input, "-") != 0 && journal_fingerprint(cfg->input, &h, err, errlen) < 0)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rules.h"
@@ -23,7 +24,16 @@ struct writer {
     char *buf;       /* one quoted cell */
     size_t bufcap;
     int failed;
+    int close_stream; /* a device or FIFO opened by path */
 };
+
+int writer_is_stream(const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0)
+        return 1;
+    return stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+}
 
 int row_cells_init(row_cells *rc, const columns *c)
 {
@@ -141,6 +151,18 @@ writer *writer_open(const char *path, int excel, char *err, size_t errlen)
     if (strcmp(path, "-") == 0) {
         w->fp = stdout;
         w->to_stdout = 1;
+    } else if (writer_is_stream(path)) {
+        /* A device or a pipe (/dev/null, a FIFO): write to it directly; renaming a file
+         * over it would replace the device. */
+        w->fp = fopen(path, "wb");
+        if (!w->fp) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            free(w->buf);
+            free(w);
+            return NULL;
+        }
+        w->to_stdout = 1;
+        w->close_stream = 1;
     } else {
         w->path = strdup(path);
         if (!w->path || asprintf(&w->partial, "%s.partial", path) < 0)
@@ -205,6 +227,8 @@ int writer_close(writer *w, int commit, char *err, size_t errlen)
                  strerror(errno ? errno : EIO));
         rc = -1;
     }
+    if (w->close_stream)
+        fclose(w->fp);
     if (!w->to_stdout) {
         if (rc == 0 && commit && fsync(fileno(w->fp)) != 0) {
             snprintf(err, errlen, "cannot write %s: %s", w->partial, strerror(errno));

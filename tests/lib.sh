@@ -47,10 +47,11 @@ stop_mock() { kill "${1:-$MOCK_PID}" 2>/dev/null; wait "${1:-$MOCK_PID}" 2>/dev/
 col() {
   python3 - "$1" "$2" <<'PY'
 import csv, sys
-with open(sys.argv[1], newline='', encoding='utf-8-sig') as f:
+csv.field_size_limit(sys.maxsize)
+with open(sys.argv[1], newline='', encoding='utf-8-sig', errors='surrogateescape') as f:
     for r in csv.DictReader(f):
-        print(r[sys.argv[2]])
+        sys.stdout.buffer.write(r[sys.argv[2]].encode('utf-8', 'surrogateescape') + b'\n')
 PY
 }
 # rows FILE: number of data records (python's csv module)
-rows() { python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline="", encoding="utf-8-sig")))-1)' "$1"; }
+rows() { python3 -c 'import csv,sys; csv.field_size_limit(sys.maxsize); print(sum(1 for _ in csv.reader(open(sys.argv[1], newline="", encoding="utf-8-sig", errors="surrogateescape")))-1)' "$1"; }

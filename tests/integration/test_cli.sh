@@ -1,0 +1,190 @@
+# The foundation without a network: reading, validation, ordered results, dry run,
+# csv-spectrum round trip, hostile input, exit codes.
+source "$(dirname "$0")/../lib.sh"
+
+# csv-spectrum: each case gets an order_no column added (python's csv writer, keeping the
+# original line ends); every record must come back unchanged in the result CSV.
+for f in "$SHARED"/testdata/csv-spectrum/*.csv; do
+  name=$(basename "$f" .csv)
+  python3 - "$f" "${f%.csv}.json" "$T/$name.in.csv" <<'PY'
+import csv, json, sys
+src, exp, dst = sys.argv[1:]
+raw = open(src, 'rb').read()
+eol = '\r\n' if b'\r\n' in raw else '\n'
+recs = json.load(open(exp))
+cols = list(recs[0].keys()) if recs else next(csv.reader(open(src, newline='')))
+with open(dst, 'w', newline='') as o:
+    w = csv.writer(o, lineterminator=eol)
+    w.writerow(['order_no'] + cols)
+    for i, r in enumerate(recs, 1):
+        w.writerow([f'X{i}'] + [r[c] for c in cols])
+PY
+  "$RESEND" --dry-run --channels sms -q "$T/$name.in.csv" -o "$T/$name.out.csv"
+  rc=$?
+  python3 - "${f%.csv}.json" "$T/$name.out.csv" <<'PY'
+import csv, json, sys
+exp = json.load(open(sys.argv[1]))
+got = list(csv.DictReader(open(sys.argv[2], newline='')))
+assert len(got) == len(exp), f'{len(got)} rows, expected {len(exp)}'
+for e, g in zip(exp, got):
+    for k, v in e.items():
+        assert g[k] == v, f'{k}: {g[k]!r} != {v!r}'
+    assert g['result_status'] == 'dry_run', g['result_status']
+PY
+  check "csv-spectrum $name: records round-trip unchanged (exit $rc)" [ $? -eq 0 -a $rc -eq 0 ]
+done
+
+# Samples: every row exactly once, in order, with the right statuses.
+"$RESEND" --dry-run -q "$ROOT/samples/spreadsheet-export.csv" -o "$T/sx.csv"
+check_eq "spreadsheet export: exit 1 (invalid rows)" 1 $?
+check_eq "spreadsheet export: statuses in input order" \
+  "dry_run dry_run invalid invalid invalid dry_run duplicate invalid dry_run" \
+  "$(col "$T/sx.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+check_eq "spreadsheet export: original header names kept" "Order No,Session ID,Channels,State,Customer,Note" \
+  "$(head -1 "$T/sx.csv" | cut -d, -f1-6)"
+check "spreadsheet export: Arabic carried through" grep -q 'فاطمة الصباح' "$T/sx.csv"
+check "spreadsheet export: multi-line cell carried through" python3 -c "
+import csv,sys; r=list(csv.DictReader(open('$T/sx.csv'))); sys.exit(0 if r[1]['Note']=='called twice;\nprefers email' else 1)"
+col "$T/sx.csv" result_detail >"$T/sx.details"
+check "whatsapp dropped for refunded: row left with none is invalid" grep -q 'whatsapp does not support state refunded' <(sed -n 3p "$T/sx.details")
+check "duplicate names the earlier row" grep -qx 'duplicate of row 2' <(sed -n 7p "$T/sx.details")
+check "bad state named" grep -q 'state "unknown-state" is not a payment state' <(sed -n 8p "$T/sx.details")
+check "bad channel named" grep -q 'unknown channel "fax"' <(sed -n 5p "$T/sx.details")
+check_eq "channels canonical order, lower case" "sms;email" "$(col "$T/sx.csv" result_channels | sed -n 6p)"
+
+# A state that drops a channel keeps the rest, with a note.
+printf 'order_no,channels,state\nA1,sms whatsapp,voided\n' >"$T/drop.csv"
+"$RESEND" --dry-run -q "$T/drop.csv" -o "$T/drop.out.csv"
+check_eq "state drop: exit 0" 0 $?
+check_eq "state drop: result_channels" "sms" "$(col "$T/drop.out.csv" result_channels)"
+check "state drop: noted in detail" grep -q 'dropped whatsapp: state voided' "$T/drop.out.csv"
+
+# --channels fills empty cells only.
+printf 'order_no,channels\nA1,\nA2,email\n' >"$T/def.csv"
+"$RESEND" --dry-run -q --channels sms,whatsapp "$T/def.csv" -o "$T/def.out.csv"
+check_eq "--channels default for empty cells" "sms;whatsapp email" "$(col "$T/def.out.csv" result_channels | tr '\n' ' ' | sed 's/ $//')"
+"$RESEND" --dry-run -q "$T/def.csv" -o "$T/def2.out.csv"
+check "empty channels without --channels is invalid" grep -q 'channels is empty' "$T/def2.out.csv"
+
+# Identifier rules.
+python3 - "$T/ids.csv" <<'PY'
+import sys
+rows = [('a' * 128, 'ok'), ('a' * 129, 'long'), ('ب' * 128, 'arabic-ok'), ('x\x07y', 'ctrl'), ('  spaced  ', 'trim'),
+        ('x\u0085y', 'c1'), ('', 'session-only')]
+with open(sys.argv[1], 'wb') as f:
+    f.write(b'order_no,session_id,channels,tag\n')
+    for oid, tag in rows:
+        sid = 'S1' if tag == 'session-only' else ''
+        f.write(f'"{oid}",{sid},sms,{tag}\n'.encode())
+    f.write(b'bad\xff\xfeutf8,,sms,badutf8\n')
+PY
+"$RESEND" --dry-run -q "$T/ids.csv" -o "$T/ids.out.csv"
+check_eq "identifiers: statuses" "dry_run invalid dry_run invalid dry_run invalid dry_run invalid" \
+  "$(col "$T/ids.out.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+check "identifier too long says 129" grep -q 'order_no is 129 characters long (at most 128)' "$T/ids.out.csv"
+check "control character named as U+0007" grep -q 'U+0007' "$T/ids.out.csv"
+check "C1 control character rejected" grep -q 'U+0085' "$T/ids.out.csv"
+check "invalid UTF-8 named" grep -q 'order_no is not valid UTF-8' "$T/ids.out.csv"
+
+# Field-count mismatch and malformed quotes: invalid rows, the job goes on.
+printf 'order_no,channels,x\nA1,sms,1\nA2,sms\nA3,sms,1,extra\nA4,"sms"x,1\nA5,s"ms,1\nA6,sms,1\n' >"$T/bad.csv"
+"$RESEND" --dry-run -q "$T/bad.csv" -o "$T/bad.out.csv"
+check_eq "bad records: exit 1" 1 $?
+check_eq "bad records: every row once, in order" "A1 A2 A3 A4 A5 A6" "$(col "$T/bad.out.csv" order_no | tr '\n' ' ' | sed 's/ $//')"
+check_eq "bad records: statuses" "dry_run invalid invalid invalid invalid dry_run" \
+  "$(col "$T/bad.out.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+check "too few fields named" grep -q 'row has 2 fields, the header has 3' "$T/bad.out.csv"
+check "too many fields named" grep -q 'row has 4 fields, the header has 3' "$T/bad.out.csv"
+check "malformed quote named" grep -q 'malformed CSV in field 2' "$T/bad.out.csv"
+
+# Blank lines are skipped, CRLF works, result_* columns are ignored on input, ' guard removed.
+printf 'order_no,channels,result_status,note\r\n\r\nA1,sms,sent,x\r\n   \r\nA2,email,failed,\x27=1+1\r\n' >"$T/crlf.csv"
+"$RESEND" --dry-run -q "$T/crlf.csv" -o "$T/crlf.out.csv"
+check_eq "CRLF + blank lines: two rows" 2 "$(rows "$T/crlf.out.csv")"
+check_eq "result_* input columns are not carried" "order_no,channels,note,result_status" "$(head -1 "$T/crlf.out.csv" | cut -d, -f1-4)"
+check_eq "a ' before = is removed on input" "=1+1" "$(col "$T/crlf.out.csv" note | tail -1)"
+
+# Delimiters: ; tab | detected from the header, and --delimiter.
+for d in ';' $'\t' '|'; do
+  printf "order_no${d}channels${d}note\nA1${d}sms${d}a,b\n" >"$T/delim.csv"
+  "$RESEND" --dry-run -q "$T/delim.csv" -o "$T/delim.out.csv"
+  check_eq "delimiter $(printf %q "$d") detected" "a,b" "$(col "$T/delim.out.csv" note)"
+done
+printf 'order_no;channels\nA1,x;sms\n' >"$T/forced.csv"
+"$RESEND" --dry-run -q --delimiter ';' "$T/forced.csv" -o "$T/forced.out.csv"
+check_eq "--delimiter ;" "A1,x" "$(col "$T/forced.out.csv" order_no)"
+
+# Standard input and standard output.
+out=$(printf 'order_no,channels\nA1,sms\n' | "$RESEND" --dry-run -q -)
+check_eq "stdin to stdout" "A1,sms,dry_run,,0,sms,," "$(echo "$out" | tail -1 | cut -d, -f1-8)"
+"$RESEND" --dry-run -q "$ROOT/samples/outage-recovery.csv" -o - >"$T/stdout.csv"
+check_eq "-o - writes the CSV to stdout" 60 "$(rows "$T/stdout.csv")"
+
+# Exit 2: header and file problems, before anything is sent.
+: >"$T/empty.csv"
+"$RESEND" --dry-run "$T/empty.csv" 2>"$T/e.err"; check_eq "empty file: exit 2" 2 $?
+check "empty file: says so" grep -q 'empty' "$T/e.err"
+printf '\xef\xbb\xbf' >"$T/bom.csv"
+"$RESEND" --dry-run "$T/bom.csv" 2>/dev/null; check_eq "file with only a BOM: exit 2" 2 $?
+"$RESEND" --dry-run "$T/missing.csv" 2>"$T/e.err"; check_eq "missing file: exit 2" 2 $?
+check "missing file: names it" grep -q 'missing.csv' "$T/e.err"
+printf 'id,channels\n1,sms\n' >"$T/noid.csv"
+"$RESEND" --dry-run "$T/noid.csv" 2>"$T/e.err"; check_eq "no identifier column: exit 2" 2 $?
+check "no identifier column: names order_no" grep -q 'order_no' "$T/e.err"
+printf 'Order No,order_no,channels\n1,1,sms\n' >"$T/dupcol.csv"
+"$RESEND" --dry-run "$T/dupcol.csv" 2>"$T/e.err"; check_eq "two columns for order_no: exit 2" 2 $?
+check "two columns: both named" grep -q 'Order No.*order_no' "$T/e.err"
+printf 'order_no,channel,channels\n1,sms,sms\n' >"$T/dupch.csv"
+"$RESEND" --dry-run "$T/dupch.csv" 2>/dev/null; check_eq "channel and channels: exit 2" 2 $?
+printf 'order_no\nA1\n' >"$T/nochan.csv"
+"$RESEND" --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "no channels column and no --channels: exit 2" 2 $?
+"$RESEND" --dry-run -q --channels email "$T/nochan.csv" -o "$T/nochan.out.csv"; check_eq "no channels column with --channels: exit 0" 0 $?
+"$RESEND" --base-url http://example.com "$T/nochan.csv" 2>"$T/e.err"; check_eq "plain http to a remote host: exit 2" 2 $?
+check "plain http: says loopback only" grep -q 'loopback' "$T/e.err"
+"$RESEND" "$T/nochan.csv" 2>"$T/e.err"; check_eq "no base URL: exit 2" 2 $?
+OTTU_API_KEY= "$RESEND" --base-url https://x.ottu.net "$T/nochan.csv" 2>"$T/e.err"; check_eq "no key: exit 2" 2 $?
+check "no key: says how to give one" grep -q 'OTTU_API_KEY' "$T/e.err"
+"$RESEND" -j 0 --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "-j 0: exit 2" 2 $?
+"$RESEND" -j 1025 --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "-j 1025: exit 2" 2 $?
+"$RESEND" --rate abc --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "--rate abc: exit 2" 2 $?
+"$RESEND" --shard 3/3 --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "--shard 3/3: exit 2" 2 $?
+
+# Default output name.
+cp "$ROOT/samples/nightly-reconciliation.csv" "$T/night.csv"
+"$RESEND" --dry-run -q "$T/night.csv"
+check "default output is INPUT.results.csv" test -f "$T/night.results.csv"
+cp "$T/night.csv" "$T/night.txt"
+"$RESEND" --dry-run -q "$T/night.txt"
+check "without .csv the suffix is appended" test -f "$T/night.txt.results.csv"
+
+# Hostile input: never a crash or a lost row.
+python3 - "$T" <<'PY'
+import sys, os, random
+t = sys.argv[1]
+random.seed(1)
+open(f'{t}/nul.csv', 'wb').write(b'order_no,channels\nA\x001,sms\nA2,sms\n')
+open(f'{t}/bigfield.csv', 'wb').write(b'order_no,channels,blob\nA1,sms,' + b'x' * (4 << 20) + b'\nA2,sms,y\n')
+open(f'{t}/wide.csv', 'w').write('order_no,channels,' + ','.join(f'c{i}' for i in range(20000)) + '\nA1,sms,' + ','.join('v' for _ in range(20000)) + '\n')
+open(f'{t}/mixed.csv', 'wb').write(b'order_no,channels\r\nA1,sms\nA2,sms\rA3,sms\r\n')
+open(f'{t}/escape.csv', 'wb').write(b'order_no,channels\n\x1b[31mEVIL\x1b[0m,sms\n')
+open(f'{t}/garbage.csv', 'wb').write(b'order_no,channels\n' + bytes(random.randrange(256) for _ in range(20000)))
+open(f'{t}/unterminated.csv', 'wb').write(b'order_no,channels\nA1,sms\n"A2,sms\nA3,sms\n')
+PY
+"$RESEND" --dry-run -q "$T/nul.csv" -o "$T/nul.out.csv"
+check_eq "NUL in an identifier: invalid, next row fine" "invalid dry_run" "$(col "$T/nul.out.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+"$RESEND" --dry-run -q "$T/bigfield.csv" -o "$T/bigfield.out.csv"
+check_eq "4 MB field: both rows" "dry_run dry_run" "$(col "$T/bigfield.out.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+check_eq "4 MB field: carried through" $((4 << 20)) "$(col "$T/bigfield.out.csv" blob | head -1 | tr -d '\n' | wc -c)"
+"$RESEND" --dry-run -q "$T/wide.csv" -o "$T/wide.out.csv"
+check_eq "20,000 columns: processed" "dry_run" "$(col "$T/wide.out.csv" result_status)"
+"$RESEND" --dry-run -q "$T/mixed.csv" -o "$T/mixed.out.csv"
+check_eq "mixed line ends: three rows" "A1 A2 A3" "$(col "$T/mixed.out.csv" order_no | tr '\n' ' ' | sed 's/ $//')"
+"$RESEND" --dry-run -v "$T/escape.csv" -o "$T/escape.out.csv" 2>"$T/escape.err"
+check_eq "terminal escape in an identifier: invalid" "invalid" "$(col "$T/escape.out.csv" result_status)"
+check "terminal escape never echoed raw to stderr" bash -c "! grep -q $'\x1b' '$T/escape.err'"
+timeout 20 "$RESEND" --dry-run -q "$T/garbage.csv" -o "$T/garbage.out.csv"
+rc=$?
+check "binary garbage: no crash or hang (exit $rc)" [ $rc -eq 0 -o $rc -eq 1 ]
+"$RESEND" --dry-run -q "$T/unterminated.csv" -o "$T/unterm.out.csv"
+check_eq "unterminated quote: exit 1" 1 $?
+check "unterminated quote: reported" grep -q 'not closed' "$T/unterm.out.csv"

@@ -32,6 +32,8 @@ typedef struct reader reader;
 /* path "-" = stdin. delim 0 = detect from the header line (, ; tab |).
  * Returns NULL with err set when the file cannot be opened. */
 reader *reader_open(const char *path, char delim, char *err, size_t errlen);
+/* Reads from an open stream the caller keeps owning (tests, fuzzing). */
+reader *reader_from_stream(FILE *fp, char delim);
 /* Reads the next record into rec. Returns 1, 0 at end of input, -1 on an I/O error (err). */
 int reader_next(reader *r, record *rec, char *err, size_t errlen);
 char reader_delimiter(const reader *r);

@@ -341,6 +341,24 @@ int reader_next(reader *r, record *rec, char *err, size_t errlen)
     return 1;
 }
 
+reader *reader_from_stream(FILE *fp, char delim)
+{
+    reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->buf = malloc(CHUNK);
+    if (!r->buf) {
+        free(r);
+        return NULL;
+    }
+    r->fp = fp;
+    r->is_stdin = 1; /* the caller owns the stream */
+    r->delim = delim;
+    r->opts = CSV_STRICT | CSV_STRICT_FINI;
+    csv_init(&r->csv, r->opts);
+    return r;
+}
+
 char reader_delimiter(const reader *r) { return r->delim; }
 unsigned long long reader_bytes(const reader *r) { return r->consumed; }
 unsigned long long reader_size(const reader *r) { return r->size; }

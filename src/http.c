@@ -1,6 +1,7 @@
 /* http — libcurl transfers for the workers: reused handles, shared DNS/TLS caches. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -61,8 +62,9 @@ int http_check_url(const char *base, char *err, size_t errlen)
         rc = 0;
     } else if (strcasecmp(scheme, "http") == 0) {
         /* Plain HTTP would expose the key: only for a server on this machine. */
+        struct in_addr a4;
         int loopback = strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-                       strncmp(host, "127.", 4) == 0;
+                       (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127);
         if (loopback)
             rc = 0;
         else

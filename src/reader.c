@@ -26,6 +26,7 @@ struct reader {
     record *cur;
     int done;           /* cur is complete */
     int oversize;
+    int skipping;       /* cur is too large: parse on to its end, keep nothing */
 };
 
 void record_init(record *r) { memset(r, 0, sizeof *r); }
@@ -116,6 +117,8 @@ static int is_term(unsigned char c) { return c == '\n' || c == '\r'; }
 static void on_field(void *s, size_t len, void *data)
 {
     reader *r = data;
+    if (r->skipping)
+        return;
     if (r->cur->len + len > READER_MAX_RECORD) {
         r->oversize = 1;
         len = 0;
@@ -243,7 +246,7 @@ static void recover(reader *r, const char *rest, size_t restlen, const char *why
     size_t field = rec->n + 1;
     char tmp[64];
     /* Whatever libcsv had buffered for the broken field, then the raw remainder. */
-    if (rec->len + have + restlen < READER_MAX_RECORD) {
+    if (!r->skipping && rec->len + have + restlen < READER_MAX_RECORD) {
         char *joined = malloc(have + restlen + 1);
         if (joined) {
             memcpy(joined, r->csv.entry_buf ? (char *)r->csv.entry_buf : "", have);
@@ -254,9 +257,11 @@ static void recover(reader *r, const char *rest, size_t restlen, const char *why
             free(joined);
         }
     }
+    if (!rec->malformed) {
+        snprintf(tmp, sizeof tmp, "%zu", field);
+        snprintf(rec->problem, sizeof rec->problem, "malformed CSV in field %s: %s", tmp, why);
+    }
     rec->malformed = 1;
-    snprintf(tmp, sizeof tmp, "%zu", field);
-    snprintf(rec->problem, sizeof rec->problem, "malformed CSV in field %s: %s", tmp, why);
     parser_reset(r);
 }
 
@@ -268,6 +273,7 @@ int reader_next(reader *r, record *rec, char *err, size_t errlen)
     r->cur = rec;
     r->done = 0;
     r->oversize = 0;
+    r->skipping = 0;
     for (;;) {
         if (fill(r, err, errlen) < 0)
             return -1;
@@ -306,18 +312,18 @@ int reader_next(reader *r, record *rec, char *err, size_t errlen)
         }
         r->pos += n;
         r->consumed += n;
-        if (r->oversize || r->cur->len + r->csv.entry_pos > READER_MAX_RECORD) {
-            if (!rec->malformed) {
-                record_clear(rec);
-                rec->malformed = 1;
-                snprintf(rec->problem, sizeof rec->problem, "record larger than %u MiB",
-                         READER_MAX_RECORD >> 20);
-            }
-            if (!r->done) {
-                /* Drop the rest of the oversized record up to the end of this line. */
-                parser_reset(r);
-                r->done = 1;
-            }
+        if (!r->skipping && (r->oversize || r->cur->len + r->csv.entry_pos > READER_MAX_RECORD)) {
+            /* Too large to keep: parse on to the record's real end (a quoted field may
+             * span many lines, which must not come back as rows), keeping nothing. */
+            record_clear(rec);
+            rec->malformed = 1;
+            snprintf(rec->problem, sizeof rec->problem, "record larger than %u MiB", READER_MAX_RECORD >> 20);
+            r->skipping = 1;
+        }
+        if (r->skipping) {
+            r->csv.entry_pos = 0; /* drop what libcsv buffered; its quote state stays */
+            if (r->done)
+                r->skipping = 0;
         }
         if (r->done) {
             /* A line holding only spaces counts as blank when the file has several

@@ -90,10 +90,11 @@ size_t rules_format_channels(unsigned mask, char *buf, size_t size)
     for (unsigned i = 0; i < 3; i++) {
         if (!(mask & (1u << i)))
             continue;
-        int n = snprintf(buf + o, size - o, "%s%s", o ? ";" : "", channel_names[i]);
-        if (n < 0 || (size_t)n >= size - o)
-            break;
-        o += (size_t)n;
+        size_t need = strlen(channel_names[i]) + (o ? 1 : 0);
+        if (o + need >= size)
+            break; /* whole names only: never a truncated "em" */
+        snprintf(buf + o, size - o, "%s%s", o ? ";" : "", channel_names[i]);
+        o += need;
     }
     return o;
 }

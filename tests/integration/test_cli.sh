@@ -141,6 +141,8 @@ printf 'order_no\nA1\n' >"$T/nochan.csv"
 "$RESEND" --dry-run -q --channels email "$T/nochan.csv" -o "$T/nochan.out.csv"; check_eq "no channels column with --channels: exit 0" 0 $?
 "$RESEND" --base-url http://example.com "$T/nochan.csv" 2>"$T/e.err"; check_eq "plain http to a remote host: exit 2" 2 $?
 check "plain http: says loopback only" grep -q 'loopback' "$T/e.err"
+"$RESEND" --base-url http://127.evil.example "$T/nochan.csv" 2>/dev/null; check_eq "plain http to 127.evil.example: exit 2" 2 $?
+"$RESEND" --base-url ftp://127.0.0.1 "$T/nochan.csv" 2>/dev/null; check_eq "ftp:// refused: exit 2" 2 $?
 "$RESEND" "$T/nochan.csv" 2>"$T/e.err"; check_eq "no base URL: exit 2" 2 $?
 OTTU_API_KEY= "$RESEND" --base-url https://x.ottu.net "$T/nochan.csv" 2>"$T/e.err"; check_eq "no key: exit 2" 2 $?
 check "no key: says how to give one" grep -q 'OTTU_API_KEY' "$T/e.err"

@@ -87,6 +87,30 @@ static const struct option longopts[] = {
     {0, 0, 0, 0},
 };
 
+/* The long name of an option, for messages ("concurrency" for -j). */
+static const char *option_name(int c)
+{
+    for (const struct option *o = longopts; o->name; o++)
+        if (o->val == c)
+            return o->name;
+    return "?";
+}
+
+static const char *option_hint(int c)
+{
+    switch (c) {
+    case 'j': return " (1..1024)";
+    case 'r': return " (requests per second, decimals allowed, 0 = unlimited)";
+    case OPT_COOLDOWN: return " (a duration such as 90m, 24h, 7d; 0 = never skip)";
+    case OPT_SHARD: return " (K/N with 0 <= K < N, e.g. 0/4)";
+    case OPT_MODE: return " (message or template)";
+    case OPT_PROGRESS: return " (auto, always or never)";
+    case OPT_DELIMITER: return " (one of , ; | or tab)";
+    case OPT_TIMEOUT: return " (seconds, e.g. 30 or 2.5)";
+    default: return "";
+    }
+}
+
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
@@ -277,7 +301,7 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
     }
     return 0;
 bad:
-    snprintf(err, errlen, "invalid value \"%s\" for %s (see --help)", optarg, argv[optind - 1]);
+    snprintf(err, errlen, "invalid value \"%.100s\" for --%s%s", optarg, option_name(c), option_hint(c));
     return -1;
 }
 

@@ -556,7 +556,9 @@ static int run(config *cfg)
     }
     if (setup_journal(c, err, sizeof err) < 0)
         goto done;
-    if (cfg->ledger) {
+    if (cfg->ledger && cfg->dry_run) {
+        log_msg(LOG_NORMAL, 0, "--dry-run: the ledger is not consulted or written");
+    } else if (cfg->ledger) {
         c->led = ledger_open(cfg->ledger, c->job_id, err, sizeof err);
         if (!c->led)
             goto done;

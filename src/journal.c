@@ -194,31 +194,38 @@ journal *journal_resume(const char *path, journal_header *h, char *err, size_t e
         return NULL;
     }
     journal *jn = alloc_journal(path, fd);
-    struct csv_parser p;
+    FILE *in = fopen(path, "rb");
+    if (!jn || !in) {
+        snprintf(err, errlen, "cannot read journal %s: %s", path, strerror(errno));
+        if (in)
+            fclose(in);
+        journal_close(jn, 0);
+        return NULL;
+    }
     struct scan sc = {.jn = jn, .h = h};
-    csv_init(&p, 0);
-    char buf[65536];
+    memset(h, 0, sizeof *h);
+    char *line = NULL;
+    size_t cap = 0;
     ssize_t n;
     long long off = 0;
-    memset(h, 0, sizeof *h);
-    /* Feed line by line so each record's start offset is known. */
-    while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
-        ssize_t i = 0;
-        while (i < n) {
-            ssize_t e = i;
-            while (e < n && buf[e] != '\n')
-                e++;
-            if (e < n)
-                e++;
-            if (p.pstate == 0 && sc.nf == 0)
-                sc.line_off = off + i;
-            csv_parse(&p, buf + i, (size_t)(e - i), scan_field, scan_row, &sc);
-            i = e;
+    int last_complete = 1;
+    /* Every record is one physical line (details never hold a newline), parsed on its
+     * own: a line torn by a crash cannot swallow the lines after it. */
+    while ((n = getline(&line, &cap, in)) > 0) {
+        last_complete = line[n - 1] == '\n';
+        if (last_complete) {
+            struct csv_parser p;
+            csv_init(&p, 0);
+            sc.nf = 0;
+            sc.line_off = off;
+            csv_parse(&p, line, (size_t)n, scan_field, scan_row, &sc);
+            csv_fini(&p, scan_field, scan_row, &sc);
+            csv_free(&p);
         }
         off += n;
     }
-    /* A trailing partial line (crash mid-write) is dropped, not completed. */
-    csv_free(&p);
+    free(line);
+    fclose(in);
     if (!sc.header_seen) {
         snprintf(err, errlen, "journal %s is not an ottu-resend journal (no header)", path);
         journal_close(jn, 0);
@@ -226,11 +233,8 @@ journal *journal_resume(const char *path, journal_header *h, char *err, size_t e
     }
     jn->rfd = open(path, O_RDONLY | O_CLOEXEC);
     /* A crash may have left a partial last line: start our records on a fresh line. */
-    if (off > 0) {
-        char last;
-        if (pread(fd, &last, 1, off - 1) == 1 && last != '\n')
-            write_all(jn, "\n", 1);
-    }
+    if (!last_complete)
+        write_all(jn, "\n", 1);
     return jn;
 }
 
@@ -255,7 +259,7 @@ static void line_end(int c, void *data)
 /* Reads back the outcome line at off into j. */
 static int load_outcome(journal *jn, long long off, job *j)
 {
-    char buf[4096];
+    char buf[8192];
     ssize_t n = pread(jn->rfd, buf, sizeof buf, off);
     if (n <= 0)
         return -1;
@@ -264,8 +268,10 @@ static int load_outcome(journal *jn, long long off, job *j)
     struct line_reader lr = {&rec, 0};
     struct csv_parser p;
     csv_init(&p, 0);
-    for (ssize_t i = 0; i < n && !lr.done; i++)
-        csv_parse(&p, buf + i, 1, line_field, line_end, &lr);
+    const char *nl = memchr(buf, '\n', (size_t)n);
+    size_t len = nl ? (size_t)(nl - buf) : (size_t)n;
+    csv_parse(&p, buf, len, line_field, line_end, &lr);
+    csv_fini(&p, line_field, line_end, &lr);
     csv_free(&p);
     int rc = -1;
     if (lr.done && rec.n >= 9) {
@@ -275,7 +281,17 @@ static int load_outcome(journal *jn, long long off, job *j)
         j->channels = (unsigned)strtoul(record_field(&rec, 5), NULL, 10);
         j->latency_ms = strtoll(record_field(&rec, 6), NULL, 10);
         j->finished_at_ms = strtoll(record_field(&rec, 7), NULL, 10);
-        snprintf(j->detail, sizeof j->detail, "%s", record_field(&rec, 8));
+        const char *q = record_field(&rec, 8);
+        size_t d = 0;
+        for (; *q && d + 1 < sizeof j->detail; q++) {
+            if (*q == '\\' && q[1]) {
+                q++;
+                j->detail[d++] = *q == 'n' ? '\n' : *q == 'r' ? '\r' : *q;
+            } else {
+                j->detail[d++] = *q;
+            }
+        }
+        j->detail[d] = '\0';
         rc = j->status == RS_PENDING ? -1 : 0;
     }
     record_free(&rec);
@@ -305,12 +321,24 @@ int journal_release(journal *jn, long rowno) { return simple(jn, 'F', rowno); }
 
 int journal_outcome(journal *jn, const job *j)
 {
-    char line[2048];
+    char line[4096];
     int n = snprintf(line, sizeof line, "O,%ld,%s,%d,%d,%u,%lld,%lld,", j->rowno, job_status_name(j->status),
                      j->http_status, j->attempts, j->channels, (long long)j->latency_ms,
                      (long long)j->finished_at_ms);
     size_t len = (size_t)n;
-    len += csv_write(line + len, sizeof line - len - 2, j->detail, strlen(j->detail));
+    /* One record, one line: backslash, CR and LF are escaped as \\ \r \n. */
+    char detail[2 * sizeof j->detail];
+    size_t d = 0;
+    for (const char *q = j->detail; *q && d + 2 < sizeof detail; q++) {
+        if (*q == '\\' || *q == '\n' || *q == '\r') {
+            detail[d++] = '\\';
+            detail[d++] = *q == '\n' ? 'n' : *q == '\r' ? 'r' : '\\';
+        } else {
+            detail[d++] = *q;
+        }
+    }
+    detail[d] = '\0';
+    len += csv_write(line + len, sizeof line - len - 2, detail, d);
     if (len > sizeof line - 2)
         len = sizeof line - 2; /* cannot happen: detail is at most 640 bytes */
     line[len++] = '\n';

@@ -26,9 +26,13 @@ size_t jsonutil_printable(const char *s, size_t len, char *out, size_t size)
         } else if (c < 0x20 || c == 0x7f) {
             n = 0;
         }
-        if (o + (n ? n : 1) + 4 > size) {
+        if (o + (n ? n : 1) + 1 > size) {
+            /* Out of room: end with "...", backing up to a character boundary. */
             if (size >= 4) {
-                o = o + 3 < size ? o : size - 4;
+                if (o > size - 4)
+                    o = size - 4;
+                while (o > 0 && ((unsigned char)out[o] & 0xc0) == 0x80)
+                    o--;
                 memcpy(out + o, "...", 3);
                 o += 3;
             }

@@ -140,6 +140,9 @@ static void parser_reset(reader *r)
     csv_init(&r->csv, r->opts);
     csv_set_space_func(&r->csv, no_space);
     csv_set_delim(&r->csv, (unsigned char)r->delim);
+    /* libcsv grows its field buffer by a fixed step (128 bytes by default): a large field
+     * would cost a realloc every 128 bytes. */
+    csv_set_blk_size(&r->csv, 256 * 1024);
 }
 
 reader *reader_open(const char *path, char delim, char *err, size_t errlen)

@@ -2,6 +2,7 @@
 #include "jsonutil.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,7 +76,15 @@ size_t jsonutil_response_message(const char *body, size_t len, char *out, size_t
     if (size == 0)
         return 0;
     out[0] = '\0';
-    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    /* cJSON's parser records its error position in a process-wide variable: workers
+     * parse answers one at a time (parsing takes microseconds). */
+    static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
+    cJSON *root = NULL;
+    if (body && len) {
+        pthread_mutex_lock(&parse_lock);
+        root = cJSON_ParseWithLength(body, len);
+        pthread_mutex_unlock(&parse_lock);
+    }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         if (!body || !len)

@@ -441,8 +441,11 @@ static int build_template(const columns *c, const record *rec, const request_opt
     }
     cJSON *ctx = NULL;
     for (size_t i = 0; i < c->n && i < rec->n; i++) {
-        if (c->role[i] != COL_CONTEXT || rec->flen[i] == 0)
-            continue;
+        const char *v = record_field(rec, i);
+        size_t vl = rec->flen[i];
+        rules_trim(&v, &vl);
+        if (c->role[i] != COL_CONTEXT || vl == 0)
+            continue; /* empty (or blank) cells are left out */
         if (!ctx && !(ctx = cJSON_AddObjectToObject(root, "context")))
             goto out;
         add_string_n(ctx, c->context_name[i], record_field(rec, i), rec->flen[i]);

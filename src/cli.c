@@ -266,9 +266,16 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
         case ':':
             snprintf(err, errlen, "option %s needs a value", argv[optind - 1]);
             return -1;
-        default:
-            snprintf(err, errlen, "unknown option %s (see --help)", argv[optind - 1]);
+        default: {
+            /* Name the option only: "--api=sk-..." must not echo a key into logs. */
+            const char *bad = argv[optind - 1];
+            int n = (int)strcspn(bad, "=");
+            if (optopt && optopt < 256 && bad[0] == '-' && bad[1] != '-')
+                snprintf(err, errlen, "unknown option -%c (see --help)", optopt);
+            else
+                snprintf(err, errlen, "unknown option %.*s (see --help)", n > 60 ? 60 : n, bad);
             return -1;
+        }
         }
     }
     if (optind != argc - 1) {

@@ -127,6 +127,8 @@ static void db_error(sqlite3 *db, const char *path, const char *doing, int rc, c
                      size_t errlen)
 {
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (sqlite3_errcode(db) == SQLITE_OK || strcmp(msg, "not an error") == 0)
+        msg = sqlite3_errstr(rc); /* the handle's message was reset by a later call */
     int sys = db ? sqlite3_system_errno(db) : 0;
     switch (rc & 0xff) {
     case SQLITE_NOTADB:

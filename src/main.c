@@ -584,12 +584,16 @@ static int run(config *cfg)
     char err[1024] = "";
     int exit_code = EXIT_USAGE;
     int sending_started = 0;
+    int paths_ok = 0; /* the summary file may be written even for a usage error */
     if (!c)
         return fail_usage("out of memory");
     c->cfg = cfg;
     summary_init(&c->sum);
 
     /* Configuration errors first: nothing is read or sent before they are clear. */
+    if (check_paths(cfg, err, sizeof err) < 0)
+        goto done;
+    paths_ok = 1;
     if (!cfg->dry_run) {
         if (!cfg->base_url || !cfg->base_url[0]) {
             snprintf(err, sizeof err, "no base URL: use --base-url https://MERCHANT.ottu.net or set OTTU_BASE_URL");
@@ -598,8 +602,6 @@ static int run(config *cfg)
         if (http_check_url(cfg->base_url, err, sizeof err) < 0 || cli_load_key(cfg, err, sizeof err) < 0)
             goto done;
     }
-    if (check_paths(cfg, err, sizeof err) < 0)
-        goto done;
     c->in = reader_open(cfg->input, cfg->delimiter, err, sizeof err);
     if (!c->in)
         goto done;
@@ -718,7 +720,7 @@ static int run(config *cfg)
 done:
     if (err[0])
         fprintf(stderr, "ottu-resend: %s\n", err);
-    if (exit_code == EXIT_USAGE && !sending_started && cfg->summary_json) {
+    if (exit_code == EXIT_USAGE && !sending_started && cfg->summary_json && paths_ok) {
         char e2[256];
         summary_write_json(&c->sum, cfg->summary_json, exit_code, e2, sizeof e2);
     }

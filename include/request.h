@@ -16,6 +16,8 @@ typedef struct request_opts {
     unsigned default_channels;  /* --channels, for an empty channels cell (message mode) */
     int per_channel_endpoint;   /* template mode: /notifications/send/{channel}/ */
     const char *job_id;         /* stable across resumes; seeds derived trace_ids */
+    const char *attach_dir;     /* attachments must resolve inside this folder (absolute, no
+                                   trailing slash); NULL = attachments refused */
 } request_opts;
 
 typedef struct request {

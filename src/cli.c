@@ -315,7 +315,7 @@ bad:
 int cli_load_key(config *cfg, char *err, size_t errlen)
 {
     if (cfg->api_key_file) {
-        int fd = open(cfg->api_key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int fd = open(cfg->api_key_file, O_RDONLY | O_CLOEXEC); /* a symlink (Kubernetes Secret) is fine: the target is checked */
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0) {
             snprintf(err, errlen, "cannot read --api-key-file %s: %s", cfg->api_key_file, strerror(errno));

@@ -84,14 +84,10 @@ static void attempt(engine *e, http_client *client, job *j, uint64_t *rng, http_
     case RETRY_SUCCESS: {
         char msg[480];
         jsonutil_response_message(res->body, res->bodylen, msg, sizeof msg);
-        if (j->detail[0] && msg[0]) {
-            /* keep the validation note (dropped channels) in front of the API's message */
-            char note[640];
-            snprintf(note, sizeof note, "%.300s; %.300s", j->detail, msg);
-            memcpy(j->detail, note, sizeof note);
-        } else if (msg[0]) {
-            snprintf(j->detail, sizeof j->detail, "%s", msg);
-        }
+        /* The validation note (dropped channels, ledger) in front of the API's message;
+         * whatever an earlier attempt said ("retrying after ...") is no longer true. */
+        const char *note = j->req.detail;
+        snprintf(j->detail, sizeof j->detail, "%.300s%s%.300s", note, note[0] && msg[0] ? "; " : "", msg);
         log_msg(LOG_VERBOSE, j->rowno, "sent (%s) HTTP %d", j->req.log_ident, res->status);
         finish(e, j, RS_SENT);
         return;

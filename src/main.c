@@ -37,8 +37,10 @@ typedef struct job_ctx {
     columns cols;
     reader *in;
     reader *old;          /* resume from a finished output (no journal) */
+    record old_rec;       /* its row for the row being decided */
     size_t old_status_col, old_first_result;
     journal *jn;
+    int jn_new;           /* created by this run: removed if nothing was sent */
     ledger *led;
     dedupe *seen;
     reorder *ro;
@@ -51,6 +53,7 @@ typedef struct job_ctx {
     summary sum;
     progress *prog;
     request_opts ropts;
+    char *attach_dir;     /* the input's folder, for template attachments */
     char job_id[40];
     atomic_int interrupted;
     atomic_int fatal;      /* the writer could not write */
@@ -223,6 +226,80 @@ static int check_paths(const config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static int64_t parse_time_ms(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int ms = 0;
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* Reads the results row that belongs to input row rec and checks that its input columns
+ * are the same. Returns 0, or -1 with err. */
+static int read_old_row(job_ctx *c, reader *old, record *out, const record *rec, char *err, size_t errlen)
+{
+    int got = reader_next(old, out, err, errlen);
+    if (got != 1 || out->n < c->old_first_result + WRITER_RESULT_COLUMNS) {
+        snprintf(err, errlen, "--resume: %s has fewer rows than %s (row %ld missing); it is not this input's "
+                              "result file", c->cfg->output, c->cfg->input, rec->rowno);
+        return -1;
+    }
+    for (size_t i = 0; i < c->cols.nout; i++) {
+        size_t k = c->cols.out[i];
+        const char *now = k < rec->n ? record_field(rec, k) : "";
+        if (strcmp(now, record_field(out, i)) != 0) {
+            snprintf(err, errlen, "--resume: row %ld of %s differs from the results in %s: the input changed "
+                                  "since they were written", rec->rowno, c->cfg->input, c->cfg->output);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Before anything is sent: every input row of this shard has its row in the results,
+ * unchanged, and nothing more. */
+static int verify_old_output(job_ctx *c, char *err, size_t errlen)
+{
+    reader *in = reader_open(c->cfg->input, c->cfg->delimiter, err, errlen);
+    reader *old = reader_open(c->cfg->output, ',', err, errlen);
+    record rec, oldrec;
+    request req;
+    record_init(&rec);
+    record_init(&oldrec);
+    request_init(&req);
+    int rc = in && old ? 0 : -1;
+    if (rc == 0 && (reader_next(in, &rec, err, errlen) != 1 || reader_next(old, &oldrec, err, errlen) != 1))
+        rc = -1; /* the headers, checked by the caller */
+    int got;
+    while (rc == 0 && (got = reader_next(in, &rec, err, errlen)) == 1) {
+        if (request_build(&c->cols, &rec, &c->ropts, 0, &req) < 0) {
+            rc = -1;
+            break;
+        }
+        if (c->cfg->shard_n > 1 && rules_fnv1a64(req.ident, strlen(req.ident)) % c->cfg->shard_n != c->cfg->shard_k)
+            continue;
+        rc = read_old_row(c, old, &oldrec, &rec, err, errlen);
+    }
+    if (rc == 0 && got < 0)
+        rc = -1;
+    if (rc == 0 && reader_next(old, &oldrec, err, errlen) == 1) {
+        snprintf(err, errlen, "--resume: %s has more rows than %s; it is not this input's result file",
+                 c->cfg->output, c->cfg->input);
+        rc = -1;
+    }
+    record_free(&rec);
+    record_free(&oldrec);
+    request_free(&req);
+    reader_close(in);
+    reader_close(old);
+    return rc;
+}
+
 /* Journal and resume: decide where this run's knowledge of earlier runs comes from. */
 static int setup_journal(job_ctx *c, char *err, size_t errlen)
 {
@@ -298,12 +375,15 @@ static int setup_journal(job_ctx *c, char *err, size_t errlen)
                                       "choose another -o or delete it", cfg->output, cfg->input);
                 goto out;
             }
+            if (verify_old_output(c, err, errlen) < 0)
+                goto out;
             log_msg(LOG_NORMAL, 0, "resuming from the results in %s", cfg->output);
         }
         snprintf(h.job_id, sizeof h.job_id, "%s", c->job_id);
         c->jn = journal_create(jpath, &h, err, errlen);
         if (!c->jn)
             goto out;
+        c->jn_new = 1;
     }
     rc = 0;
 out:
@@ -330,52 +410,20 @@ static int resume_row(job_ctx *c, job *j, char *err, size_t errlen)
         }
     }
     if (c->old) {
-        record old;
-        record_init(&old);
-        int got = reader_next(c->old, &old, err, errlen);
-        int kept = 0;
-        if (got != 1 || old.n < c->old_first_result + WRITER_RESULT_COLUMNS) {
-            snprintf(err, errlen, "--resume: %s has fewer rows than %s (row %ld missing)", c->cfg->output,
-                     c->cfg->input, j->rowno);
-            kept = -1;
-        } else {
-            for (size_t i = 0; i < c->cols.nout && kept == 0; i++) {
-                size_t k = c->cols.out[i];
-                const char *now = k < j->rec.n ? record_field(&j->rec, k) : "";
-                if (strcmp(now, record_field(&old, i)) != 0) {
-                    snprintf(err, errlen, "--resume: row %ld of %s differs from the results in %s", j->rowno,
-                             c->cfg->input, c->cfg->output);
-                    kept = -1;
-                }
-            }
-        }
-        if (kept == 0) {
-            size_t b = c->old_first_result;
-            row_status st = job_status_from_name(record_field(&old, b));
-            if (st != RS_PENDING && st != RS_NOT_ATTEMPTED && !(st == RS_UNKNOWN && c->cfg->resend_unknown)) {
-                j->status = st;
-                j->http_status = atoi(record_field(&old, b + 1));
-                j->attempts = atoi(record_field(&old, b + 2));
-                rules_parse_channels(record_field(&old, b + 3), old.flen[b + 3], &j->channels, err, errlen);
-                snprintf(j->detail, sizeof j->detail, "%s", record_field(&old, b + 4));
-                j->latency_ms = old.flen[b + 5] ? atoll(record_field(&old, b + 5)) : -1;
-                j->finished_at_ms = 0;
-                if (old.flen[b + 6]) {
-                    struct tm tm;
-                    memset(&tm, 0, sizeof tm);
-                    int ms = 0;
-                    if (sscanf(record_field(&old, b + 6), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon,
-                               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) == 7) {
-                        tm.tm_year -= 1900;
-                        tm.tm_mon -= 1;
-                        j->finished_at_ms = (int64_t)timegm(&tm) * 1000 + ms;
-                    }
-                }
-                kept = 1;
-            }
-        }
-        record_free(&old);
-        return kept;
+        /* The row of the finished results (verified against the input before sending). */
+        const record *old = &c->old_rec;
+        size_t b = c->old_first_result;
+        row_status st = job_status_from_name(record_field(old, b));
+        if (st == RS_PENDING || st == RS_NOT_ATTEMPTED || (st == RS_UNKNOWN && c->cfg->resend_unknown))
+            return 0;
+        j->status = st;
+        j->http_status = atoi(record_field(old, b + 1));
+        j->attempts = atoi(record_field(old, b + 2));
+        rules_parse_channels(record_field(old, b + 3), old->flen[b + 3], &j->channels, err, errlen);
+        snprintf(j->detail, sizeof j->detail, "%s", record_field(old, b + 4));
+        j->latency_ms = old->flen[b + 5] ? atoll(record_field(old, b + 5)) : -1;
+        j->finished_at_ms = parse_time_ms(record_field(old, b + 6));
+        return 1;
     }
     return 0;
 }
@@ -480,6 +528,10 @@ static int read_rows(job_ctx *c, char *err, size_t errlen)
             rules_fnv1a64(req.ident, strlen(req.ident)) % c->cfg->shard_n != c->cfg->shard_k)
             continue;
         progress_row_read(c->prog, reader_bytes(c->in));
+        if (c->old && read_old_row(c, c->old, &c->old_rec, &rec, err, errlen) < 0) {
+            rc = -1; /* cannot happen after verify_old_output, unless a file changed meanwhile */
+            break;
+        }
         job *j = reorder_acquire(c->ro);
         job_reset(j, rec.rowno);
         /* Swap buffers instead of copying: the slot keeps ours, we keep its old ones. */
@@ -625,6 +677,16 @@ static int run(config *cfg)
         snprintf(err, sizeof err, "the header has no channels column: add one, or give --channels (e.g. --channels sms,email)");
         goto done;
     }
+    c->ropts.mode = c->cols.mode;
+    c->ropts.default_channels = cfg->default_channels;
+    c->ropts.per_channel_endpoint = cfg->per_channel_endpoint;
+    c->ropts.job_id = c->job_id;
+    if (strcmp(cfg->input, "-") != 0) {
+        char *copy = strdup(cfg->input);
+        c->attach_dir = copy ? realpath(dirname(copy), NULL) : NULL;
+        free(copy);
+        c->ropts.attach_dir = c->attach_dir;
+    }
     if (setup_journal(c, err, sizeof err) < 0)
         goto done;
     if (cfg->ledger && cfg->dry_run) {
@@ -637,10 +699,6 @@ static int run(config *cfg)
     if (open_outputs(c, err, sizeof err) < 0)
         goto done;
 
-    c->ropts.mode = c->cols.mode;
-    c->ropts.default_channels = cfg->default_channels;
-    c->ropts.per_channel_endpoint = cfg->per_channel_endpoint;
-    c->ropts.job_id = c->job_id;
     size_t window = cfg->concurrency * 4 > 4096 ? (size_t)cfg->concurrency * 4 : 4096;
     c->seen = dedupe_new();
     c->ro = reorder_new(window);
@@ -708,7 +766,8 @@ static int run(config *cfg)
     journal_close(c->jn, !aborted && !interrupted);
     c->jn = NULL;
     if (aborted)
-        log_msg(LOG_QUIET, 0, "the API rejected the key (401/403): job aborted; fix the key and run again with --resume");
+        log_msg(LOG_QUIET, 0, "the API rejected the key (401/403): job aborted. The rows that got 401/403 are "
+                              "failed (see --failures); after fixing the key, --resume sends the rows not attempted");
     if (cfg->verbosity > 0 || exit_code != 0)
         summary_print(&c->sum, stderr, cfg->output, cfg->failures, exit_code);
     if (cfg->summary_json && summary_write_json(&c->sum, cfg->summary_json, exit_code, err, sizeof err) < 0) {
@@ -727,7 +786,7 @@ done:
     if (c->out || c->fail || c->xl)
         close_outputs(c, 0, err, 0);
     if (c->jn)
-        journal_close(c->jn, !sending_started && !cfg->resume);
+        journal_close(c->jn, !sending_started && c->jn_new);
     if (c->led)
         ledger_close(c->led);
     engine_free(c->eng);
@@ -739,6 +798,8 @@ done:
     progress_free(c->prog);
     reader_close(c->in);
     reader_close(c->old);
+    record_free(&c->old_rec);
+    free(c->attach_dir);
     columns_free(&c->cols);
     free(c);
     return exit_code;

@@ -217,6 +217,7 @@ struct list_ctx {
     int emails;         /* validate each item as an email address */
     request *r;
     const char *what;
+    const char *attach_dir;
 };
 
 static int add_list_item(void *p, const char *s, size_t len)
@@ -242,7 +243,7 @@ static int add_list(cJSON *root, const char *key, const char *s, size_t len, int
 {
     if (!len)
         return 0;
-    struct list_ctx lc = {cJSON_AddArrayToObject(root, key), emails, r, key};
+    struct list_ctx lc = {cJSON_AddArrayToObject(root, key), emails, r, key, NULL};
     if (!lc.arr)
         return -1;
     return each_item(s, len, add_list_item, &lc);
@@ -265,16 +266,37 @@ static const char *content_type_for(const char *name)
 static int add_attachment(void *p, const char *s, size_t len)
 {
     struct list_ctx *lc = p;
-    char path[4096];
-    if (len >= sizeof path) {
-        invalid(lc->r, "attachments: a path is longer than %zu bytes", sizeof path - 1);
-        return 1;
-    }
-    memcpy(path, s, len);
-    path[len] = '\0';
+    char rel[4096], joined[8192];
     char tok[80];
     jsonutil_printable(s, len, tok, sizeof tok);
+    if (len >= sizeof rel) {
+        invalid(lc->r, "attachments: a path is longer than %zu bytes", sizeof rel - 1);
+        return 1;
+    }
+    memcpy(rel, s, len);
+    rel[len] = '\0';
+    const char *dir = lc->attach_dir;
+    if (!dir) {
+        invalid(lc->r, "attachments: not available when the input is standard input");
+        return 1;
+    }
+    /* A CSV may only attach files that sit beside it: a hostile row must not be able to
+     * mail the key file or /proc/self/environ to its "to" address. */
+    snprintf(joined, sizeof joined, "%s/%s", dir, rel);
+    char *path = realpath(rel[0] == '/' ? rel : joined, NULL);
+    size_t dl = strlen(dir);
+    if (!path) {
+        invalid(lc->r, "attachments: cannot read \"%s\": %s", tok, strerror(errno));
+        return 1;
+    }
+    if (strncmp(path, dir, dl) != 0 || path[dl] != '/') {
+        free(path);
+        invalid(lc->r, "attachments: \"%s\" is outside the input file's folder (only files beside the CSV "
+                       "can be attached)", tok);
+        return 1;
+    }
     FILE *f = fopen(path, "rb");
+    free(path);
     if (!f) {
         invalid(lc->r, "attachments: cannot read \"%s\": %s", tok, strerror(errno));
         return 1;
@@ -300,8 +322,8 @@ static int add_attachment(void *p, const char *s, size_t len)
     }
     request_base64(data, n, b64);
     free(data);
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
+    const char *base = strrchr(rel, '/');
+    base = base ? base + 1 : rel;
     cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "filename", base);
     cJSON_AddStringToObject(a, "content", b64);
@@ -454,7 +476,7 @@ static int build_template(const columns *c, const record *rec, const request_opt
     if (trlen)
         add_string_n(root, "trace_id", trace, trlen);
     if (attlen) {
-        struct list_ctx lc = {cJSON_AddArrayToObject(root, "attachments"), 0, r, "attachments"};
+        struct list_ctx lc = {cJSON_AddArrayToObject(root, "attachments"), 0, r, "attachments", o->attach_dir};
         int arc = lc.arr ? each_item(att, attlen, add_attachment, &lc) : -1;
         if (arc) {
             cJSON_Delete(root);

@@ -99,11 +99,14 @@ void summary_print(const summary *s, FILE *out, const char *output, const char *
         fprintf(out, "  channels sent:");
         for (int i = 0; i < 3; i++)
             fprintf(out, " %s %ld/%ld", rules_channel_name(1u << i), s->channel_sent[i], s->channel_requested[i]);
-        fprintf(out, "\n  HTTP:");
-        for (int i = 0; i < 600; i++)
-            if (s->http[i])
-                fprintf(out, " %d×%ld", i, s->http[i]);
         fputc('\n', out);
+        int any = 0;
+        for (int i = 0; i < 600; i++) {
+            if (s->http[i])
+                fprintf(out, "%s %d×%ld", any++ ? "" : "  HTTP:", i, s->http[i]);
+        }
+        if (any)
+            fputc('\n', out);
     }
     if (output)
         fprintf(out, "  results: %s\n", strcmp(output, "-") ? output : "(standard output)");

@@ -82,19 +82,30 @@ int throttle_acquire(throttle *t)
         break;
     }
     t->inflight++;
+    int64_t slot = 0;
     if (t->interval_ns > 0) {
         double now = (double)job_mono_ns();
         double earliest = now - (t->burst - 1) * t->interval_ns;
-        double slot = t->next_ns > earliest ? t->next_ns : earliest;
-        t->next_ns = slot + t->interval_ns;
-        while (!t->stopped && (double)job_mono_ns() < slot)
-            wait_until(t, (int64_t)slot);
+        double s = t->next_ns > earliest ? t->next_ns : earliest;
+        t->next_ns = s + t->interval_ns;
+        slot = (int64_t)s;
+    }
+    /* Wait for the slot; a pause that starts meanwhile (Retry-After) holds this request
+     * too, even though its slot was already reserved. */
+    for (;;) {
         if (t->stopped) {
             t->inflight--;
             pthread_cond_broadcast(&t->cv);
             pthread_mutex_unlock(&t->mu);
             return -1;
         }
+        int64_t now = job_mono_ns();
+        if (now < t->pause_until_ns)
+            wait_until(t, t->pause_until_ns);
+        else if (now < slot)
+            wait_until(t, slot);
+        else
+            break;
     }
     pthread_mutex_unlock(&t->mu);
     return 0;
@@ -127,7 +138,9 @@ void throttle_release(throttle *t, throttle_health h)
         record_health(t, 1);
         if (!t->degraded && t->wcount >= HEALTH_MIN && t->wfail * 100 >= HEALTH_FAIL_PCT * t->wcount)
             t->degraded = 1;
-        if (t->degraded) {
+        /* Failures of requests that were already under way when the pause began do not
+         * lengthen it: only a probe sent after the pause can show the API is still down. */
+        if (t->degraded && job_mono_ns() >= t->pause_until_ns) {
             t->outage_pause_ms = t->outage_pause_ms ? t->outage_pause_ms * 2 : t->base_ms;
             if (t->outage_pause_ms > t->max_ms)
                 t->outage_pause_ms = t->max_ms;

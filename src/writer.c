@@ -3,6 +3,7 @@
 
 #include <csv.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +168,12 @@ writer *writer_open(const char *path, int excel, char *err, size_t errlen)
         w->path = strdup(path);
         if (!w->path || asprintf(&w->partial, "%s.partial", path) < 0)
             goto oom;
-        w->fp = fopen(w->partial, "wb");
+        /* Results hold customer data: readable by the operator only (chmod to share). */
+        int fd = open(w->partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        w->fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
         if (!w->fp) {
+            if (fd >= 0)
+                close(fd);
             snprintf(err, errlen, "cannot write %s: %s", w->partial, strerror(errno));
             free(w->buf);
             free(w->path);

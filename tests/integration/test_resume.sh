@@ -128,3 +128,25 @@ check "during the run the results are in .partial" test -f "$T/part.results.csv.
 wait $pid
 check "after the run the results are in place" test -f "$T/part.results.csv" -a ! -f "$T/part.results.csv.partial"
 stop_mock
+
+# Resume of a finished job whose input has invalid and duplicate rows: nothing is sent
+# again (the results stay in step with the input), and a changed input is refused before
+# anything is sent, leaving no journal behind.
+printf 'order_no,channels\nA1,sms\nA2,fax\nA3,sms\nA4,sms\nA3,sms\n' >"$T/fin.csv"
+start_mock --deliveries "$T/fin.dlv"
+"$RESEND" --base-url "$MOCK_URL" -r 0 --progress never -q "$T/fin.csv" 2>/dev/null
+check_eq "finished job: exit 1 (an invalid row)" 1 $?
+for k in 1 2; do
+  "$RESEND" --base-url "$MOCK_URL" -r 0 --progress never -q --resume "$T/fin.csv" 2>/dev/null
+  check_eq "finished job, resume #$k: exit 1 as before" 1 $?
+  check_eq "finished job, resume #$k: nothing delivered again" 3 "$(wc -l <"$T/fin.dlv")"
+done
+check_eq "finished job: statuses kept" "sent invalid sent sent duplicate" \
+  "$(col "$T/fin.results.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+echo "A5,sms" >>"$T/fin.csv"
+"$RESEND" --base-url "$MOCK_URL" -r 0 --progress never -q --resume "$T/fin.csv" 2>"$T/fin.err"
+check_eq "finished job, input grew: resume refused" 2 $?
+check "finished job, input grew: says the results are not this input's" grep -q 'fewer rows' "$T/fin.err"
+check_eq "finished job, input grew: nothing sent" 3 "$(wc -l <"$T/fin.dlv")"
+check "finished job, refused resume: no journal left behind" test ! -f "$T/fin.results.csv.journal"
+stop_mock

@@ -842,6 +842,9 @@ static void test_template_attachments(void **state)
     request r;
     request_init(&r);
     request_opts o = tmpl_opts();
+    char *dir = realpath(tmpdir, NULL);
+    assert_non_null(dir);
+    o.attach_dir = dir; /* attachments must sit in the input's folder */
     const char *p1 = tmp_file("hello.txt", "hello world", 11);
     char p1c[300];
     snprintf(p1c, sizeof p1c, "%s", p1);
@@ -869,6 +872,18 @@ static void test_template_attachments(void **state)
     snprintf(missing, sizeof missing, "%s/nope.pdf", tmpdir);
     invalid_with(tbuild(&r, &o, 1, "channel", "email", "template_id", "t", "to", "a@b.com", "attachments", missing,
                         NULL), &r, "attachments", "nope.pdf", NULL);
+    /* a file outside the input's folder is refused, relative or absolute */
+    invalid_with(tbuild(&r, &o, 1, "channel", "email", "template_id", "t", "to", "a@b.com", "attachments",
+                        "/etc/hostname", NULL), &r, "outside the input file's folder", NULL);
+    invalid_with(tbuild(&r, &o, 1, "channel", "email", "template_id", "t", "to", "a@b.com", "attachments",
+                        "../../etc/hostname", NULL), &r, "outside the input file's folder", NULL);
+    /* relative paths are taken from the input's folder */
+    valid_ok(tbuild(&r, &o, 1, "channel", "email", "template_id", "t", "to", "a@b.com", "attachments", "hello.txt",
+                    NULL), &r);
+    o.attach_dir = NULL;
+    invalid_with(tbuild(&r, &o, 1, "channel", "email", "template_id", "t", "to", "a@b.com", "attachments",
+                        "hello.txt", NULL), &r, "standard input", NULL);
+    free(dir);
     request_free(&r);
 }
 
@@ -1080,6 +1095,8 @@ static void template_rows_conform(const cJSON *schema, int per_channel)
     request_init(&r);
     request_opts o = tmpl_opts();
     o.per_channel_endpoint = per_channel;
+    char *dir = realpath(tmpdir, NULL);
+    o.attach_dir = dir;
     const char *p = tmp_file("receipt.csv", "a,b\n1,2\n", 8);
     char att[400];
     snprintf(att, sizeof att, "%s", p);
@@ -1100,6 +1117,7 @@ static void template_rows_conform(const cJSON *schema, int per_channel)
                     "+96599999999", "unit_config", "2147483648", "context.FirstName", "x", NULL), &r);
     body_conforms(schema, &r);
     request_free(&r);
+    free(dir);
 }
 
 static void test_template_bodies_match_schema(void **state)

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# tests/bench/bench.sh — `make bench`: throughput, CPU and memory of ottu-resend against a
+# real zero-latency HTTP server (nginx on 127.0.0.1) and ottu-mock, side by side with
+# curl --parallel, xargs -P curl and newman, in one run, repeated; prints one table and
+# the target ratios. Installs nginx / GNU time / newman when missing. Never fails the build:
+# exits 0 after printing unless a tool produced wrong results (exit 1), e.g. rows not sent.
+#
+# Knobs (environment): BENCH_REPEAT (rounds of the 100k runs, median taken; default 3),
+# BENCH_BIG_ROWS (the memory-growth run; default 1000000), BENCH_RATE_ROWS (rows of the
+# --rate 200 run; default 2000, ~10 s), BENCH_TIMEOUT (seconds per command; default 300),
+# BENCH_NO_NEWMAN=1, BENCH_TMPDIR (where inputs, journals and results go), BENCH_KEEP=1.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+REPEAT="${BENCH_REPEAT:-3}"
+BIG="${BENCH_BIG_ROWS:-1000000}"
+RATE_ROWS="${BENCH_RATE_ROWS:-2000}"
+TO="${BENCH_TIMEOUT:-300}"
+N=100000
+WRONG=()
+START_S=$(date +%s)
+
+say() { echo "bench: $*" >&2; }
+
+# ---- tools ----
+ensure_pkg nginx nginx-light nginx || { say "cannot install nginx: no benchmark"; exit 1; }
+ensure_pkg /usr/bin/time time || { say "cannot install GNU time (/usr/bin/time): no benchmark"; exit 1; }
+ensure_pkg curl curl || { say "cannot install curl: no benchmark"; exit 1; }
+[ -x "$RESEND" ] && [ -x "$MOCK" ] || { say "build first: make"; exit 1; }
+NEWMAN=""
+if [ -z "${BENCH_NO_NEWMAN:-}" ]; then
+  if command -v newman >/dev/null 2>&1; then
+    NEWMAN="$(command -v newman)"
+  elif command -v npm >/dev/null 2>&1 &&
+       timeout 180 npm install --prefix "$T/npm" --no-audit --no-fund --loglevel=error newman \
+         >"$T/npm.log" 2>&1 && [ -x "$T/npm/node_modules/.bin/newman" ]; then
+    NEWMAN="$T/npm/node_modules/.bin/newman"
+  else
+    say "newman not available (no npm, or the install failed): its row is skipped"
+  fi
+fi
+
+start_nginx || exit 1
+start_mock || exit 1
+PLAIN_MOCK_URL="$MOCK_URL"
+PLAIN_MOCK_PID="$MOCK_PID"
+say "nginx at $NGINX_URL, ottu-mock at $PLAIN_MOCK_URL, temp dir $T"
+
+# ---- inputs (generated at run time, never committed) ----
+gen_rows "$N" ORD "$T/in100k.csv"
+gen_rows 200000 ORD "$T/in200k.csv"
+gen_rows "$BIG" ORD "$T/inbig.csv"
+gen_rows 10000 LAT "$T/in10k.csv"
+gen_rows "$RATE_ROWS" RATE "$T/inrate.csv"
+head -2001 "$T/in100k.csv" >"$T/in2k.csv"
+head -501 "$T/in100k.csv" >"$T/in500.csv"
+EP="/b/pbl/v2/message-notification/"
+"$BENCH_DIR/gen-curl-config.sh" "$NGINX_URL$EP" "$OTTU_API_KEY" <"$T/in100k.csv" >"$T/curl100k.cfg"
+tail -n +2 "$T/in2k.csv" | awk -F, '{printf "{\"order_no\":\"%s\",\"channels\":[\"%s\"]}\n", $1, $2}' >"$T/bodies2k.txt"
+"$BENCH_DIR/newman-collection.sh" "$NGINX_URL" >"$T/collection.json"
+
+# ---- measuring ----
+# Per key, space-separated samples: wall seconds, client CPU seconds, peak RSS KB, server
+# CPU seconds; ROWS[key] = rows per sample; CHECK[key] = ok / what was wrong.
+declare -A S_WALL S_CPU S_RSS S_SRV ROWS CHECK LABEL TARGET
+ORDER=()
+
+# measure KEY LABEL TARGET ROWS SERVER_PID CMD...: one timed sample.
+measure() {
+  local key="$1" label="$2" target="$3" rows="$4" spid="$5"
+  shift 5
+  [ -n "${LABEL[$key]:-}" ] || { ORDER+=("$key"); LABEL[$key]="$label"; TARGET[$key]="$target"; CHECK[$key]="ok"; }
+  ROWS[$key]="$rows"
+  local t0 t1 s0=0 s1=0 rc
+  [ -n "$spid" ] && s0=$(server_ticks "$spid")
+  t0=$(date +%s%N)
+  /usr/bin/time -f '%U %S %M' -o "$T/time.out" timeout -k 5 "$TO" "$@"
+  rc=$?
+  t1=$(date +%s%N)
+  [ -n "$spid" ] && s1=$(server_ticks "$spid")
+  local u s m
+  # the last line: GNU time puts "Command exited with non-zero status N" before it
+  read -r u s m < <(tail -1 "$T/time.out" 2>/dev/null)
+  case "${u:-}${s:-}${m:-}" in ""|*[!0-9.]*) u=0; s=0; m=0 ;; esac
+  S_WALL[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}') "
+  S_CPU[$key]+="$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", u+s}') "
+  S_RSS[$key]+="$m "
+  S_SRV[$key]+="$(awk -v a="$s0" -v b="$s1" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/hz}') "
+  return $rc
+}
+
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END{if (!NR) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+med() { local -n arr="$1"; echo "${arr[$2]:-}" | median; }
+fail() { CHECK[$1]="WRONG: $2"; WRONG+=("${LABEL[$1]}: $2"); }
+
+# check_results KEY INPUT OUTPUT RC [EXPECT_STATUS]: exit 0, one row per input row, in input
+# order, every row sent.
+check_results() {
+  local key="$1" in="$2" out="$3" rc="$4" want="${5:-sent}" n got bad
+  n=$(($(wc -l <"$in") - 1))
+  [ "$rc" -eq 0 ] || { fail "$key" "exit status $rc"; return; }
+  [ -f "$out" ] || { fail "$key" "no result file"; return; }
+  read -r got bad < <(awk -F, -v want="$want" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "result_status") c = i; next }
+                                                 $c != want { bad++ } END { print NR - 1, bad + 0 }' "$out")
+  [ "$got" -eq "$n" ] || { fail "$key" "result CSV has $got rows, expected $n"; return; }
+  [ "$bad" -eq 0 ] || { fail "$key" "$bad rows not $want"; return; }
+  cmp -s <(cut -d, -f1 "$in") <(cut -d, -f1 "$out") || fail "$key" "rows out of input order"
+}
+
+# resend KEY LABEL TARGET URL SERVER_PID INPUT [OPTIONS...]
+resend() {
+  local key="$1" label="$2" target="$3" url="$4" spid="$5" in="$6" rc
+  shift 6
+  local out="$T/out-$key.csv"
+  rm -f "$out" "$out.journal" "$out.partial" "$T/sum-$key.json"
+  measure "$key" "$label" "$target" $(($(wc -l <"$in") - 1)) "$spid" \
+    "$RESEND" --base-url "$url" -q --progress never --summary-json "$T/sum-$key.json" -o "$out" "$@" "$in"
+  rc=$?
+  check_results "$key" "$in" "$out" "$rc"
+  rm -f "$out" # keep the disk quiet for the next run
+}
+
+curl_parallel() {
+  local rc ok
+  measure curlpar "curl --parallel --parallel-max 64" nginx "$N" "$NGINX_PID" \
+    sh -c 'exec curl -s -K "$1" --parallel --parallel-max 64 >"$2" 2>/dev/null' sh "$T/curl100k.cfg" "$T/curl.codes"
+  rc=$?
+  ok=$(grep -c '^200$' "$T/curl.codes")
+  [ "$rc" -eq 0 ] && [ "$ok" -eq "$N" ] || fail curlpar "exit $rc, $ok of $N answered 200"
+}
+
+xargs_curl() {
+  local rc ok
+  measure xargs "xargs -P 8 curl (one process per row)" nginx 2000 "$NGINX_PID" \
+    sh -c 'xargs -P 8 -d "\n" -I{} curl -s -o /dev/null -w "%{http_code}\n" -H "Content-Type: application/json" \
+             -H "Authorization: Api-Key $3" -d {} "$2" <"$1" >"$4"' sh "$T/bodies2k.txt" "$NGINX_URL$EP" "$OTTU_API_KEY" "$T/xargs.codes"
+  rc=$?
+  ok=$(grep -c '^200$' "$T/xargs.codes")
+  [ "$rc" -eq 0 ] && [ "$ok" -eq 2000 ] || fail xargs "exit $rc, $ok of 2000 answered 200"
+}
+
+newman_run() {
+  [ -n "$NEWMAN" ] || return 0
+  local rc stats
+  rm -f "$T/newman.json"
+  measure newman "newman run -d (500-row data file)" nginx 500 "$NGINX_PID" \
+    "$NEWMAN" run "$T/collection.json" -d "$T/in500.csv" --env-var "api_key=$OTTU_API_KEY" \
+    --timeout-request 10000 -r json --reporter-json-export "$T/newman.json" --silent
+  rc=$?
+  stats=$(node -e 'const r=require(process.argv[1]).run.stats; console.log(r.requests.total, r.requests.failed, r.assertions.failed)' \
+            "$T/newman.json" 2>/dev/null)
+  [ "$rc" -eq 0 ] && [ "${stats:-}" = "500 0 0" ] || fail newman "exit $rc, stats (requests, failed, assertions failed) = ${stats:-none}"
+}
+
+# ---- the 100k comparison, in interleaved rounds ----
+for r in $(seq 1 "$REPEAT"); do
+  say "round $r/$REPEAT: ottu-resend -j 8/32/64, --ledger, --xlsx, curl --parallel, ottu-mock"
+  for j in 8 32 64; do
+    resend "j$j" "ottu-resend -j $j -r 0" nginx "$NGINX_URL" "$NGINX_PID" "$T/in100k.csv" -j "$j" -r 0
+  done
+  rm -f "$T/ledger.db" "$T/ledger.db-wal" "$T/ledger.db-shm"
+  resend ledger "ottu-resend -j 8 -r 0 --ledger" nginx "$NGINX_URL" "$NGINX_PID" "$T/in100k.csv" -j 8 -r 0 --ledger "$T/ledger.db"
+  rm -f "$T/out.xlsx"
+  resend xlsx "ottu-resend -j 8 -r 0 --xlsx" nginx "$NGINX_URL" "$NGINX_PID" "$T/in100k.csv" -j 8 -r 0 --xlsx "$T/out.xlsx"
+  curl_parallel
+  resend mock "ottu-resend -j 8 -r 0" ottu-mock "$PLAIN_MOCK_URL" "$PLAIN_MOCK_PID" "$T/in100k.csv" -j 8 -r 0
+done
+say "xargs -P 8 curl on 2,000 rows; newman on 500 rows"
+xargs_curl
+newman_run
+
+# ---- memory growth ----
+say "peak RSS at 200k and $BIG rows"
+resend m200k "ottu-resend -j 8 -r 0 (200k rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/in200k.csv" -j 8 -r 0
+resend mbig "ottu-resend -j 8 -r 0 ($BIG rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/inbig.csv" -j 8 -r 0
+
+# ---- latency-bound: Little's law ----
+say "latency-bound run: ottu-mock --latency-ms 100, -j 256, 10k rows"
+stop_pid "$PLAIN_MOCK_PID"
+start_mock --latency-ms 100 || exit 1
+resend latency "ottu-resend -j 256 -r 0, 100 ms server" "mock+100ms" "$MOCK_URL" "$MOCK_PID" "$T/in10k.csv" -j 256 -r 0
+stop_pid "$MOCK_PID"
+
+# ---- rate accuracy ----
+say "rate accuracy: -r 200, $RATE_ROWS rows against nginx"
+resend rate "ottu-resend -j 8 -r 200" nginx "$NGINX_URL" "$NGINX_PID" "$T/inrate.csv" -j 8 -r 200
+
+# ---- report ----
+elapsed_of() { sed -n 's/.*"elapsed_s":[[:space:]]*\([0-9.]*\).*/\1/p' "$T/sum-$1.json" 2>/dev/null | head -1; }
+rps() { awk -v n="${ROWS[$1]}" -v w="$(med S_WALL "$1")" 'BEGIN{ if (w > 0) printf "%.0f", n / w; else print 0 }'; }
+cpu100k() { awk -v n="${ROWS[$1]}" -v c="$(med S_CPU "$1")" 'BEGIN{ printf "%.2f", c * 100000 / n }'; }
+srv100k() { awk -v n="${ROWS[$1]}" -v c="$(med S_SRV "$1")" 'BEGIN{ printf "%.2f", c * 100000 / n }'; }
+rssmb() { awk -v k="$(med S_RSS "$1")" 'BEGIN{ printf "%.1f", k / 1024 }'; }
+samples() { echo "${S_WALL[$1]:-}" | wc -w; }
+
+echo
+echo "ottu-resend benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$("$RESEND" -V 2>&1 | head -1); $(curl -V | head -1 | cut -d' ' -f1-2); nginx $("$(nginx_bin)" -v 2>&1 | sed 's|.*/||'); temp dir on $(df -T "$T" | awk 'NR==2{print $2}')"
+echo "rows/s = rows / wall time of the whole command; CPU = user+sys of the client (and, separately,"
+echo "of the server); RSS = peak resident set of the client (largest process for xargs). Median of n runs."
+echo
+printf '%-44s %-10s %8s %9s %10s %10s %9s %3s  %s\n' "run" "server" "rows" "rows/s" "CPU s/100k" "srv s/100k" "RSS MB" "n" "check"
+printf '%s\n' "$(printf '%.0s-' $(seq 1 120))"
+for k in "${ORDER[@]}"; do
+  printf '%-44s %-10s %8s %9s %10s %10s %9s %3s  %s\n' "${LABEL[$k]}" "${TARGET[$k]}" "${ROWS[$k]}" "$(rps "$k")" \
+    "$(cpu100k "$k")" "$(srv100k "$k")" "$(rssmb "$k")" "$(samples "$k")" "${CHECK[$k]}"
+done
+
+best_key=j8
+for k in j8 j32 j64; do [ "$(rps "$k")" -gt "$(rps "$best_key")" ] && best_key="$k"; done
+best=$(rps "$best_key")
+curlr=$(rps curlpar)
+rss200=$(rssmb m200k)
+growth=$(awk -v a="$(med S_RSS m200k)" -v b="$(med S_RSS mbig)" -v n="$((BIG - 200000))" 'BEGIN{ printf "%.1f", (b - a) * 1024 / n }')
+lat_el=$(elapsed_of latency)
+lat_ach=$(awk -v e="${lat_el:-0}" 'BEGIN{ if (e > 0) printf "%.0f", 10000 / e; else print 0 }')
+lat_pct=$(awk -v a="$lat_ach" 'BEGIN{ printf "%.1f", a * 100 / 2560 }')
+rate_el=$(elapsed_of rate)
+rate_ach=$(awk -v e="${rate_el:-0}" -v n="$RATE_ROWS" 'BEGIN{ if (e > 0) printf "%.2f", n / e; else print 0 }')
+rate_err=$(awk -v a="$rate_ach" 'BEGIN{ d = a - 200; if (d < 0) d = -d; printf "%.2f", d * 100 / 200 }')
+ledger_ratio=$(awk -v a="$(rps ledger)" -v b="$(rps j8)" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print 0 }')
+mock_ratio=$(awk -v a="$(rps mock)" -v b="$(rps j8)" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print 0 }')
+ratio=$(awk -v a="$best" -v b="$curlr" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print 0 }')
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN{ ok = (op == ">=") ? v >= t : v <= t; print ok ? "PASS" : "MISS" }'; }
+
+echo
+echo "latency-bound: -j 256 against a 100 ms server, 10,000 rows in ${lat_el:-?} s (job clock):"
+echo "  achieved $lat_ach rows/s; Little's-law bound j/latency = 256/0.100 s = 2,560/s -> $lat_pct% of the bound"
+echo "rate accuracy: -r 200, $RATE_ROWS rows in ${rate_el:-?} s (job clock): achieved $rate_ach/s, error $rate_err%"
+echo "memory: peak RSS $(rssmb j8) MB at 100k, $rss200 MB at 200k, $(rssmb mbig) MB at $BIG rows;"
+echo "  growth between 200k and $BIG rows: $growth bytes/row"
+echo "ledger cost: 100k rows with --ledger at $(rps ledger) rows/s vs $(rps j8) without -> ratio $ledger_ratio"
+echo "--xlsx cost: $(rps xlsx) rows/s vs $(rps j8) without -> ratio $(awk -v a="$(rps xlsx)" -v b="$(rps j8)" 'BEGIN{ if (b > 0) printf "%.2f", a / b }')"
+echo "ottu-mock vs nginx as the server (-j 8): $(rps mock) vs $(rps j8) rows/s -> ratio $mock_ratio"
+echo
+echo "targets:"
+printf '  %-58s %10s  %-8s %s\n' "ottu-resend best ($best_key) ÷ curl --parallel rows/s" "$ratio" ">= 1.5" "$(verdict "$ratio" ">=" 1.5)"
+printf '  %-58s %10s  %-8s %s\n' "peak RSS at 200k rows (MB)" "$rss200" "<= 48" "$(verdict "$rss200" "<=" 48)"
+printf '  %-58s %10s  %-8s %s\n' "RSS growth per row, 200k -> $BIG (bytes)" "$growth" "<= 16" "$(verdict "$growth" "<=" 16)"
+printf '  %-58s %10s  %-8s %s\n' "latency-bound throughput, % of j/latency" "$lat_pct" ">= 90" "$(verdict "$lat_pct" ">=" 90)"
+printf '  %-58s %10s  %-8s %s\n' "--rate 200 error (%)" "$rate_err" "<= 1" "$(verdict "$rate_err" "<=" 1)"
+echo
+echo "bench took $(( $(date +%s) - START_S )) s"
+if [ "${#WRONG[@]}" -gt 0 ]; then
+  echo "WRONG RESULTS:"
+  printf '  %s\n' "${WRONG[@]}"
+  exit 1
+fi
+exit 0

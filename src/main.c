@@ -92,7 +92,9 @@ static void *writer_main(void *p)
             snprintf(c->fatal_msg, sizeof c->fatal_msg, "--xlsx: %s", xlsxout_error(c->xl));
             atomic_store(&c->fatal, 1);
         }
-        if (c->led && j->status == RS_SENT && !c->cfg->dry_run &&
+        /* An unknown row may have reached the customer: the ledger assumes it did, so the
+         * next job does not notify them again within the cooldown. */
+        if (c->led && (j->status == RS_SENT || j->status == RS_UNKNOWN) && !c->cfg->dry_run &&
             ledger_record(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->channels, j->finished_at_ms,
                           j->rowno, err, sizeof err) < 0)
             log_msg(LOG_QUIET, j->rowno, "ledger: %s", err);

@@ -150,3 +150,20 @@ check "finished job, input grew: says the results are not this input's" grep -q 
 check_eq "finished job, input grew: nothing sent" 3 "$(wc -l <"$T/fin.dlv")"
 check "finished job, refused resume: no journal left behind" test ! -f "$T/fin.results.csv.journal"
 stop_mock
+
+# Ledger reconciled on resume: after kill -9 and --resume, the ledger holds every row that
+# was sent, so the next night's job over the same rows sends nothing.
+gen 200 "$T/led.csv"
+start_mock --latency-ms 10 --jitter-ms 10 --deliveries "$T/led.dlv"
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --ledger "$T/l.db" "$T/led.csv" 2>/dev/null &
+pid=$!
+sleep 0.3
+kill -9 $pid; wait $pid 2>/dev/null
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --ledger "$T/l.db" --resume "$T/led.csv" 2>/dev/null
+sent=$(col "$T/led.results.csv" result_status | grep -cE '^(sent|unknown)$')
+check_eq "ledger after kill -9 + resume: every sent (or unknown) row recorded" "$sent" \
+  "$(sqlite3 "$T/l.db" "select count(distinct identifier) from sends")"
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --ledger "$T/l.db" "$T/led.csv" -o "$T/led2.csv" 2>/dev/null
+check_eq "next job over the same rows: every sent or unknown row skipped" "$sent" "$(col "$T/led2.csv" result_status | grep -c '^skipped$')"
+check_eq "next job: nobody notified twice" 0 "$(cut -d, -f3 "$T/led.dlv" | sort | uniq -d | wc -l)"
+stop_mock

@@ -169,7 +169,8 @@ writer *writer_open(const char *path, int excel, char *err, size_t errlen)
         if (!w->path || asprintf(&w->partial, "%s.partial", path) < 0)
             goto oom;
         /* Results hold customer data: readable by the operator only (chmod to share). */
-        int fd = open(w->partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        unlink(w->partial); /* a leftover keeps its old mode: start from a new file */
+        int fd = open(w->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         w->fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
         if (!w->fp) {
             if (fd >= 0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/bench/bench.sh — `make bench`: throughput, CPU and memory of ottu-resend against a
 # real zero-latency HTTP server (nginx on 127.0.0.1) and ottu-mock, side by side with
-# curl --parallel, xargs -P curl and newman, in one run, repeated; prints one table and
+# curl --parallel, xargs -P curl, newman and a bare libcurl loop (curl-floor.c: the HTTP part
+# alone, easy and multi), in one run, repeated; prints one table and
 # the target ratios. Installs nginx / GNU time / newman when missing. Never fails the build:
 # exits 0 after printing unless a tool produced wrong results (exit 1), e.g. rows not sent.
 #
@@ -39,6 +40,15 @@ if [ -z "${BENCH_NO_NEWMAN:-}" ]; then
   fi
 fi
 
+# The HTTP part alone (libcurl easy handles in threads, or one multi loop): a floor that
+# shows what the pipeline around libcurl costs.
+FLOOR=""
+if cc -O2 -pthread -o "$T/curl-floor" "$BENCH_DIR/curl-floor.c" -lcurl >"$T/floor.log" 2>&1; then
+  FLOOR="$T/curl-floor"
+else
+  say "cannot build curl-floor.c (needs cc and libcurl headers): the libcurl floor rows are skipped"
+fi
+
 start_nginx || exit 1
 start_mock || exit 1
 PLAIN_MOCK_URL="$MOCK_URL"
@@ -55,6 +65,7 @@ head -2001 "$T/in100k.csv" >"$T/in2k.csv"
 head -501 "$T/in100k.csv" >"$T/in500.csv"
 EP="/b/pbl/v2/message-notification/"
 "$BENCH_DIR/gen-curl-config.sh" "$NGINX_URL$EP" "$OTTU_API_KEY" <"$T/in100k.csv" >"$T/curl100k.cfg"
+tail -n +2 "$T/in100k.csv" | awk -F, '{printf "{\"order_no\":\"%s\",\"channels\":[\"%s\"]}\n", $1, $2}' >"$T/bodies100k.txt"
 tail -n +2 "$T/in2k.csv" | awk -F, '{printf "{\"order_no\":\"%s\",\"channels\":[\"%s\"]}\n", $1, $2}' >"$T/bodies2k.txt"
 "$BENCH_DIR/newman-collection.sh" "$NGINX_URL" >"$T/collection.json"
 
@@ -138,6 +149,17 @@ xargs_curl() {
   [ "$rc" -eq 0 ] && [ "$ok" -eq 2000 ] || fail xargs "exit $rc, $ok of 2000 answered 200"
 }
 
+# floor KEY MODE CONC
+floor() {
+  [ -n "$FLOOR" ] || return 0
+  local rc ok
+  measure "$1" "libcurl floor: $2, $3 handles$([ "$2" = easy ] && echo ", $3 threads" || echo ", 1 thread")" nginx "$N" "$NGINX_PID" \
+    sh -c 'exec "$1" "$2" "$3" "$4" "$5" "$6" >"$7"' sh "$FLOOR" "$2" "$3" "$NGINX_URL$EP" "$OTTU_API_KEY" "$T/bodies100k.txt" "$T/floor.out"
+  rc=$?
+  ok=$(awk '{print $4}' "$T/floor.out" 2>/dev/null)
+  [ "$rc" -eq 0 ] && [ "${ok:-0}" -eq "$N" ] || fail "$1" "exit $rc, ${ok:-0} of $N answered 200"
+}
+
 newman_run() {
   [ -n "$NEWMAN" ] || return 0
   local rc stats
@@ -153,7 +175,7 @@ newman_run() {
 
 # ---- the 100k comparison, in interleaved rounds ----
 for r in $(seq 1 "$REPEAT"); do
-  say "round $r/$REPEAT: ottu-resend -j 8/32/64, --ledger, --xlsx, curl --parallel, ottu-mock"
+  say "round $r/$REPEAT: ottu-resend -j 8/32/64, --ledger, --xlsx, curl --parallel, libcurl floor, ottu-mock"
   for j in 8 32 64; do
     resend "j$j" "ottu-resend -j $j -r 0" nginx "$NGINX_URL" "$NGINX_PID" "$T/in100k.csv" -j "$j" -r 0
   done
@@ -162,6 +184,8 @@ for r in $(seq 1 "$REPEAT"); do
   rm -f "$T/out.xlsx"
   resend xlsx "ottu-resend -j 8 -r 0 --xlsx" nginx "$NGINX_URL" "$NGINX_PID" "$T/in100k.csv" -j 8 -r 0 --xlsx "$T/out.xlsx"
   curl_parallel
+  floor floor_easy easy 8
+  floor floor_multi multi 8
   resend mock "ottu-resend -j 8 -r 0" ottu-mock "$PLAIN_MOCK_URL" "$PLAIN_MOCK_PID" "$T/in100k.csv" -j 8 -r 0
 done
 say "xargs -P 8 curl on 2,000 rows; newman on 500 rows"
@@ -230,6 +254,10 @@ echo "memory: peak RSS $(rssmb j8) MB at 100k, $rss200 MB at 200k, $(rssmb mbig)
 echo "  growth between 200k and $BIG rows: $growth bytes/row"
 echo "ledger cost: 100k rows with --ledger at $(rps ledger) rows/s vs $(rps j8) without -> ratio $ledger_ratio"
 echo "--xlsx cost: $(rps xlsx) rows/s vs $(rps j8) without -> ratio $(awk -v a="$(rps xlsx)" -v b="$(rps j8)" 'BEGIN{ if (b > 0) printf "%.2f", a / b }')"
+if [ -n "$FLOOR" ]; then
+  echo "pipeline overhead: ottu-resend -j 8 uses $(cpu100k j8) CPU s/100k; libcurl alone $(cpu100k floor_easy) (easy, 8 threads)"
+  echo "  and $(cpu100k floor_multi) (multi, 1 thread): journal, reorder, reader and writer add $(awk -v a="$(cpu100k j8)" -v b="$(cpu100k floor_easy)" 'BEGIN{ printf "%.2f", a - b }') s/100k"
+fi
 echo "ottu-mock vs nginx as the server (-j 8): $(rps mock) vs $(rps j8) rows/s -> ratio $mock_ratio"
 echo
 echo "targets:"

@@ -24,28 +24,8 @@
 #define HOUR (3600LL * 1000)
 #define DAY (24 * HOUR)
 
-static char tmpdir[64];
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s", "/tmp/ledger-test.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+#define TESTDIR_NAME "ledger"
+#include "testdir.h"
 
 /* A fresh path in the test directory (removing what an earlier run may have left). */
 static const char *tpath(const char *name)

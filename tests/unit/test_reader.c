@@ -23,28 +23,8 @@
 
 #define SPECTRUM_DIR "../shared/testdata/csv-spectrum"
 
-static char tmpdir[64];
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s", "/tmp/reader-test.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+#define TESTDIR_NAME "reader"
+#include "testdir.h"
 
 static const char *write_file(const char *name, const char *data, size_t len)
 {

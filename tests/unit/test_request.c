@@ -26,28 +26,8 @@
 #define PATH_MESSAGE "/b/pbl/v2/message-notification/"
 #define PATH_SEND "/b/pbl/v2/send-notification/"
 
-static char tmpdir[64];
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s", "/tmp/request-test.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+#define TESTDIR_NAME "request"
+#include "testdir.h"
 
 /* ---- helpers ---- */
 

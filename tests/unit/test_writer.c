@@ -20,28 +20,8 @@
 #include "rules.h"
 #include "writer.h"
 
-static char tmpdir[64];
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s", "/tmp/writer-test.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+#define TESTDIR_NAME "writer"
+#include "testdir.h"
 
 /* Quotes s (NUL-terminated) and checks the exact output. */
 static void quote_is(const char *s, int excel, const char *want)

@@ -1,0 +1,38 @@
+# TLS: certificates are always verified; --cacert trusts the given CA instead of the
+# system's. A self-signed server on 127.0.0.1 is refused without --cacert and accepted
+# with it. Also --burst: after idle, that many requests may go at once.
+source "$(dirname "$0")/../lib.sh"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1" -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1
+check "test certificate created" test -s "$T/cert.pem"
+python3 "$ROOT/tests/hostile/tls_server.py" "$T/cert.pem" "$T/key.pem" 60 >"$T/port" 2>"$T/tls.err" &
+MOCK_PIDS+=($!)
+for _ in $(seq 1 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+url="https://127.0.0.1:$(head -1 "$T/port")"
+printf 'order_no,channels\nA1,sms\nA2,email\n' >"$T/in.csv"
+"$RESEND" --base-url "$url" -r 0 --max-attempts 3 --progress never -q "$T/in.csv" -o "$T/untrusted.csv"
+check_eq "self-signed certificate: refused (exit 1)" 1 $?
+check_eq "self-signed certificate: rows failed, not sent" "failed failed" "$(col "$T/untrusted.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+check_eq "certificate errors are not retried" "1 1" "$(col "$T/untrusted.csv" result_attempts | tr '\n' ' ' | sed 's/ $//')"
+check "the detail names the certificate problem" grep -qi 'certificate\|SSL' "$T/untrusted.csv"
+"$RESEND" --base-url "$url" -r 0 --cacert "$T/cert.pem" --progress never -q "$T/in.csv" -o "$T/trusted.csv"
+check_eq "--cacert: exit 0" 0 $?
+check_eq "--cacert: rows sent over TLS" "sent sent" "$(col "$T/trusted.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+
+# --burst: with -r 2 and --burst 4, four requests go at once after idle, then 2/s.
+printf 'order_no,channels\n' >"$T/burst.csv"
+for i in $(seq 1 8); do echo "B$i,sms" >>"$T/burst.csv"; done
+start_mock --deliveries "$T/burst.dlv"
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 2 --burst 4 --progress never -q "$T/burst.csv" -o "$T/burst.out.csv"
+check_eq "--burst: exit 0" 0 $?
+python3 - "$T/burst.dlv" >"$T/burst.txt" <<'PY'
+import csv, sys, datetime
+ts = sorted(datetime.datetime.fromisoformat(r[0].replace('Z', '+00:00')).timestamp() for r in csv.reader(open(sys.argv[1])))
+first = sum(1 for t in ts if t - ts[0] < 0.2)
+print(first, round(ts[-1] - ts[0], 2))
+PY
+read -r first span <"$T/burst.txt"
+check_eq "--burst 4: four requests at once after idle" 4 "$first"
+check "--burst 4 at 2/s: the other four follow at the rate (span ${span}s, expect ~2 s)" \
+  python3 -c "import sys; sys.exit(0 if 1.7 <= $span <= 2.6 else 1)"
+stop_mock

@@ -38,7 +38,4 @@ int engine_aborted(engine *e);
 void engine_join(engine *e);
 void engine_free(engine *e);
 
-/* Finishes a row with an outcome that needs no request (not_attempted, ...). */
-void engine_finish_now(reorder *ro, job *j, row_status st, const char *detail);
-
 #endif

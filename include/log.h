@@ -8,7 +8,6 @@
 enum { LOG_QUIET = 0, LOG_NORMAL = 1, LOG_VERBOSE = 2 };
 
 void log_set_level(int level);
-int log_level(void);
 /* row 0 = not about a row. Printed when level <= the configured level. */
 void log_msg(int level, long row, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Masks email addresses and +phone numbers in text and replaces control characters (pure). */

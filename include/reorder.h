@@ -12,7 +12,6 @@ typedef struct reorder reorder;
 
 reorder *reorder_new(size_t window);
 void reorder_free(reorder *r);
-size_t reorder_window(const reorder *r);
 /* Reader: the slot for the next row (blocks while the window is full). */
 job *reorder_acquire(reorder *r);
 /* Reader or worker: the row's outcome is decided. */
@@ -23,7 +22,5 @@ job *reorder_next(reorder *r);
 void reorder_release(reorder *r, job *j);
 /* Reader: no more rows. */
 void reorder_close(reorder *r);
-/* Rows acquired and not yet released (for progress). */
-size_t reorder_in_window(reorder *r);
 
 #endif

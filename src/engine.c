@@ -20,14 +20,6 @@ struct engine {
     atomic_int aborted;
 };
 
-void engine_finish_now(reorder *ro, job *j, row_status st, const char *detail)
-{
-    j->status = st;
-    if (detail)
-        snprintf(j->detail, sizeof j->detail, "%s", detail);
-    reorder_complete(ro, j);
-}
-
 /* xorshift64*: per-worker randomness for backoff jitter, no shared state. */
 static double next_u01(uint64_t *s)
 {

@@ -15,7 +15,6 @@ static void (*clear_hook)(void);
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 void log_set_level(int l) { level = l; }
-int log_level(void) { return level; }
 void log_set_hook(void (*clear)(void)) { clear_hook = clear; }
 
 /* A token is a run of characters that can be part of an address or a number. */

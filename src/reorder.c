@@ -47,8 +47,6 @@ void reorder_free(reorder *r)
     free(r);
 }
 
-size_t reorder_window(const reorder *r) { return r->window; }
-
 job *reorder_acquire(reorder *r)
 {
     pthread_mutex_lock(&r->mu);
@@ -102,12 +100,4 @@ void reorder_close(reorder *r)
     r->closed = 1;
     pthread_cond_signal(&r->head_done);
     pthread_mutex_unlock(&r->mu);
-}
-
-size_t reorder_in_window(reorder *r)
-{
-    pthread_mutex_lock(&r->mu);
-    size_t n = (size_t)(r->tail - r->head);
-    pthread_mutex_unlock(&r->mu);
-    return n;
 }

@@ -11,7 +11,8 @@
 
 struct reader {
     FILE *fp;
-    int is_stdin;
+    int is_stdin;       /* the stream is not ours to close */
+    int seekable;       /* a broken quote can be re-read line by line */
     struct csv_parser csv;
     unsigned char opts;
     char delim;
@@ -177,8 +178,10 @@ reader *reader_open(const char *path, char delim, char *err, size_t errlen)
             free(r);
             return NULL;
         }
-        if (S_ISREG(st.st_mode))
+        if (S_ISREG(st.st_mode)) {
             r->size = (unsigned long long)st.st_size;
+            r->seekable = 1;
+        }
     }
     r->delim = delim;
     r->opts = CSV_STRICT | CSV_STRICT_FINI;
@@ -268,6 +271,52 @@ static void recover(reader *r, const char *rest, size_t restlen, const char *why
     parser_reset(r);
 }
 
+/* A quote opened at start_off is never closed: per RFC 4180 the rest of the file would be
+ * one field, swallowing every later row. In a file we can seek, keep only the first
+ * physical line of that record (as one malformed field) and go on reading after it. */
+static int reread_open_line(reader *r, record *rec, unsigned long long start_off, const char *why)
+{
+    if (fseeko(r->fp, (off_t)start_off, SEEK_SET) != 0)
+        return -1;
+    size_t cap = 256, n = 0;
+    char *line = malloc(cap);
+    int c;
+    unsigned long long pos = start_off;
+    if (!line)
+        return -1;
+    while ((c = getc(r->fp)) != EOF && is_term((unsigned char)c))
+        pos++;
+    while (c != EOF && !is_term((unsigned char)c)) {
+        pos++;
+        if (n < READER_MAX_RECORD) {
+            if (n + 1 >= cap) {
+                char *l = realloc(line, cap * 2);
+                if (!l) {
+                    free(line);
+                    return -1;
+                }
+                line = l;
+                cap *= 2;
+            }
+            line[n++] = (char)c;
+        }
+        c = getc(r->fp);
+    }
+    if (c != EOF)
+        pos++;
+    record_clear(rec);
+    record_push(rec, line, n);
+    free(line);
+    rec->malformed = 1;
+    snprintf(rec->problem, sizeof rec->problem, "malformed CSV: %s (the rows after it are read on their own)", why);
+    if (fseeko(r->fp, (off_t)pos, SEEK_SET) != 0)
+        return -1;
+    r->consumed = pos;
+    r->pos = r->end = 0;
+    r->eof = 0;
+    return 0;
+}
+
 int reader_next(reader *r, record *rec, char *err, size_t errlen)
 {
     if (!r->started && start(r, err, errlen) < 0)
@@ -277,13 +326,21 @@ int reader_next(reader *r, record *rec, char *err, size_t errlen)
     r->done = 0;
     r->oversize = 0;
     r->skipping = 0;
+    unsigned long long start_off = r->consumed; /* where this record begins */
     for (;;) {
         if (fill(r, err, errlen) < 0)
             return -1;
+        if (r->csv.pstate == 0 && rec->n == 0 && !rec->malformed)
+            start_off = r->consumed;
         if (r->pos == r->end) {
             /* End of input: an unterminated quote is a malformed last record. */
             size_t pending = r->csv.entry_pos;
             int quoted = r->csv.quoted;
+            if (quoted && r->seekable &&
+                reread_open_line(r, rec, start_off, "a quote opened in this row is never closed") == 0) {
+                parser_reset(r);
+                break; /* the rows after the broken line are read on their own */
+            }
             if (csv_fini(&r->csv, on_field, on_row, r) != 0) {
                 if (quoted || pending) {
                     r->csv.entry_pos = pending;
@@ -305,6 +362,13 @@ int reader_next(reader *r, record *rec, char *err, size_t errlen)
         if (n < avail)
             n++;
         size_t used = csv_parse(&r->csv, p, n, on_field, on_row, r);
+        if (used < n && r->seekable && start_off < r->consumed &&
+            reread_open_line(r, rec, start_off, "a quoted field opened in this row runs over the next lines "
+                                                "and is not closed properly") == 0) {
+            /* The broken quote spans lines that are likely rows of their own. */
+            parser_reset(r);
+            break;
+        }
         if (used < n) {
             /* Strict mode found a stray quote: the record is broken; skip the rest of
              * this physical line and carry it through in the record. */
@@ -362,6 +426,7 @@ reader *reader_from_stream(FILE *fp, char delim)
     }
     r->fp = fp;
     r->is_stdin = 1; /* the caller owns the stream */
+    r->seekable = fseeko(fp, 0, SEEK_CUR) == 0;
     r->delim = delim;
     r->opts = CSV_STRICT | CSV_STRICT_FINI;
     csv_init(&r->csv, r->opts);

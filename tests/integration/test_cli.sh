@@ -189,4 +189,11 @@ rc=$?
 check "binary garbage: no crash or hang (exit $rc)" [ $rc -eq 0 -o $rc -eq 1 ]
 "$RESEND" --dry-run -q "$T/unterminated.csv" -o "$T/unterm.out.csv"
 check_eq "unterminated quote: exit 1" 1 $?
-check "unterminated quote: reported" grep -q 'not closed' "$T/unterm.out.csv"
+check "unterminated quote: reported" grep -q 'never closed' "$T/unterm.out.csv"
+check_eq "unterminated quote: only its line is invalid, the rows after it are read" "dry_run invalid dry_run" \
+  "$(col "$T/unterm.out.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+printf 'order_no,channels\nA1,sms\n"A2,sms\nA3,sms\nA4,"x\nA5,sms\n' >"$T/runover.csv"
+"$RESEND" --dry-run -q "$T/runover.csv" -o "$T/runover.out.csv"
+check_eq "a quote running over lines: each broken line invalid, the rows between are read" \
+  "A1 dry_run|\"A2,sms invalid|A3 dry_run|A4,\"x invalid|A5 dry_run" \
+  "$(python3 -c 'import csv,sys; print("|".join(r["order_no"]+" "+r["result_status"] for r in csv.DictReader(open(sys.argv[1]))))' "$T/runover.out.csv")"

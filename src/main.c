@@ -23,6 +23,7 @@
 #include "reader.h"
 #include "reorder.h"
 #include "request.h"
+#include "resume.h"
 #include "rules.h"
 #include "summary.h"
 #include "writer.h"
@@ -36,11 +37,7 @@ typedef struct job_ctx {
     config *cfg;
     columns cols;
     reader *in;
-    reader *old;          /* resume from a finished output (no journal) */
-    record old_rec;       /* its row for the row being decided */
-    size_t old_status_col, old_first_result;
-    journal *jn;
-    int jn_new;           /* created by this run: removed if nothing was sent */
+    resume rs;            /* earlier runs of this job, and this run's journal */
     ledger *led;
     dedupe *seen;
     reorder *ro;
@@ -151,18 +148,6 @@ static void *watch_main(void *p)
 
 /* ---- setup ---- */
 
-static void make_job_id(char *out, size_t size, const journal_header *h)
-{
-    uint64_t x = rules_fnv1a64(h->input_fp, strlen(h->input_fp));
-    int64_t now = job_now_ms();
-    pid_t pid = getpid();
-    x = rules_fnv1a64_update(x, &now, sizeof now);
-    x = rules_fnv1a64_update(x, &pid, sizeof pid);
-    snprintf(out, size, "%016llx", (unsigned long long)x);
-}
-
-static int file_exists(const char *path) { return access(path, F_OK) == 0; }
-
 /* Two paths name the same file (existing: same inode; new: same directory and name). */
 static int same_file(const char *a, const char *b)
 {
@@ -228,207 +213,7 @@ static int check_paths(const config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-static int64_t parse_time_ms(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int ms = 0;
-    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec, &ms) != 7)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
-/* Reads the results row that belongs to input row rec and checks that its input columns
- * are the same. Returns 0, or -1 with err. */
-static int read_old_row(job_ctx *c, reader *old, record *out, const record *rec, char *err, size_t errlen)
-{
-    int got = reader_next(old, out, err, errlen);
-    if (got != 1 || out->n < c->old_first_result + WRITER_RESULT_COLUMNS) {
-        snprintf(err, errlen, "--resume: %s has fewer rows than %s (row %ld missing); it is not this input's "
-                              "result file", c->cfg->output, c->cfg->input, rec->rowno);
-        return -1;
-    }
-    for (size_t i = 0; i < c->cols.nout; i++) {
-        size_t k = c->cols.out[i];
-        const char *now = k < rec->n ? record_field(rec, k) : "";
-        if (strcmp(now, record_field(out, i)) != 0) {
-            snprintf(err, errlen, "--resume: row %ld of %s differs from the results in %s: the input changed "
-                                  "since they were written", rec->rowno, c->cfg->input, c->cfg->output);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Before anything is sent: every input row of this shard has its row in the results,
- * unchanged, and nothing more. */
-static int verify_old_output(job_ctx *c, char *err, size_t errlen)
-{
-    reader *in = reader_open(c->cfg->input, c->cfg->delimiter, err, errlen);
-    reader *old = reader_open(c->cfg->output, ',', err, errlen);
-    record rec, oldrec;
-    request req;
-    record_init(&rec);
-    record_init(&oldrec);
-    request_init(&req);
-    int rc = in && old ? 0 : -1;
-    if (rc == 0 && (reader_next(in, &rec, err, errlen) != 1 || reader_next(old, &oldrec, err, errlen) != 1))
-        rc = -1; /* the headers, checked by the caller */
-    int got;
-    while (rc == 0 && (got = reader_next(in, &rec, err, errlen)) == 1) {
-        if (request_build(&c->cols, &rec, &c->ropts, 0, &req) < 0) {
-            rc = -1;
-            break;
-        }
-        if (c->cfg->shard_n > 1 && rules_fnv1a64(req.ident, strlen(req.ident)) % c->cfg->shard_n != c->cfg->shard_k)
-            continue;
-        rc = read_old_row(c, old, &oldrec, &rec, err, errlen);
-    }
-    if (rc == 0 && got < 0)
-        rc = -1;
-    if (rc == 0 && reader_next(old, &oldrec, err, errlen) == 1) {
-        snprintf(err, errlen, "--resume: %s has more rows than %s; it is not this input's result file",
-                 c->cfg->output, c->cfg->input);
-        rc = -1;
-    }
-    record_free(&rec);
-    record_free(&oldrec);
-    request_free(&req);
-    reader_close(in);
-    reader_close(old);
-    return rc;
-}
-
-/* Journal and resume: decide where this run's knowledge of earlier runs comes from. */
-static int setup_journal(job_ctx *c, char *err, size_t errlen)
-{
-    config *cfg = c->cfg;
-    journal_header h;
-    memset(&h, 0, sizeof h);
-    h.mode = c->cols.mode;
-    h.shard_k = cfg->shard_k;
-    h.shard_n = cfg->shard_n;
-    int can_journal = !cfg->dry_run && !writer_is_stream(cfg->output);
-    if (cfg->resume && strcmp(cfg->input, "-") == 0) {
-        snprintf(err, errlen, "--resume needs an input file, not standard input");
-        return -1;
-    }
-    if (cfg->resume && writer_is_stream(cfg->output)) {
-        snprintf(err, errlen, "--resume needs an output file (-o PATH), not standard output or a device");
-        return -1;
-    }
-    if (strcmp(cfg->input, "-") != 0 && journal_fingerprint(cfg->input, &h, err, errlen) < 0)
-        return -1;
-    make_job_id(c->job_id, sizeof c->job_id, &h);
-    if (!can_journal)
-        return 0;
-    char *jpath;
-    if (asprintf(&jpath, "%s.journal", cfg->output) < 0)
-        return -1;
-    int rc = -1;
-    if (file_exists(jpath)) {
-        if (!cfg->resume) {
-            snprintf(err, errlen, "an unfinished job exists for %s (journal %s): continue it with --resume, "
-                                  "or delete the journal to start over", cfg->output, jpath);
-            goto out;
-        }
-        journal_header old;
-        c->jn = journal_resume(jpath, &old, err, errlen);
-        if (!c->jn)
-            goto out;
-        if (old.input_size != h.input_size || strcmp(old.input_fp, h.input_fp) != 0) {
-            snprintf(err, errlen, "--resume: %s changed since the interrupted run (journal %s belongs to "
-                                  "another input); use the same file, or delete the journal to start over",
-                     cfg->input, jpath);
-            goto out;
-        }
-        if (old.mode != h.mode || old.shard_k != h.shard_k || old.shard_n != h.shard_n) {
-            snprintf(err, errlen, "--resume: the interrupted run used another mode or --shard; use the same");
-            goto out;
-        }
-        snprintf(c->job_id, sizeof c->job_id, "%s", old.job_id);
-        log_msg(LOG_NORMAL, 0, "resuming job %s from %s", c->job_id, jpath);
-    } else {
-        if (cfg->resume && file_exists(cfg->output)) {
-            /* A finished job: its results say what was decided. */
-            c->old = reader_open(cfg->output, ',', err, errlen);
-            if (!c->old)
-                goto out;
-            record hdr;
-            record_init(&hdr);
-            int got = reader_next(c->old, &hdr, err, errlen);
-            int found = 0;
-            for (size_t i = 0; got == 1 && i < hdr.n; i++) {
-                if (strcmp(record_field(&hdr, i), "result_status") == 0) {
-                    c->old_status_col = i;
-                    found = 1;
-                }
-            }
-            c->old_first_result = c->old_status_col;
-            int same = found && c->old_first_result == c->cols.nout;
-            for (size_t i = 0; same && i < c->cols.nout; i++)
-                same = strcmp(record_field(&hdr, i), c->cols.name[c->cols.out[i]]) == 0;
-            record_free(&hdr);
-            if (!same) {
-                snprintf(err, errlen, "--resume: %s is not a result file of %s (its columns differ); "
-                                      "choose another -o or delete it", cfg->output, cfg->input);
-                goto out;
-            }
-            if (verify_old_output(c, err, errlen) < 0)
-                goto out;
-            log_msg(LOG_NORMAL, 0, "resuming from the results in %s", cfg->output);
-        }
-        snprintf(h.job_id, sizeof h.job_id, "%s", c->job_id);
-        c->jn = journal_create(jpath, &h, err, errlen);
-        if (!c->jn)
-            goto out;
-        c->jn_new = 1;
-    }
-    rc = 0;
-out:
-    free(jpath);
-    return rc;
-}
-
 /* ---- the reader stage: every row is decided here or handed to the workers ---- */
-
-/* The earlier outcome of a row on resume. Returns 1 when the row is kept as it was. */
-static int resume_row(job_ctx *c, job *j, char *err, size_t errlen)
-{
-    if (c->jn) {
-        journal_row_state st = journal_lookup(c->jn, j->rowno, j);
-        if (st == JR_DECIDED && !(j->status == RS_UNKNOWN && c->cfg->resend_unknown))
-            return 1;
-        if (st == JR_BEGUN || st == JR_DECIDED) {
-            if (c->cfg->resend_unknown)
-                return 0;
-            j->status = RS_UNKNOWN;
-            snprintf(j->detail, sizeof j->detail, "outcome lost: the request may have reached the API before the "
-                                                  "earlier run stopped; not sent again (use --resend-unknown)");
-            return 1;
-        }
-    }
-    if (c->old) {
-        /* The row of the finished results (verified against the input before sending). */
-        const record *old = &c->old_rec;
-        size_t b = c->old_first_result;
-        row_status st = job_status_from_name(record_field(old, b));
-        if (st == RS_PENDING || st == RS_NOT_ATTEMPTED || (st == RS_UNKNOWN && c->cfg->resend_unknown))
-            return 0;
-        j->status = st;
-        j->http_status = atoi(record_field(old, b + 1));
-        j->attempts = atoi(record_field(old, b + 2));
-        rules_parse_channels(record_field(old, b + 3), old->flen[b + 3], &j->channels, err, errlen);
-        snprintf(j->detail, sizeof j->detail, "%s", record_field(old, b + 4));
-        j->latency_ms = old->flen[b + 5] ? atoll(record_field(old, b + 5)) : -1;
-        j->finished_at_ms = parse_time_ms(record_field(old, b + 6));
-        return 1;
-    }
-    return 0;
-}
 
 /* Drops channels the ledger saw within the cooldown. Returns 1 when nothing is left. */
 static int consult_ledger(job_ctx *c, job *j, char *err, size_t errlen)
@@ -484,7 +269,7 @@ static int decide(job_ctx *c, job *j, char *err, size_t errlen)
         j->status = RS_DUPLICATE;
         return 0;
     }
-    int kept = resume_row(c, j, err, errlen);
+    int kept = resume_row(&c->rs, j, err, errlen);
     if (kept < 0)
         return -1;
     if (kept)
@@ -530,7 +315,7 @@ static int read_rows(job_ctx *c, char *err, size_t errlen)
             rules_fnv1a64(req.ident, strlen(req.ident)) % c->cfg->shard_n != c->cfg->shard_k)
             continue;
         progress_row_read(c->prog, reader_bytes(c->in));
-        if (c->old && read_old_row(c, c->old, &c->old_rec, &rec, err, errlen) < 0) {
+        if (resume_advance(&c->rs, &rec, err, errlen) < 0) {
             rc = -1; /* cannot happen after verify_old_output, unless a file changed meanwhile */
             break;
         }
@@ -689,7 +474,7 @@ static int run(config *cfg)
         free(copy);
         c->ropts.attach_dir = c->attach_dir;
     }
-    if (setup_journal(c, err, sizeof err) < 0)
+    if (resume_open(&c->rs, cfg, &c->cols, &c->ropts, c->job_id, sizeof c->job_id, err, sizeof err) < 0)
         goto done;
     if (cfg->ledger && cfg->dry_run) {
         log_msg(LOG_NORMAL, 0, "--dry-run: the ledger is not consulted or written");
@@ -717,7 +502,7 @@ static int run(config *cfg)
         if (!c->http || !c->thr)
             goto done;
         progress_set_throttle(c->prog, c->thr, c->q);
-        engine_opts eo = {c->http, c->thr, c->q, c->ro, c->jn, &c->sum, cfg->concurrency, cfg->max_attempts,
+        engine_opts eo = {c->http, c->thr, c->q, c->ro, c->rs.jn, &c->sum, cfg->concurrency, cfg->max_attempts,
                           cfg->backoff_base_ms, cfg->backoff_max_ms};
         c->eng = engine_start(&eo, err, sizeof err);
         if (!c->eng)
@@ -747,8 +532,7 @@ static int run(config *cfg)
             snprintf(err, sizeof err, "%s", c->fatal_msg);
         /* Keep the journal: what was sent is on record, --resume continues. */
         close_outputs(c, 0, err + strlen(err), 0);
-        journal_close(c->jn, 0);
-        c->jn = NULL;
+        resume_close(&c->rs, 0);
         exit_code = EXIT_USAGE;
         goto done;
     }
@@ -759,14 +543,12 @@ static int run(config *cfg)
     else
         exit_code = summary_exit_code(&c->sum);
     if (close_outputs(c, 1, err, sizeof err) < 0) {
-        journal_close(c->jn, 0);
-        c->jn = NULL;
+        resume_close(&c->rs, 0);
         exit_code = EXIT_USAGE;
         goto done;
     }
     /* The journal goes only when the job ran to the end; otherwise --resume needs it. */
-    journal_close(c->jn, !aborted && !interrupted);
-    c->jn = NULL;
+    resume_close(&c->rs, !aborted && !interrupted);
     if (aborted)
         log_msg(LOG_QUIET, 0, "the API rejected the key (401/403): job aborted. The rows that got 401/403 are "
                               "failed (see --failures); after fixing the key, --resume sends the rows not attempted");
@@ -787,8 +569,7 @@ done:
     }
     if (c->out || c->fail || c->xl)
         close_outputs(c, 0, err, 0);
-    if (c->jn)
-        journal_close(c->jn, !sending_started && c->jn_new);
+    resume_close(&c->rs, !sending_started && c->rs.jn_new);
     if (c->led)
         ledger_close(c->led);
     engine_free(c->eng);
@@ -799,8 +580,6 @@ done:
     dedupe_free(c->seen);
     progress_free(c->prog);
     reader_close(c->in);
-    reader_close(c->old);
-    record_free(&c->old_rec);
     free(c->attach_dir);
     columns_free(&c->cols);
     free(c);

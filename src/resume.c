@@ -1,0 +1,245 @@
+/* resume — what earlier runs of a job decided: the journal of an interrupted run, or the
+ * result file of a finished one (verified against the input before anything is sent). */
+#include "resume.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rules.h"
+#include "writer.h"
+
+static void make_job_id(char *out, size_t size, const journal_header *h)
+{
+    uint64_t x = rules_fnv1a64(h->input_fp, strlen(h->input_fp));
+    int64_t now = job_now_ms();
+    pid_t pid = getpid();
+    x = rules_fnv1a64_update(x, &now, sizeof now);
+    x = rules_fnv1a64_update(x, &pid, sizeof pid);
+    snprintf(out, size, "%016llx", (unsigned long long)x);
+}
+
+static int file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+static int64_t parse_time_ms(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int ms = 0;
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* Reads the results row that belongs to input row rec and checks that its input columns
+ * are the same. Returns 0, or -1 with err. */
+static int read_old_row(resume *rs, reader *old, record *out, const record *rec, char *err, size_t errlen)
+{
+    int got = reader_next(old, out, err, errlen);
+    if (got != 1 || out->n < rs->old_first_result + WRITER_RESULT_COLUMNS) {
+        snprintf(err, errlen, "--resume: %s has fewer rows than %s (row %ld missing); it is not this input's "
+                              "result file", rs->cfg->output, rs->cfg->input, rec->rowno);
+        return -1;
+    }
+    for (size_t i = 0; i < rs->cols->nout; i++) {
+        size_t k = rs->cols->out[i];
+        const char *now = k < rec->n ? record_field(rec, k) : "";
+        if (strcmp(now, record_field(out, i)) != 0) {
+            snprintf(err, errlen, "--resume: row %ld of %s differs from the results in %s: the input changed "
+                                  "since they were written", rec->rowno, rs->cfg->input, rs->cfg->output);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Before anything is sent: every input row of this shard has its row in the results,
+ * unchanged, and nothing more. */
+static int verify_old_output(resume *rs, char *err, size_t errlen)
+{
+    reader *in = reader_open(rs->cfg->input, rs->cfg->delimiter, err, errlen);
+    reader *old = reader_open(rs->cfg->output, ',', err, errlen);
+    record rec, oldrec;
+    request req;
+    record_init(&rec);
+    record_init(&oldrec);
+    request_init(&req);
+    int rc = in && old ? 0 : -1;
+    if (rc == 0 && (reader_next(in, &rec, err, errlen) != 1 || reader_next(old, &oldrec, err, errlen) != 1))
+        rc = -1; /* the headers, checked by the caller */
+    int got;
+    while (rc == 0 && (got = reader_next(in, &rec, err, errlen)) == 1) {
+        if (request_build(rs->cols, &rec, rs->ropts, 0, &req) < 0) {
+            rc = -1;
+            break;
+        }
+        if (rs->cfg->shard_n > 1 && rules_fnv1a64(req.ident, strlen(req.ident)) % rs->cfg->shard_n != rs->cfg->shard_k)
+            continue;
+        rc = read_old_row(rs, old, &oldrec, &rec, err, errlen);
+    }
+    if (rc == 0 && got < 0)
+        rc = -1;
+    if (rc == 0 && reader_next(old, &oldrec, err, errlen) == 1) {
+        snprintf(err, errlen, "--resume: %s has more rows than %s; it is not this input's result file",
+                 rs->cfg->output, rs->cfg->input);
+        rc = -1;
+    }
+    record_free(&rec);
+    record_free(&oldrec);
+    request_free(&req);
+    reader_close(in);
+    reader_close(old);
+    return rc;
+}
+
+int resume_open(resume *rs, const config *cfg, const columns *cols, const request_opts *ropts, char *job_id,
+                size_t job_id_size, char *err, size_t errlen)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->cfg = cfg;
+    rs->cols = cols;
+    rs->ropts = ropts;
+    rs->job_id = job_id;
+    rs->job_id_size = job_id_size;
+    record_init(&rs->old_rec);
+    journal_header h;
+    memset(&h, 0, sizeof h);
+    h.mode = rs->cols->mode;
+    h.shard_k = cfg->shard_k;
+    h.shard_n = cfg->shard_n;
+    int can_journal = !cfg->dry_run && !writer_is_stream(cfg->output);
+    if (cfg->resume && strcmp(cfg->input, "-") == 0) {
+        snprintf(err, errlen, "--resume needs an input file, not standard input");
+        return -1;
+    }
+    if (cfg->resume && writer_is_stream(cfg->output)) {
+        snprintf(err, errlen, "--resume needs an output file (-o PATH), not standard output or a device");
+        return -1;
+    }
+    if (strcmp(cfg->input, "-") != 0 && journal_fingerprint(cfg->input, &h, err, errlen) < 0)
+        return -1;
+    make_job_id(rs->job_id, rs->job_id_size, &h);
+    if (!can_journal)
+        return 0;
+    char *jpath;
+    if (asprintf(&jpath, "%s.journal", cfg->output) < 0)
+        return -1;
+    int rc = -1;
+    if (file_exists(jpath)) {
+        if (!cfg->resume) {
+            snprintf(err, errlen, "an unfinished job exists for %s (journal %s): continue it with --resume, "
+                                  "or delete the journal to start over", cfg->output, jpath);
+            goto out;
+        }
+        journal_header old;
+        rs->jn = journal_resume(jpath, &old, err, errlen);
+        if (!rs->jn)
+            goto out;
+        if (old.input_size != h.input_size || strcmp(old.input_fp, h.input_fp) != 0) {
+            snprintf(err, errlen, "--resume: %s changed since the interrupted run (journal %s belongs to "
+                                  "another input); use the same file, or delete the journal to start over",
+                     cfg->input, jpath);
+            goto out;
+        }
+        if (old.mode != h.mode || old.shard_k != h.shard_k || old.shard_n != h.shard_n) {
+            snprintf(err, errlen, "--resume: the interrupted run used another mode or --shard; use the same");
+            goto out;
+        }
+        snprintf(rs->job_id, rs->job_id_size, "%s", old.job_id);
+        log_msg(LOG_NORMAL, 0, "resuming job %s from %s", rs->job_id, jpath);
+    } else {
+        if (cfg->resume && file_exists(cfg->output)) {
+            /* A finished job: its results say what was decided. */
+            rs->old = reader_open(cfg->output, ',', err, errlen);
+            if (!rs->old)
+                goto out;
+            record hdr;
+            record_init(&hdr);
+            int got = reader_next(rs->old, &hdr, err, errlen);
+            int found = 0;
+            for (size_t i = 0; got == 1 && i < hdr.n; i++) {
+                if (strcmp(record_field(&hdr, i), "result_status") == 0) {
+                    rs->old_status_col = i;
+                    found = 1;
+                }
+            }
+            rs->old_first_result = rs->old_status_col;
+            int same = found && rs->old_first_result == rs->cols->nout;
+            for (size_t i = 0; same && i < rs->cols->nout; i++)
+                same = strcmp(record_field(&hdr, i), rs->cols->name[rs->cols->out[i]]) == 0;
+            record_free(&hdr);
+            if (!same) {
+                snprintf(err, errlen, "--resume: %s is not a result file of %s (its columns differ); "
+                                      "choose another -o or delete it", cfg->output, cfg->input);
+                goto out;
+            }
+            if (verify_old_output(rs, err, errlen) < 0)
+                goto out;
+            log_msg(LOG_NORMAL, 0, "resuming from the results in %s", cfg->output);
+        }
+        snprintf(h.job_id, sizeof h.job_id, "%s", rs->job_id);
+        rs->jn = journal_create(jpath, &h, err, errlen);
+        if (!rs->jn)
+            goto out;
+        rs->jn_new = 1;
+    }
+    rc = 0;
+out:
+    free(jpath);
+    return rc;
+}
+
+int resume_advance(resume *rs, const record *rec, char *err, size_t errlen)
+{
+    return rs->old ? read_old_row(rs, rs->old, &rs->old_rec, rec, err, errlen) : 0;
+}
+
+int resume_row(resume *rs, job *j, char *err, size_t errlen)
+{
+    if (rs->jn) {
+        journal_row_state st = journal_lookup(rs->jn, j->rowno, j);
+        if (st == JR_DECIDED && !(j->status == RS_UNKNOWN && rs->cfg->resend_unknown))
+            return 1;
+        if (st == JR_BEGUN || st == JR_DECIDED) {
+            if (rs->cfg->resend_unknown)
+                return 0;
+            j->status = RS_UNKNOWN;
+            snprintf(j->detail, sizeof j->detail, "outcome lost: the request may have reached the API before the "
+                                                  "earlier run stopped; not sent again (use --resend-unknown)");
+            return 1;
+        }
+    }
+    if (rs->old) {
+        /* The row of the finished results (verified against the input before sending). */
+        const record *old = &rs->old_rec;
+        size_t b = rs->old_first_result;
+        row_status st = job_status_from_name(record_field(old, b));
+        if (st == RS_PENDING || st == RS_NOT_ATTEMPTED || (st == RS_UNKNOWN && rs->cfg->resend_unknown))
+            return 0;
+        j->status = st;
+        j->http_status = atoi(record_field(old, b + 1));
+        j->attempts = atoi(record_field(old, b + 2));
+        rules_parse_channels(record_field(old, b + 3), old->flen[b + 3], &j->channels, err, errlen);
+        snprintf(j->detail, sizeof j->detail, "%s", record_field(old, b + 4));
+        j->latency_ms = old->flen[b + 5] ? atoll(record_field(old, b + 5)) : -1;
+        j->finished_at_ms = parse_time_ms(record_field(old, b + 6));
+        return 1;
+    }
+    return 0;
+}
+
+void resume_close(resume *rs, int remove_journal)
+{
+    if (rs->jn)
+        journal_close(rs->jn, remove_journal);
+    rs->jn = NULL;
+    reader_close(rs->old);
+    rs->old = NULL;
+    record_free(&rs->old_rec);
+}

@@ -40,6 +40,7 @@ typedef struct job_ctx {
     resume rs;            /* earlier runs of this job, and this run's journal */
     ledger *led;
     dedupe *seen;
+    dedupe *requested;    /* with --ledger: identifier+channel already requested in this job */
     reorder *ro;
     queue *q;
     throttle *thr;
@@ -223,6 +224,25 @@ static int consult_ledger(job_ctx *c, job *j, char *err, size_t errlen)
     if (ledger_recent(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->req.channels, job_now_ms(),
                       c->cfg->cooldown_ms, &recent, at, err, errlen) < 0)
         return -1;
+    /* An earlier row of this job may have asked for the same channel moments ago, its
+     * answer not yet in the ledger: count it as sent, so the outcome does not depend on
+     * timing. (--cooldown 0 never skips.) */
+    long by_row[3] = {0, 0, 0};
+    if (c->cfg->cooldown_ms > 0) {
+        uint64_t key = rules_fnv1a64(j->req.ledger_key, strlen(j->req.ledger_key));
+        for (int i = 0; i < 3; i++) {
+            unsigned char bit = (unsigned char)(1u << i);
+            if (!(j->req.channels & bit) || (recent & bit))
+                continue;
+            long first = dedupe_check(c->requested, rules_fnv1a64_update(key, &bit, 1), j->rowno);
+            if (first < 0)
+                return -1;
+            if (first > 0) {
+                recent |= bit;
+                by_row[i] = first;
+            }
+        }
+    }
     if (!recent)
         return 0;
     char note[300];
@@ -231,7 +251,10 @@ static int consult_ledger(job_ctx *c, job *j, char *err, size_t errlen)
         if (!(recent & (1u << i)))
             continue;
         char ts[32];
-        job_format_time(at[i], ts, sizeof ts);
+        if (by_row[i])
+            snprintf(ts, sizeof ts, "by row %ld of this job", by_row[i]);
+        else
+            job_format_time(at[i], ts, sizeof ts);
         n += (size_t)snprintf(note + n, sizeof note - n, "%s%s sent %s", n ? ", " : "", rules_channel_name(1u << i), ts);
         if (n >= sizeof note)
             n = sizeof note - 1;
@@ -488,6 +511,10 @@ static int run(config *cfg)
 
     size_t window = cfg->concurrency * 4 > 4096 ? (size_t)cfg->concurrency * 4 : 4096;
     c->seen = dedupe_new();
+    if (c->led && !(c->requested = dedupe_new())) {
+        snprintf(err, sizeof err, "out of memory");
+        goto done;
+    }
     c->ro = reorder_new(window);
     c->q = queue_new(window);
     c->prog = progress_new(cfg->progress, reader_size(c->in), &c->sum);
@@ -578,6 +605,7 @@ done:
     queue_free(c->q);
     reorder_free(c->ro);
     dedupe_free(c->seen);
+    dedupe_free(c->requested);
     progress_free(c->prog);
     reader_close(c->in);
     free(c->attach_dir);

@@ -276,3 +276,15 @@ start_mock --deliveries "$T/del-after.csv"
 run --ledger ledger.db -o after.csv run1.csv 2>/dev/null; rc=$?
 check_eq "after prune: every row sent again" "0 sent|sent|sent|sent|sent" "$rc $(joined after.csv result_status)"
 stop_mock
+
+# Within one job: a later row asking again for a channel an earlier row of the same job
+# requested is treated as sent (no race with the ledger's batched writes).
+printf 'order_no,channels\nL1,sms\nL1,sms email\nL2,email\nL1,email\n' >"$T/inj.csv"
+start_mock --deliveries "$T/inj.dlv"
+"$RESEND" --base-url "$MOCK_URL" -r 0 -j 4 --progress never -q --ledger "$T/inj.db" "$T/inj.csv" -o "$T/inj.out.csv"
+check_eq "same job: exit 0" 0 $?
+check_eq "same job: statuses" "sent sent sent skipped" "$(col "$T/inj.out.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+check_eq "same job: result_channels" "sms|email|email|" "$(col "$T/inj.out.csv" result_channels | paste -sd "|")"
+check "same job: the note names the earlier row" grep -q 'sms sent by row 1 of this job' "$T/inj.out.csv"
+check_eq "same job: each channel delivered once" 3 "$(wc -l <"$T/inj.dlv")"
+stop_mock

@@ -66,7 +66,8 @@ check: all unit
 deps:
 	@tests/deps.sh
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@tests/demo.sh
 
 bench: all

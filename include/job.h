@@ -31,7 +31,8 @@ typedef struct job {
     long rowno;             /* 1-based data row number */
     row_status status;
     int http_status;        /* last HTTP status, 0 = none */
-    int attempts;
+    int attempts;           /* in every run of the job (result_attempts) */
+    int attempts_before;    /* of those, made by earlier runs: this run's budget is fresh */
     unsigned channels;      /* channels requested (result_channels) */
     char detail[640];
     int64_t first_attempt_ns; /* monotonic, 0 = never sent */

@@ -31,7 +31,8 @@ journal *journal_create(const char *path, const journal_header *h, char *err, si
  * latest state; appends afterwards. */
 journal *journal_resume(const char *path, journal_header *h, char *err, size_t errlen);
 
-/* Row state from an earlier run (resume); for JR_DECIDED, the outcome is loaded into j. */
+/* Row state from an earlier run (resume); for JR_DECIDED, the outcome is loaded into j;
+ * otherwise j->attempts is set to the attempts earlier runs started for the row. */
 journal_row_state journal_lookup(journal *jn, long rowno, job *j);
 
 int journal_begin(journal *jn, long rowno);      /* before an attempt */

@@ -105,9 +105,9 @@ static void attempt(engine *e, http_client *client, job *j, uint64_t *rng, http_
     int64_t after = retry_after_ms(res->retry_after[0] ? res->retry_after : NULL, time(NULL));
     if (after > 0)
         throttle_pause(e->o.thr, after); /* the whole job waits, not just this row */
-    if (j->attempts >= e->o.max_attempts) {
+    if (j->attempts - j->attempts_before >= e->o.max_attempts) {
         char prefix[64];
-        snprintf(prefix, sizeof prefix, "gave up after %d attempts: ", j->attempts);
+        snprintf(prefix, sizeof prefix, "gave up after %d attempts: ", j->attempts - j->attempts_before);
         describe(j, res, prefix);
         log_msg(LOG_VERBOSE, j->rowno, "%s", j->detail);
         finish(e, j, RS_FAILED);
@@ -120,7 +120,7 @@ static void attempt(engine *e, http_client *client, job *j, uint64_t *rng, http_
         finish(e, j, RS_NOT_ATTEMPTED);
         return;
     }
-    int64_t wait = retry_backoff_ms(j->attempts, e->o.backoff_base_ms, e->o.backoff_max_ms, next_u01(rng));
+    int64_t wait = retry_backoff_ms(j->attempts - j->attempts_before, e->o.backoff_base_ms, e->o.backoff_max_ms, next_u01(rng));
     if (after > wait)
         wait = after;
     describe(j, res, "retrying after ");

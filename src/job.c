@@ -38,6 +38,7 @@ void job_reset(job *j, long rowno)
     j->status = RS_PENDING;
     j->http_status = 0;
     j->attempts = 0;
+    j->attempts_before = 0;
     j->channels = 0;
     j->detail[0] = '\0';
     j->first_attempt_ns = 0;

@@ -23,6 +23,7 @@ struct journal {
     int64_t last_sync_ns;
     /* resume index: per row, (offset of its latest O line << 2) | state */
     uint64_t *index;
+    unsigned char *tries; /* attempts started per row (B lines), saturating at 255 */
     long index_rows;
     int rfd;          /* read side for outcome lines */
 };
@@ -150,9 +151,16 @@ static int set_row(journal *jn, long row, journal_row_state st, long long off)
             return -1;
         memset(ix + jn->index_rows, 0, (size_t)(nr - jn->index_rows) * sizeof *ix);
         jn->index = ix;
+        unsigned char *tr = realloc(jn->tries, (size_t)nr);
+        if (!tr)
+            return -1;
+        memset(tr + jn->index_rows, 0, (size_t)(nr - jn->index_rows));
+        jn->tries = tr;
         jn->index_rows = nr;
     }
     jn->index[row] = ((uint64_t)off << 2) | (uint64_t)st;
+    if (st == JR_BEGUN && jn->tries[row] < 255)
+        jn->tries[row]++;
     return 0;
 }
 
@@ -305,7 +313,9 @@ journal_row_state journal_lookup(journal *jn, long rowno, job *j)
     uint64_t v = jn->index[rowno];
     journal_row_state st = (journal_row_state)(v & 3);
     if (st == JR_DECIDED && load_outcome(jn, (long long)(v >> 2), j) < 0)
-        return JR_BEGUN; /* unreadable outcome: treat as lost, never as "to do" */
+        st = JR_BEGUN; /* unreadable outcome: treat as lost, never as "to do" */
+    if (st != JR_DECIDED)
+        j->attempts = jn->tries[rowno]; /* what earlier runs spent on the row */
     return st;
 }
 
@@ -368,6 +378,7 @@ int journal_close(journal *jn, int remove)
         unlink(jn->path);
     pthread_mutex_destroy(&jn->mu);
     free(jn->index);
+    free(jn->tries);
     free(jn->path);
     free(jn);
     return rc;

@@ -204,6 +204,7 @@ int resume_row(resume *rs, job *j, char *err, size_t errlen)
 {
     if (rs->jn) {
         journal_row_state st = journal_lookup(rs->jn, j->rowno, j);
+        j->attempts_before = st == JR_DECIDED ? 0 : j->attempts;
         if (st == JR_DECIDED && !(j->status == RS_UNKNOWN && rs->cfg->resend_unknown))
             return 1;
         if (st == JR_BEGUN || st == JR_DECIDED) {
@@ -220,8 +221,10 @@ int resume_row(resume *rs, job *j, char *err, size_t errlen)
         const record *old = &rs->old_rec;
         size_t b = rs->old_first_result;
         row_status st = job_status_from_name(record_field(old, b));
-        if (st == RS_PENDING || st == RS_NOT_ATTEMPTED || (st == RS_UNKNOWN && rs->cfg->resend_unknown))
+        if (st == RS_PENDING || st == RS_NOT_ATTEMPTED || (st == RS_UNKNOWN && rs->cfg->resend_unknown)) {
+            j->attempts = j->attempts_before = atoi(record_field(old, b + 2));
             return 0;
+        }
         j->status = st;
         j->http_status = atoi(record_field(old, b + 1));
         j->attempts = atoi(record_field(old, b + 2));

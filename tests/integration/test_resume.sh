@@ -176,3 +176,23 @@ check_eq "ledger after kill -9 + resume: every sent (or unknown) row recorded" "
 check_eq "next job over the same rows: every sent or unknown row skipped" "$sent" "$(col "$T/led2.csv" result_status | grep -c '^skipped$')"
 check_eq "next job: nobody notified twice" 0 "$(cut -d, -f3 "$T/led.dlv" | sort | uniq -d | wc -l)"
 stop_mock
+
+# result_attempts counts the attempts of every run; each run gets a fresh retry budget.
+gen 6 "$T/att.csv"
+start_mock --fail-rate 1 --seed 3
+"$RESEND" --base-url "$MOCK_URL" -j 6 -r 0 --max-attempts 10 --backoff-base-ms 150 --backoff-max-ms 150 \
+  --progress never -q "$T/att.csv" 2>/dev/null &
+pid=$!
+sleep 0.5
+kill -INT $pid; wait $pid
+check_eq "attempts: interrupted while retrying: exit 130" 130 $?
+before=$(col "$T/att.results.csv" result_attempts | paste -sd ' ')
+check "attempts: rows had attempts before the interrupt ($before)" [ "$(col "$T/att.results.csv" result_attempts | sort -n | head -1)" -ge 1 ]
+stop_mock
+start_mock
+"$RESEND" --base-url "$MOCK_URL" -j 6 -r 0 --max-attempts 1 --progress never -q --resume "$T/att.csv"
+check_eq "attempts: resumed with --max-attempts 1 (a fresh budget): exit 0" 0 $?
+after=$(col "$T/att.results.csv" result_attempts | paste -sd ' ')
+want=$(for a in $before; do printf '%s ' $((a + 1)); done | sed 's/ $//')
+check_eq "attempts: result_attempts = earlier attempts + 1" "$want" "$after"
+stop_mock

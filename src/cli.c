@@ -113,12 +113,10 @@ static const char *option_hint(int c)
 
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
+    long long v;
+    if (rules_parse_int(s, strlen(s), &v) < 0 || v < lo || v > hi)
         return -1;
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* mock_cli — parses ottu-mock's options into a mock_config and prints the usage text. */
 #include "mock_cli.h"
+#include "rules.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -53,12 +54,10 @@ void mock_cli_usage(FILE *out)
 
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
+    long long v;
+    if (rules_parse_int(s, strlen(s), &v) < 0 || v < lo || v > hi)
         return -1;
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 

@@ -40,7 +40,6 @@ typedef struct job {
     int64_t finished_at_ms; /* wall clock, UTC epoch ms */
     int64_t ready_at_ns;    /* retry not before (monotonic) */
     int done;               /* outcome decided (guarded by the reorder lock) */
-    int in_shard;           /* 0: not this shard's row; never written */
 } job;
 
 void job_init(job *j);

@@ -23,7 +23,7 @@ typedef struct resume {
     int jn_new;                /* created by this run */
     reader *old;               /* the finished run's results, when resuming from them */
     record old_rec;            /* their row for the row being decided */
-    size_t old_status_col, old_first_result;
+    size_t old_first_result;   /* its result_status column: the input columns come first */
 } resume;
 
 /* Opens or creates the journal, checks a resume (same input, mode and shard; a finished

@@ -19,10 +19,9 @@ typedef struct summary {
     long channel_requested[3]; /* among rows that were sent or failed */
     long http[600];
     long http_other;
-    _Atomic long requests, retries, in_flight;
+    _Atomic long requests, retries;
     long lat[SUMMARY_LAT_BUCKETS];
     long lat_count;
-    int64_t first_finished_ms, last_finished_ms;
     int64_t started_ns;
 } summary;
 

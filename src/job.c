@@ -44,8 +44,7 @@ void job_reset(job *j, long rowno)
     j->first_attempt_ns = 0;
     j->latency_ms = -1;
     j->finished_at_ms = 0;
-    j->ready_at_ns = 0;
-    j->in_shard = 1; /* j->done belongs to the reorder window and its lock */
+    j->ready_at_ns = 0; /* j->done belongs to the reorder window and its lock */
 }
 
 int64_t job_now_ms(void)

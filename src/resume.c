@@ -165,11 +165,10 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
             int found = 0;
             for (size_t i = 0; got == 1 && i < hdr.n; i++) {
                 if (strcmp(record_field(&hdr, i), "result_status") == 0) {
-                    rs->old_status_col = i;
+                    rs->old_first_result = i;
                     found = 1;
                 }
             }
-            rs->old_first_result = rs->old_status_col;
             int same = found && rs->old_first_result == rs->cols->nout;
             for (size_t i = 0; same && i < rs->cols->nout; i++)
                 same = strcmp(record_field(&hdr, i), rs->cols->name[rs->cols->out[i]]) == 0;

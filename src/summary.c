@@ -48,12 +48,6 @@ void summary_add(summary *s, const job *j)
         s->lat[lat_bucket(j->latency_ms)]++;
         s->lat_count++;
     }
-    if (j->finished_at_ms) {
-        if (!s->first_finished_ms || j->finished_at_ms < s->first_finished_ms)
-            s->first_finished_ms = j->finished_at_ms;
-        if (j->finished_at_ms > s->last_finished_ms)
-            s->last_finished_ms = j->finished_at_ms;
-    }
 }
 
 long summary_percentile(const summary *s, double p)

@@ -23,10 +23,7 @@
 
 static const char *jpath(const char *name)
 {
-    static char buf[4][256];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 256, "%s/%s", tmpdir, name);
+    const char *p = testdir_path(name);
     unlink(p);
     return p;
 }

@@ -27,16 +27,7 @@
 #define TESTDIR_NAME "ledger"
 #include "testdir.h"
 
-/* A fresh path in the test directory (removing what an earlier run may have left). */
-static const char *tpath(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 256, "%s/%s", tmpdir, name);
-    return p;
-}
-
+/* Removes what an earlier run may have left at path. */
 static void fresh(const char *path)
 {
     char b[300];
@@ -133,7 +124,7 @@ static void write_file(const char *path, const void *data, size_t n)
 static void test_record_then_recent(void **state)
 {
     (void)state;
-    const char *p = tpath("basic.db");
+    const char *p = testdir_path("basic.db");
     int64_t t = now_ms() - 5 * HOUR, at[3];
     fresh(p);
     ledger *l = open_ok(p, "job-basic");
@@ -190,7 +181,7 @@ static void test_record_then_recent(void **state)
 static void test_channel_level(void **state)
 {
     (void)state;
-    const char *p = tpath("channels.db");
+    const char *p = testdir_path("channels.db");
     int64_t now = now_ms(), at[3];
     fresh(p);
     ledger *l = open_ok(p, "job-yesterday");
@@ -212,7 +203,7 @@ static void test_channel_level(void **state)
 static void test_cooldown_zero(void **state)
 {
     (void)state;
-    const char *p = tpath("zero.db");
+    const char *p = testdir_path("zero.db");
     int64_t now = now_ms(), at[3] = {1, 1, 1};
     fresh(p);
     ledger *l = open_ok(p, "job-zero");
@@ -233,7 +224,7 @@ static void test_cooldown_zero(void **state)
 static void test_uncommitted_visible(void **state)
 {
     (void)state;
-    const char *p = tpath("pending.db");
+    const char *p = testdir_path("pending.db");
     int64_t now = now_ms(), at[3];
     fresh(p);
     ledger *a = open_ok(p, "job-a");
@@ -256,7 +247,7 @@ static void test_uncommitted_visible(void **state)
 static void test_batch_commits(void **state)
 {
     (void)state;
-    const char *p = tpath("batch.db");
+    const char *p = testdir_path("batch.db");
     char id[32], err[256];
     int64_t now = now_ms();
     fresh(p);
@@ -292,7 +283,7 @@ static void test_batch_commits(void **state)
 static void test_idempotent(void **state)
 {
     (void)state;
-    const char *p = tpath("idem.db");
+    const char *p = testdir_path("idem.db");
     int64_t now = now_ms();
     fresh(p);
     ledger *l = open_ok(p, "job-idem");
@@ -327,7 +318,7 @@ static void test_idempotent(void **state)
 static void test_two_handles_sequential(void **state)
 {
     (void)state;
-    const char *p = tpath("seq.db");
+    const char *p = testdir_path("seq.db");
     int64_t now = now_ms();
     fresh(p);
     ledger *a = open_ok(p, "job-1");
@@ -353,7 +344,7 @@ static void test_two_handles_sequential(void **state)
 static void test_two_handles_interleaved(void **state)
 {
     (void)state;
-    const char *p = tpath("inter.db");
+    const char *p = testdir_path("inter.db");
     char id[32];
     int64_t now = now_ms();
     fresh(p);
@@ -383,7 +374,7 @@ static void test_two_handles_interleaved(void **state)
 static void test_two_processes(void **state)
 {
     (void)state;
-    const char *p = tpath("procs.db");
+    const char *p = testdir_path("procs.db");
     const int n = 3000;
     char id[32];
     int64_t now = now_ms();
@@ -433,7 +424,7 @@ static void test_two_processes(void **state)
 static void test_concurrent_create(void **state)
 {
     (void)state;
-    const char *p = tpath("create.db");
+    const char *p = testdir_path("create.db");
     enum { KIDS = 6 };
     for (int round = 0; round < 3; round++) {
         int go[2];
@@ -495,7 +486,7 @@ static void expect_open_error(const char *path, const char *want)
 static void test_corrupt_file(void **state)
 {
     (void)state;
-    const char *p = tpath("random.db");
+    const char *p = testdir_path("random.db");
     unsigned char junk[8192];
     unsigned seed = 12345;
     for (size_t i = 0; i < sizeof junk; i++)
@@ -508,12 +499,12 @@ static void test_corrupt_file(void **state)
     assert_int_equal(sb.st_size, sizeof junk);
 
     /* Text that is not a database at all. */
-    p = tpath("text.db");
+    p = testdir_path("text.db");
     write_file(p, "order_no,channels\n1,sms\n", 24);
     expect_open_error(p, "not an SQLite database");
 
     /* A real ledger whose first page was damaged: the header survives, the schema does not. */
-    p = tpath("damaged.db");
+    p = testdir_path("damaged.db");
     fresh(p);
     ledger_close(open_ok(p, "job"));
     int fd = open(p, O_WRONLY);
@@ -526,7 +517,7 @@ static void test_corrupt_file(void **state)
 static void test_foreign_and_newer(void **state)
 {
     (void)state;
-    const char *p = tpath("foreign.db");
+    const char *p = testdir_path("foreign.db");
     sqlite3 *db;
     fresh(p);
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
@@ -539,7 +530,7 @@ static void test_foreign_and_newer(void **state)
     assert_string_equal(m, "delete");
     free(m);
 
-    p = tpath("newer.db");
+    p = testdir_path("newer.db");
     fresh(p);
     ledger_close(open_ok(p, "job"));
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
@@ -548,7 +539,7 @@ static void test_foreign_and_newer(void **state)
     expect_open_error(p, "newer");
 
     /* An empty file is a new ledger. */
-    p = tpath("empty.db");
+    p = testdir_path("empty.db");
     fresh(p);
     write_file(p, "", 0);
     ledger_close(open_ok(p, "job"));
@@ -559,18 +550,18 @@ static void test_unwritable(void **state)
 {
     (void)state;
     char dir[300];
-    expect_open_error(tpath("no/such/dir/ledger.db"), "cannot open");
+    expect_open_error(testdir_path("no/such/dir/ledger.db"), "cannot open");
     /* A directory where the file should be. */
     snprintf(dir, sizeof dir, "%s/adir", tmpdir);
     assert_int_equal(mkdir(dir, 0755), 0);
     expect_open_error(dir, "cannot open");
     /* A regular file used as a directory. */
-    const char *f = tpath("plain");
+    const char *f = testdir_path("plain");
     write_file(f, "x", 1);
-    expect_open_error(tpath("plain/ledger.db"), "cannot open");
+    expect_open_error(testdir_path("plain/ledger.db"), "cannot open");
     /* Permissions only bind a non-root user. */
     if (geteuid() != 0) {
-        const char *p = tpath("readonly.db");
+        const char *p = testdir_path("readonly.db");
         fresh(p);
         ledger_close(open_ok(p, "job"));
         chmod(p, 0444);
@@ -585,7 +576,7 @@ static void test_unwritable(void **state)
     char err[256] = "";
     assert_null(ledger_open("", "job", err, sizeof err));
     assert_non_null(strstr(err, "empty"));
-    assert_null(ledger_open(tpath("x.db"), "", err, sizeof err));
+    assert_null(ledger_open(testdir_path("x.db"), "", err, sizeof err));
 }
 
 /* ---- durations and times ------------------------------------------------------------- */
@@ -646,7 +637,7 @@ static int run_main(char **out, char **errout, int argc, ...)
         argv[i] = va_arg(ap, char *);
     va_end(ap);
     argv[argc] = NULL;
-    const char *names[2] = {tpath("stdout.txt"), tpath("stderr.txt")};
+    const char *names[2] = {testdir_path("stdout.txt"), testdir_path("stderr.txt")};
     char **dest[2] = {out, errout};
     int saved[2], rc;
     fflush(stdout);
@@ -678,7 +669,7 @@ static int run_main(char **out, char **errout, int argc, ...)
 static void test_stats_prune(void **state)
 {
     (void)state;
-    const char *p0 = tpath("stats.db");
+    const char *p0 = testdir_path("stats.db");
     char p[256], *out, *err, day10[16], day2[16], today[16], iso[40];
     int64_t now = now_ms();
     snprintf(p, sizeof p, "%s", p0);
@@ -760,7 +751,7 @@ static void test_main_errors(void **state)
 {
     (void)state;
     char *out, *err, missing[256];
-    snprintf(missing, sizeof missing, "%s", tpath("missing.db"));
+    snprintf(missing, sizeof missing, "%s", testdir_path("missing.db"));
     fresh(missing);
     struct {
         int argc;
@@ -796,7 +787,7 @@ static void test_main_errors(void **state)
     free(out);
     free(err);
     /* Non-ledgers are refused by the subcommands too. */
-    const char *f = tpath("notes.txt");
+    const char *f = testdir_path("notes.txt");
     write_file(f, "hello, this is not a database at all......................................"
                   "..........................................................", 130);
     assert_int_equal(run_main(&out, &err, 3, "ledger", "stats", f), 2);
@@ -851,7 +842,7 @@ static void *writer_thread(void *p)
 static void test_threads(void **state)
 {
     (void)state;
-    const char *p = tpath("threads.db");
+    const char *p = testdir_path("threads.db");
     fresh(p);
     ledger *l = open_ok(p, "job-threads");
     thread_arg r = {l, 20000, now_ms(), 0, 0}, w = {l, 10000, now_ms(), 0, 0};
@@ -870,7 +861,7 @@ static void test_threads(void **state)
 static void test_throughput(void **state)
 {
     (void)state;
-    const char *p = tpath("bench.db");
+    const char *p = testdir_path("bench.db");
     const char *env = getenv("OTTU_LEDGER_BENCH");
     int n = env ? atoi(env) : 20000;
     char id[32], err[256];

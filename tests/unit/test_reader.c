@@ -26,22 +26,9 @@
 #define TESTDIR_NAME "reader"
 #include "testdir.h"
 
-static const char *write_file(const char *name, const char *data, size_t len)
-{
-    static char path[4][256];
-    static int k;
-    char *p = path[k++ % 4];
-    snprintf(p, 256, "%s/%s", tmpdir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-    return p;
-}
-
 static const char *write_str(const char *name, const char *data)
 {
-    return write_file(name, data, strlen(data));
+    return testdir_write(name, data, strlen(data));
 }
 
 /* All records of a file. */
@@ -117,23 +104,6 @@ static void fields_are(const record *r, size_t n, ...)
 
 /* ---- csv-spectrum ---- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* Compares the records of csv against the JSON array of objects; returns the number of
  * mismatches (each printed). */
 static int spectrum_case(const char *name, const char *csvpath, const char *jsontext)
@@ -208,14 +178,14 @@ static void test_csv_spectrum(void **state)
         snprintf(base, sizeof base, "%.*s", (int)(nl - 4), e->d_name);
         snprintf(csvp, sizeof csvp, "%s/%s.csv", SPECTRUM_DIR, base);
         snprintf(jsonp, sizeof jsonp, "%s/%s.json", SPECTRUM_DIR, base);
-        size_t jl, cl;
-        char *json = slurp(jsonp, &jl);
+        size_t jl = 0, cl = 0;
+        char *json = testdir_slurp(jsonp, &jl);
         if (!json) {
             print_error("%s: no %s\n", base, jsonp);
             bad++;
             continue;
         }
-        char *csv = slurp(csvp, &cl);
+        char *csv = testdir_slurp(csvp, &cl);
         assert_non_null(csv);
         const char *path = csvp;
         size_t blen = strlen(base);
@@ -233,7 +203,7 @@ static void test_csv_spectrum(void **state)
             }
             char name[256];
             snprintf(name, sizeof name, "%s.csv", base);
-            path = write_file(name, crlf, o);
+            path = testdir_write(name, crlf, o);
             free(crlf);
             print_message("# note: %s.csv has no CR in the test data; tested with LF -> CRLF restored\n", base);
         }
@@ -475,7 +445,7 @@ static void test_big_field(void **state)
     }
     size_t qraw = o - qstart;
     o += (size_t)sprintf(buf + o, "\"\n3,end\n");
-    const char *p = write_file("big.csv", buf, o);
+    const char *p = testdir_write("big.csv", buf, o);
     recs rs;
     read_all(p, 0, &rs);
     assert_int_equal(rs.n, 4);
@@ -508,7 +478,7 @@ static void test_oversize_record(void **state)
     o += big;
     o += (size_t)sprintf(buf + o, "\n2,ok\n");
     recs rs;
-    read_all(write_file("over1.csv", buf, o), 0, &rs);
+    read_all(testdir_write("over1.csv", buf, o), 0, &rs);
     free(buf);
     size_t n = rs.n;
     int bad_ok = n >= 2 && rs.r[1].malformed && strstr(rs.r[1].problem, "larger") != NULL;
@@ -538,7 +508,7 @@ static void test_oversize_quoted_multiline_record(void **state)
         o += (size_t)sprintf(buf + o, "ORD-%09ld,sms\n", k++);
     o += (size_t)sprintf(buf + o, "\"\nA2,email\n");
     recs rs;
-    read_all(write_file("over2.csv", buf, o), 0, &rs);
+    read_all(testdir_write("over2.csv", buf, o), 0, &rs);
     free(buf);
     size_t n = rs.n;
     int tail_ok = n >= 1 && rs.r[n - 1].n == 2 && strcmp(record_field(&rs.r[n - 1], 0), "A2") == 0;
@@ -564,7 +534,7 @@ static void test_twenty_thousand_columns(void **state)
     for (int i = 0; i < cols; i++)
         o += (size_t)sprintf(buf + o, "%s%d", i ? "," : "", i);
     buf[o++] = '\n';
-    const char *p = write_file("wide.csv", buf, o);
+    const char *p = testdir_write("wide.csv", buf, o);
     free(buf);
     char err[256];
     reader *rd = reader_open(p, 0, err, sizeof err);

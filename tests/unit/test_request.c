@@ -803,19 +803,6 @@ static void test_template_trace_id(void **state)
     request_free(&r);
 }
 
-static const char *tmp_file(const char *name, const void *data, size_t len)
-{
-    static char path[4][300];
-    static int k;
-    char *p = path[k++ % 4];
-    snprintf(p, 300, "%s/%s", tmpdir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-    return p;
-}
-
 static void test_template_attachments(void **state)
 {
     (void)state;
@@ -825,11 +812,11 @@ static void test_template_attachments(void **state)
     char *dir = realpath(tmpdir, NULL);
     assert_non_null(dir);
     o.attach_dir = dir; /* attachments must sit in the input's folder */
-    const char *p1 = tmp_file("hello.txt", "hello world", 11);
+    const char *p1 = testdir_write("hello.txt", "hello world", 11);
     char p1c[300];
     snprintf(p1c, sizeof p1c, "%s", p1);
     const unsigned char bin[] = {0x25, 0x50, 0x44, 0x46, 0x00, 0xff, 0x10};
-    const char *p2 = tmp_file("Invoice 7.PDF", bin, sizeof bin);
+    const char *p2 = testdir_write("Invoice 7.PDF", bin, sizeof bin);
     char list[700];
     snprintf(list, sizeof list, " %s ; %s", p1c, p2);
     valid_ok(tbuild(&r, &o, 1, "channel", "email", "template_id", "t", "to", "a@b.com", "attachments", list, NULL),
@@ -1077,7 +1064,7 @@ static void template_rows_conform(const cJSON *schema, int per_channel)
     o.per_channel_endpoint = per_channel;
     char *dir = realpath(tmpdir, NULL);
     o.attach_dir = dir;
-    const char *p = tmp_file("receipt.csv", "a,b\n1,2\n", 8);
+    const char *p = testdir_write("receipt.csv", "a,b\n1,2\n", 8);
     char att[400];
     snprintf(att, sizeof att, "%s", p);
     char trace[61];

@@ -240,22 +240,6 @@ static void test_format_time(void **state)
 
 /* ---- a whole file ---- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void write_rows(const char *path, int excel, int commit, const char *const *cells, size_t ncells)
 {
     char err[256];
@@ -290,7 +274,8 @@ static void test_file_round_trip(void **state)
         write_rows(path, excel, 1, cells, n);
         assert_int_equal(access(partial, F_OK), -1); /* renamed into place */
         size_t len;
-        char *text = slurp(path, &len);
+        char *text = testdir_slurp(path, &len);
+        assert_non_null(text);
         if (excel) {
             assert_memory_equal(text, "\xef\xbb\xbf'=1+1,", 9);
             assert_non_null(strstr(text, "\r\n'=1+1,"));

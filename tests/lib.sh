@@ -46,7 +46,8 @@ stop_mock() { kill "${1:-$MOCK_PID}" 2>/dev/null; wait "${1:-$MOCK_PID}" 2>/dev/
 # an independent reader).
 col() {
   python3 - "$1" "$2" <<'PY'
-import csv, sys
+import csv, signal, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `col F C | head` is fine
 csv.field_size_limit(sys.maxsize)
 with open(sys.argv[1], newline='', encoding='utf-8-sig', errors='surrogateescape') as f:
     for r in csv.DictReader(f):

@@ -197,3 +197,29 @@ printf 'order_no,channels\nA1,sms\n"A2,sms\nA3,sms\nA4,"x\nA5,sms\n' >"$T/runove
 check_eq "a quote running over lines: each broken line invalid, the rows between are read" \
   "A1 dry_run|\"A2,sms invalid|A3 dry_run|A4,\"x invalid|A5 dry_run" \
   "$(python3 -c 'import csv,sys; print("|".join(r["order_no"]+" "+r["result_status"] for r in csv.DictReader(open(sys.argv[1]))))' "$T/runover.out.csv")"
+
+# Output line ends: LF by default, even for a CRLF input; a CR survives only inside a
+# quoted cell that held one.
+printf 'order_no,channels,note\r\nA1,sms,"x\r\ny"\r\nA2,sms,z\r\n' >"$T/eol.csv"
+"$RESEND" --dry-run -q "$T/eol.csv" -o "$T/eol.out.csv"
+check "default output: records end in LF, not CRLF" python3 -c "
+import sys; d = open('$T/eol.out.csv', 'rb').read(); sys.exit(0 if d.count(b'\r') == 1 and d.endswith(b'\n') and not d.endswith(b'\r\n') else 1)"
+check_eq "default output: the CR inside the quoted cell is kept" "x
+y" "$(col "$T/eol.out.csv" note 2>/dev/null | head -2 | tr -d '\r')"
+
+# Template mode shards by the normalised "to": two spellings of one phone number land in
+# the same shard, by FNV-1a 64 of "+96550000123".
+printf 'channel,template_id,to\nsms,t,+965 5000 0123\nsms,t,+965-5000-0123\nemail,t,a@example.com\n' >"$T/tshard.csv"
+want=$(python3 -c '
+def fnv(b):
+    h = 0xcbf29ce484222325
+    for c in b: h = ((h ^ c) * 0x100000001b3) & 0xffffffffffffffff
+    return h
+print(fnv(b"+96550000123") % 3)')
+for k in 0 1 2; do
+  "$RESEND" --dry-run -q --shard $k/3 "$T/tshard.csv" -o "$T/tshard.$k.csv"
+done
+check_eq "template shard: both spellings of the number are in shard $want" 2 \
+  "$(col "$T/tshard.$want.csv" to | grep -c '5000')"
+check_eq "template shard: every row in exactly one shard" 3 \
+  "$(cat "$T"/tshard.[012].csv | grep -cv '^channel,')"

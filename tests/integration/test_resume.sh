@@ -196,3 +196,33 @@ after=$(col "$T/att.results.csv" result_attempts | paste -sd ' ')
 want=$(for a in $before; do printf '%s ' $((a + 1)); done | sed 's/ $//')
 check_eq "attempts: result_attempts = earlier attempts + 1" "$want" "$after"
 stop_mock
+
+# SIGTERM behaves like SIGINT; a second signal stops at once without waiting for the
+# requests in flight, which become unknown on resume.
+gen 20 "$T/sig.csv"
+start_mock --latency-ms 3000 --deliveries "$T/sig.dlv"
+"$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/sig.csv" 2>/dev/null &
+pid=$!
+sleep 0.5
+kill -TERM $pid; wait $pid
+check_eq "SIGTERM: exit 130 once the requests in flight finish" 130 $?
+check_eq "SIGTERM: the output is complete" 20 "$(rows "$T/sig.results.csv")"
+rm -f "$T/sig.results.csv" "$T/sig.results.csv.journal"
+"$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/sig.csv" 2>/dev/null &
+pid=$!
+sleep 0.5
+start=$(date +%s%N)
+kill -INT $pid; sleep 0.2; kill -INT $pid; wait $pid
+rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check_eq "second signal: exit 130" 130 $rc
+check "second signal: stopped at once (${ms} ms, the requests in flight needed 3 s)" [ "$ms" -lt 2000 ]
+check "second signal: the journal is kept" test -f "$T/sig.results.csv.journal"
+check "second signal: no half-written results in place" test ! -f "$T/sig.results.csv"
+stop_mock
+start_mock
+"$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q --resume "$T/sig.csv" 2>/dev/null
+check_eq "second signal then --resume: exit 1 (the rows in flight are unknown)" 1 $?
+check_eq "second signal then --resume: 2 unknown (-j 2), 18 sent" "2 18" \
+  "$(col "$T/sig.results.csv" result_status | grep -c '^unknown$') $(col "$T/sig.results.csv" result_status | grep -c '^sent$')"
+stop_mock

@@ -37,10 +37,10 @@ static void finish(engine *e, job *j, row_status st)
     j->finished_at_ms = job_now_ms();
     if (j->first_attempt_ns)
         j->latency_ms = (job_mono_ns() - j->first_attempt_ns) / 1000000;
+    /* A not_attempted row needs no record: its last attempt (if any) was already
+     * released with an F line when it failed. */
     if (e->o.jn && (st == RS_SENT || st == RS_FAILED))
         journal_outcome(e->o.jn, j);
-    else if (e->o.jn && j->attempts > 0 && st == RS_NOT_ATTEMPTED)
-        journal_release(e->o.jn, j->rowno);
     queue_done(e->o.q);
     reorder_complete(e->o.ro, j);
 }

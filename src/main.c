@@ -259,14 +259,16 @@ static int consult_ledger(job_ctx *c, job *j, char *err, size_t errlen)
         if (n >= sizeof note)
             n = sizeof note - 1;
     }
+    if (!(j->req.channels & ~recent)) {
+        /* Nothing left: no need to build the request again (or re-read attachments). */
+        j->req.channels = 0;
+        snprintf(j->detail, sizeof j->detail, "already sent within the cooldown: %s", note);
+        return 1;
+    }
     char prev[640];
     snprintf(prev, sizeof prev, "%s", j->req.detail);
     if (request_build(&c->cols, &j->rec, &c->ropts, recent, &j->req) < 0)
         return -1;
-    if (!j->req.channels) {
-        snprintf(j->detail, sizeof j->detail, "already sent within the cooldown: %s", note);
-        return 1;
-    }
     snprintf(j->req.detail, sizeof j->req.detail, "%.300s%sskipped %.300s (within the cooldown)", prev,
              prev[0] ? "; " : "", note);
     return 0;

@@ -6,7 +6,7 @@ BUILD="${BUILD:-build}"
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 RESEND="$BUILD/ottu-resend"
 MOCK="$BUILD/ottu-mock"
-SHARED="$ROOT/../shared"
+DATA="$ROOT/tests/data"
 T="$(mktemp -d "${TMPDIR:-/tmp}/ottu-test.XXXXXX")"
 MOCK_PIDS=()
 cleanup() {

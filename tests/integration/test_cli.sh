@@ -4,7 +4,7 @@ source "$(dirname "$0")/../lib.sh"
 
 # csv-spectrum: each case gets an order_no column added (python's csv writer, keeping the
 # original line ends); every record must come back unchanged in the result CSV.
-for f in "$SHARED"/testdata/csv-spectrum/*.csv; do
+for f in "$DATA"/csv-spectrum/*.csv; do
   name=$(basename "$f" .csv)
   python3 - "$f" "${f%.csv}.json" "$T/$name.in.csv" <<'PY'
 import csv, json, sys

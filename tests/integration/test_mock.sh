@@ -8,7 +8,7 @@ HERE="$ROOT/tests/mock"
 # manager's shim costs ~0.1 s a call) and skip site-packages (only the stdlib is used).
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PY=python3
 python3() { "$PY" -S -I "$@"; }
-OPENAPI="$SHARED/testdata/ottu-openapi"
+OPENAPI="$DATA/ottu-openapi"
 MSG=/b/pbl/v2/message-notification/
 SEND=/b/pbl/v2/send-notification/
 SENDCH=/b/pbl/v2/notifications/send

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """schema_check — validates JSON against Ottu's published OpenAPI schema objects
-(/work/shared/testdata/ottu-openapi), implementing the subset of JSON Schema they use:
+(tests/data/ottu-openapi), implementing the subset of JSON Schema they use:
 type, properties, required, enum, maxLength, items, oneOf. Other keywords (format, default,
 description, title, example, x-*) are annotations and ignored.
 

@@ -21,7 +21,7 @@
 
 #include "reader.h"
 
-#define SPECTRUM_DIR "../shared/testdata/csv-spectrum"
+#define SPECTRUM_DIR "tests/data/csv-spectrum"
 
 #define TESTDIR_NAME "reader"
 #include "testdir.h"
@@ -166,7 +166,7 @@ static void test_csv_spectrum(void **state)
     (void)state;
     DIR *d = opendir(SPECTRUM_DIR);
     if (!d)
-        fail_msg("csv-spectrum test data missing: %s (run from the repository root, with ../shared present)",
+        fail_msg("csv-spectrum test data missing: %s (run from the repository root, as make test does)",
                  SPECTRUM_DIR);
     int cases = 0, bad = 0;
     struct dirent *e;

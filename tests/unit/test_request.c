@@ -22,7 +22,7 @@
 #include "request.h"
 #include "rules.h"
 
-#define OPENAPI_DIR "../shared/testdata/ottu-openapi"
+#define OPENAPI_DIR "tests/data/ottu-openapi"
 #define PATH_MESSAGE "/b/pbl/v2/message-notification/"
 #define PATH_SEND "/b/pbl/v2/send-notification/"
 
@@ -879,7 +879,7 @@ static cJSON *load_schema(const char *file, cJSON **root)
     snprintf(path, sizeof path, "%s/%s", OPENAPI_DIR, file);
     FILE *f = fopen(path, "rb");
     if (!f)
-        fail_msg("schema test data missing: %s (run from the repository root, with ../shared present)", path);
+        fail_msg("schema test data missing: %s (run from the repository root, as make test does)", path);
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);

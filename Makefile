@@ -43,15 +43,25 @@ $(BUILD)/obj/mock/%.o: src/mock/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/ottu-resend: $(PROD_OBJS)
+$(BUILD)/ottu-resend: $(BUILD)/obj/main.o $(BUILD)/libottu.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/ottu-mock: $(MOCK_OBJS) $(MOCK_SHARED)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MOCK_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(MOCK_LIB_OBJS)
+# The product's modules once, as a static library the program and the tests link (as git
+# builds libgit.a); the mock's likewise.
+$(BUILD)/libottu.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libottumock.a: $(MOCK_LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libottu.a $(BUILD)/libottumock.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(LIBS) $(MOCK_LIBS) $(TEST_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libottumock.a $(BUILD)/libottu.a $(ALL_LDFLAGS) $(LIBS) $(MOCK_LIBS) $(TEST_LIBS)
 
 unit: $(UNIT_BINS)
 

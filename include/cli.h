@@ -8,6 +8,10 @@
 
 #include "columns.h"
 
+/* Defaults the contract names. */
+#define CLI_DEFAULT_MAX_PAUSE_MS (300LL * 1000)
+#define CLI_DEFAULT_DAILY_BUDGET 45000LL
+
 typedef enum { PROGRESS_AUTO, PROGRESS_ALWAYS, PROGRESS_NEVER } progress_mode;
 
 typedef struct config {
@@ -36,6 +40,24 @@ typedef struct config {
     int excel;
     int64_t cooldown_ms;
     int verbosity;            /* 0 quiet, 1 normal, 2 verbose */
+    /* at most once (issue 15) */
+    int no_ledger;            /* --no-ledger: cfg->ledger is NULL */
+    char *ledger_default;     /* the resolved default ledger path (owned), when used */
+    int overwrite;            /* --overwrite: replace a finished job's results */
+    int retry_ambiguous;      /* --retry-ambiguous: retry answers lost after sending */
+    /* the API's limits (issue 16) */
+    int no_preflight;
+    int64_t max_pause_ms;     /* --max-pause: a longer Retry-After stops the job (exit 4) */
+    long long daily_budget;   /* --daily-budget: requests per UTC day, 0 = none */
+    long long limit;          /* --limit: rows to send at most, 0 = no limit */
+    /* spreadsheets and terminals (issue 18) */
+    const char *encoding;     /* --encoding NAME, NULL = UTF-8 (UTF-16 with a BOM detected) */
+    const char **maps;        /* --map 'HEADER=name', nmaps of them (argv strings) */
+    int nmaps;
+    int yes;                  /* --yes: no confirmation at a terminal */
+    /* monitoring (issue 19) */
+    const char *metrics_file; /* --metrics-file PATH */
+    const char *job_name;     /* --job-name, NULL = the input's base name */
     char *api_key;            /* loaded from the file or the environment; wiped at exit */
 } config;
 
@@ -45,6 +67,9 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen);
 /* Loads the API key (file refused when group/other may read it, else $OTTU_API_KEY). */
 int cli_load_key(config *cfg, char *err, size_t errlen);
 void cli_free(config *cfg);
+/* The default ledger: $OTTU_LEDGER, else ${XDG_STATE_HOME:-$HOME/.local/state}/ottu-resend/ledger.db.
+ * Returns a malloc'd string, or NULL when neither HOME nor XDG_STATE_HOME is set. */
+char *cli_default_ledger(void);
 void cli_usage(FILE *out);
 
 #endif

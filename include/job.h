@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "clock.h"
 #include "reader.h"
 #include "request.h"
 
@@ -46,10 +47,5 @@ void job_init(job *j);
 void job_free(job *j);
 /* Resets the outcome fields for a new row. */
 void job_reset(job *j, long rowno);
-
-int64_t job_now_ms(void);   /* wall clock, epoch ms */
-int64_t job_mono_ns(void);  /* monotonic clock */
-/* "2026-11-23T19:40:00.123Z"; returns the length. */
-size_t job_format_time(int64_t epoch_ms, char *buf, size_t size);
 
 #endif

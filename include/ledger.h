@@ -60,15 +60,6 @@ void ledger_close(ledger *l);
 /* Records this handle has written to the file (inserted, not ignored) so far. */
 long long ledger_written(ledger *l);
 
-/* Parses a duration: a non-negative integer with a unit, ms s m h d w (any case), units
- * may be combined ("1h30m", "1d12h"). "0" alone means zero; any other number without a
- * unit is refused, because "24" is as likely to mean hours as seconds. Returns 0 with
- * *ms, or -1. */
-int ledger_parse_duration(const char *s, int64_t *ms);
-
-/* Writes ms since the epoch as "2026-11-23T19:40:00.123Z"; returns the length. */
-size_t ledger_format_time(int64_t ms, char *buf, size_t size);
-
 /* `ottu-resend ledger ...`: argv[0] is "ledger". `stats PATH` and
  * `prune --older-than D [--dry-run] PATH`. Prints to stdout, errors to stderr. Returns 0
  * ok, 1 when the ledger failed after it was opened, 2 usage or open error. */

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ledger.h"
+#include "units.h"
 #include "rules.h"
 
 void cli_usage(FILE *out)
@@ -49,7 +49,9 @@ enum {
     OPT_BASE_URL = 256, OPT_KEY_FILE, OPT_FAILURES, OPT_BURST, OPT_MAX_ATTEMPTS, OPT_BACKOFF_BASE,
     OPT_BACKOFF_MAX, OPT_TIMEOUT, OPT_DRY_RUN, OPT_RESUME, OPT_RESEND_UNKNOWN, OPT_MODE, OPT_PER_CHANNEL,
     OPT_CHANNELS, OPT_DELIMITER, OPT_SHARD, OPT_SUMMARY_JSON, OPT_PROGRESS, OPT_EXCEL, OPT_XLSX,
-    OPT_LEDGER, OPT_COOLDOWN, OPT_CACERT, OPT_API_KEY
+    OPT_LEDGER, OPT_COOLDOWN, OPT_CACERT, OPT_API_KEY, OPT_NO_LEDGER, OPT_OVERWRITE, OPT_RETRY_AMBIGUOUS,
+    OPT_NO_PREFLIGHT, OPT_MAX_PAUSE, OPT_DAILY_BUDGET, OPT_LIMIT, OPT_ENCODING, OPT_MAP, OPT_YES,
+    OPT_METRICS_FILE, OPT_JOB_NAME
 };
 
 static const struct option longopts[] = {
@@ -80,6 +82,18 @@ static const struct option longopts[] = {
     {"ledger", required_argument, 0, OPT_LEDGER},
     {"cooldown", required_argument, 0, OPT_COOLDOWN},
     {"cacert", required_argument, 0, OPT_CACERT},
+    {"no-ledger", no_argument, 0, OPT_NO_LEDGER},
+    {"overwrite", no_argument, 0, OPT_OVERWRITE},
+    {"retry-ambiguous", no_argument, 0, OPT_RETRY_AMBIGUOUS},
+    {"no-preflight", no_argument, 0, OPT_NO_PREFLIGHT},
+    {"max-pause", required_argument, 0, OPT_MAX_PAUSE},
+    {"daily-budget", required_argument, 0, OPT_DAILY_BUDGET},
+    {"limit", required_argument, 0, OPT_LIMIT},
+    {"encoding", required_argument, 0, OPT_ENCODING},
+    {"map", required_argument, 0, OPT_MAP},
+    {"yes", no_argument, 0, OPT_YES},
+    {"metrics-file", required_argument, 0, OPT_METRICS_FILE},
+    {"job-name", required_argument, 0, OPT_JOB_NAME},
     {"quiet", no_argument, 0, 'q'},
     {"verbose", no_argument, 0, 'v'},
     {"help", no_argument, 0, 'h'},
@@ -107,6 +121,10 @@ static const char *option_hint(int c)
     case OPT_PROGRESS: return " (auto, always or never)";
     case OPT_DELIMITER: return " (one of , ; | or tab)";
     case OPT_TIMEOUT: return " (seconds, e.g. 30 or 2.5)";
+    case OPT_MAX_PAUSE: return " (seconds, e.g. 300)";
+    case OPT_DAILY_BUDGET: return " (requests per UTC day, 0 = no budget)";
+    case OPT_LIMIT: return " (rows to send at most, >= 1)";
+    case OPT_MAP: return " (HEADER=name, e.g. 'Merchant Ref=order_no')";
     default: return "";
     }
 }
@@ -145,6 +163,8 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
     cfg->progress = PROGRESS_AUTO;
     cfg->cooldown_ms = 24LL * 3600 * 1000;
     cfg->verbosity = 1;
+    cfg->max_pause_ms = CLI_DEFAULT_MAX_PAUSE_MS;
+    cfg->daily_budget = CLI_DEFAULT_DAILY_BUDGET;
     const char *output = NULL;
     long v;
     double d;
@@ -253,10 +273,46 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
         case OPT_XLSX: cfg->xlsx = optarg; break;
         case OPT_LEDGER: cfg->ledger = optarg; break;
         case OPT_COOLDOWN:
-            if (ledger_parse_duration(optarg, &cfg->cooldown_ms) < 0)
+            if (units_parse_duration(optarg, &cfg->cooldown_ms) < 0)
                 goto bad;
             break;
         case OPT_CACERT: cfg->cacert = optarg; break;
+        case OPT_NO_LEDGER: cfg->no_ledger = 1; break;
+        case OPT_OVERWRITE: cfg->overwrite = 1; break;
+        case OPT_RETRY_AMBIGUOUS: cfg->retry_ambiguous = 1; break;
+        case OPT_NO_PREFLIGHT: cfg->no_preflight = 1; break;
+        case OPT_MAX_PAUSE:
+            if (parse_double(optarg, 0, 7 * 86400, &d) < 0)
+                goto bad;
+            cfg->max_pause_ms = (int64_t)(d * 1000);
+            break;
+        case OPT_DAILY_BUDGET:
+            if (parse_long(optarg, 0, 1000000000L, &v) < 0)
+                goto bad;
+            cfg->daily_budget = v;
+            break;
+        case OPT_LIMIT:
+            if (parse_long(optarg, 1, 1000000000L, &v) < 0)
+                goto bad;
+            cfg->limit = v;
+            break;
+        case OPT_ENCODING: cfg->encoding = optarg; break;
+        case OPT_MAP: {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1])
+                goto bad;
+            const char **m = realloc(cfg->maps, (size_t)(cfg->nmaps + 1) * sizeof *m);
+            if (!m) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            cfg->maps = m;
+            cfg->maps[cfg->nmaps++] = optarg;
+            break;
+        }
+        case OPT_YES: cfg->yes = 1; break;
+        case OPT_METRICS_FILE: cfg->metrics_file = optarg; break;
+        case OPT_JOB_NAME: cfg->job_name = optarg; break;
         case 'q': cfg->verbosity = 0; break;
         case 'v': cfg->verbosity = 2; break;
         case 'h': cli_usage(stdout); return 1;
@@ -287,6 +343,22 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
     if (cfg->resend_unknown && !cfg->resume) {
         snprintf(err, errlen, "--resend-unknown only makes sense with --resume");
         return -1;
+    }
+    if (cfg->no_ledger && cfg->ledger) {
+        snprintf(err, errlen, "--ledger and --no-ledger contradict each other: give one");
+        return -1;
+    }
+    if (!cfg->no_ledger && !cfg->ledger) {
+        cfg->ledger = getenv("OTTU_LEDGER");
+        if (!cfg->ledger || !cfg->ledger[0]) {
+            cfg->ledger_default = cli_default_ledger();
+            cfg->ledger = cfg->ledger_default;
+            if (!cfg->ledger) {
+                snprintf(err, errlen, "no place for the ledger: set HOME, XDG_STATE_HOME or OTTU_LEDGER, "
+                                      "give --ledger PATH, or --no-ledger");
+                return -1;
+            }
+        }
     }
     if (cfg->backoff_max_ms < cfg->backoff_base_ms)
         cfg->backoff_max_ms = cfg->backoff_base_ms;
@@ -355,6 +427,24 @@ int cli_load_key(config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+char *cli_default_ledger(void)
+{
+    const char *env = getenv("OTTU_LEDGER");
+    char *path = NULL;
+    if (env && env[0])
+        return strdup(env);
+    const char *state = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    if (state && state[0] == '/') {
+        if (asprintf(&path, "%s/ottu-resend/ledger.db", state) < 0)
+            path = NULL;
+    } else if (home && home[0]) {
+        if (asprintf(&path, "%s/.local/state/ottu-resend/ledger.db", home) < 0)
+            path = NULL;
+    }
+    return path;
+}
+
 void cli_free(config *cfg)
 {
     if (cfg->api_key) {
@@ -362,6 +452,10 @@ void cli_free(config *cfg)
         free(cfg->api_key);
     }
     free(cfg->output);
+    free(cfg->ledger_default);
+    free(cfg->maps);
+    cfg->ledger_default = NULL;
+    cfg->maps = NULL;
     cfg->api_key = NULL;
     cfg->output = NULL;
 }

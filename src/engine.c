@@ -34,9 +34,9 @@ static double next_u01(uint64_t *s)
 static void finish(engine *e, job *j, row_status st)
 {
     j->status = st;
-    j->finished_at_ms = job_now_ms();
+    j->finished_at_ms = clock_now_ms();
     if (j->first_attempt_ns)
-        j->latency_ms = (job_mono_ns() - j->first_attempt_ns) / 1000000;
+        j->latency_ms = (clock_mono_ns() - j->first_attempt_ns) / 1000000;
     /* A not_attempted row needs no record: its last attempt (if any) was already
      * released with an F line when it failed. */
     if (e->o.jn && (st == RS_SENT || st == RS_FAILED))
@@ -61,7 +61,7 @@ static void attempt(engine *e, http_client *client, job *j, uint64_t *rng, http_
     if (e->o.jn)
         journal_begin(e->o.jn, j->rowno);
     if (!j->first_attempt_ns)
-        j->first_attempt_ns = job_mono_ns();
+        j->first_attempt_ns = clock_mono_ns();
     if (j->attempts > 0)
         atomic_fetch_add(&e->o.sum->retries, 1);
     atomic_fetch_add(&e->o.sum->requests, 1);
@@ -125,7 +125,7 @@ static void attempt(engine *e, http_client *client, job *j, uint64_t *rng, http_
         wait = after;
     describe(j, res, "retrying after ");
     log_msg(LOG_VERBOSE, j->rowno, "%s; next attempt in %lld ms", j->detail, (long long)wait);
-    j->ready_at_ns = job_mono_ns() + wait * 1000000;
+    j->ready_at_ns = clock_mono_ns() + wait * 1000000;
     queue_push_delayed(e->o.q, j);
 }
 
@@ -138,7 +138,7 @@ static void *worker(void *p)
 {
     struct worker_arg *wa = p;
     engine *e = wa->e;
-    uint64_t rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)wa->index * 0xD1B54A32D192ED03ULL) ^ (uint64_t)job_mono_ns();
+    uint64_t rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)wa->index * 0xD1B54A32D192ED03ULL) ^ (uint64_t)clock_mono_ns();
     if (!rng)
         rng = 1;
     free(wa);

@@ -62,7 +62,7 @@ static int write_all(journal *jn, const char *s, size_t len)
         s += n;
         len -= (size_t)n;
     }
-    int64_t now = job_mono_ns();
+    int64_t now = clock_mono_ns();
     if (now - jn->last_sync_ns >= SYNC_INTERVAL_NS) {
         fdatasync(jn->fd);
         jn->last_sync_ns = now;
@@ -86,7 +86,7 @@ static journal *alloc_journal(const char *path, int fd)
     jn->path = strdup(path);
     jn->fd = fd;
     jn->rfd = -1;
-    jn->last_sync_ns = job_mono_ns();
+    jn->last_sync_ns = clock_mono_ns();
     pthread_mutex_init(&jn->mu, NULL);
     return jn;
 }
@@ -359,7 +359,7 @@ int journal_sync(journal *jn)
 {
     pthread_mutex_lock(&jn->mu);
     int rc = fdatasync(jn->fd);
-    jn->last_sync_ns = job_mono_ns();
+    jn->last_sync_ns = clock_mono_ns();
     pthread_mutex_unlock(&jn->mu);
     return rc;
 }

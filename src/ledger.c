@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "rules.h"
+#include "units.h"
 
 /* PRAGMA application_id of a ledger ("OtRL"), so a foreign SQLite file is never mistaken
  * for one (and never switched to WAL or given our tables). */
@@ -174,83 +176,9 @@ static void db_error(sqlite3 *db, const char *path, const char *doing, int rc, c
     }
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
-size_t ledger_format_time(int64_t ms, char *buf, size_t size)
-{
-    int64_t secs = ms / 1000, frac = ms % 1000;
-    struct tm tm;
-    int n;
-    if (frac < 0) {
-        frac += 1000;
-        secs--;
-    }
-    time_t t = (time_t)secs;
-    if (size == 0)
-        return 0;
-    if (!gmtime_r(&t, &tm)) {
-        buf[0] = '\0';
-        return 0;
-    }
-    n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
-    if (n < 0)
-        return 0;
-    return (size_t)n < size ? (size_t)n : size - 1;
-}
 
-int ledger_parse_duration(const char *s, int64_t *ms)
-{
-    int64_t total = 0;
-    const char *p = s;
-    if (!s || !*s)
-        return -1;
-    if (strcmp(s, "0") == 0) {
-        *ms = 0;
-        return 0;
-    }
-    while (*p) {
-        int64_t v = 0, mult;
-        if (*p < '0' || *p > '9')
-            return -1;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            if (v > (INT64_MAX - 9) / 10)
-                return -1;
-            v = v * 10 + (*p - '0');
-        }
-        if (strncasecmp(p, "ms", 2) == 0) {
-            mult = 1;
-            p += 2;
-        } else {
-            switch (*p) {
-            case 's': case 'S': mult = 1000; break;
-            case 'm': case 'M': mult = 60 * 1000; break;
-            case 'h': case 'H': mult = 3600 * 1000; break;
-            case 'd': case 'D': mult = 86400 * 1000; break;
-            case 'w': case 'W': mult = 7LL * 86400 * 1000; break;
-            default: return -1; /* no unit, or an unknown one */
-            }
-            p++;
-        }
-        if (v > INT64_MAX / mult || total > INT64_MAX - v * mult)
-            return -1;
-        total += v * mult;
-    }
-    *ms = total;
-    return 0;
-}
 
 /* ---- statements -------------------------------------------------------------------- */
 
@@ -361,7 +289,7 @@ static int init_schema(ledger *l, const char *job_name, char *err, size_t errlen
     sqlite3_stmt *st = NULL;
     int is_ledger = 0;
     char iso[40];
-    int64_t now = wall_ms();
+    int64_t now = clock_now_ms();
     int rc = exec_sql(db, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK) {
         db_error(db, l->path, "locking", rc, err, errlen);
@@ -376,7 +304,7 @@ static int init_schema(ledger *l, const char *job_name, char *err, size_t errlen
                      "VALUES (?1, ?2, ?3)", &st);
     if (rc != SQLITE_OK)
         goto fail;
-    ledger_format_time(now, iso, sizeof iso);
+    clock_format_iso(now, iso, sizeof iso);
     sqlite3_bind_text(st, 1, job_name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_text(st, 3, iso, -1, SQLITE_STATIC);
@@ -415,7 +343,7 @@ fail_quiet:
 static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
     char mode[16] = "";
-    int64_t deadline = mono_ms() + LEDGER_BUSY_TIMEOUT_MS;
+    int64_t deadline = (clock_mono_ns() / 1000000) + LEDGER_BUSY_TIMEOUT_MS;
     int rc;
     for (;;) {
         sqlite3_stmt *st = NULL;
@@ -427,10 +355,10 @@ static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
         }
         sqlite3_finalize(st);
         if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
-            mono_ms() >= deadline)
+            (clock_mono_ns() / 1000000) >= deadline)
             break;
         /* Spread the retries of racing jobs. */
-        usleep(5000 + (unsigned)((mono_ms() * 7919 + getpid()) % 20000));
+        usleep(5000 + (unsigned)(((clock_mono_ns() / 1000000) * 7919 + getpid()) % 20000));
     }
     if (rc != SQLITE_OK) {
         db_error(db, path, "switching to WAL mode", rc, err, errlen);
@@ -599,7 +527,7 @@ static int commit_locked(ledger *l, char *err, size_t errlen)
     doing = "recording sends";
     for (size_t k = 0; k < l->npend; k++) {
         const pending *p = &l->pend[k];
-        ledger_format_time(p->at_ms, iso, sizeof iso);
+        clock_format_iso(p->at_ms, iso, sizeof iso);
         sqlite3_bind_text(l->ins, 1, l->text + p->off, (int)p->len, SQLITE_STATIC);
         sqlite3_bind_int64(l->ins, 3, p->at_ms);
         sqlite3_bind_text(l->ins, 4, iso, -1, SQLITE_STATIC);
@@ -636,7 +564,7 @@ fail:
 static int due_locked(const ledger *l)
 {
     return l->npend >= LEDGER_BATCH_RECORDS ||
-           (l->npend > 0 && mono_ms() - l->batch_start_ms >= LEDGER_BATCH_MS);
+           (l->npend > 0 && (clock_mono_ns() / 1000000) - l->batch_start_ms >= LEDGER_BATCH_MS);
 }
 
 static int grow(void **buf, size_t *cap, size_t need, size_t elem)
@@ -674,7 +602,7 @@ int ledger_record(ledger *l, const char *id, size_t idlen, unsigned channels, in
         return -1;
     }
     if (l->npend == 0)
-        l->batch_start_ms = mono_ms();
+        l->batch_start_ms = (clock_mono_ns() / 1000000);
     l->pend[l->npend++] = (pending){l->ntext, idlen, channels, at_ms, row};
     memcpy(l->text + l->ntext, id, idlen);
     l->ntext += idlen;
@@ -792,8 +720,8 @@ static int ledger_stats(const char *path)
     printf("identifiers: %" PRId64 "\n", ids);
     printf("jobs:        %" PRId64 "\n", jobs);
     if (total > 0) {
-        ledger_format_time(oldest, a, sizeof a);
-        ledger_format_time(newest, b, sizeof b);
+        clock_format_iso(oldest, a, sizeof a);
+        clock_format_iso(newest, b, sizeof b);
     } else {
         strcpy(a, "-");
         strcpy(b, "-");
@@ -843,13 +771,13 @@ static int ledger_prune(const char *path, int64_t older_ms, int dry_run)
 {
     sqlite3 *db = open_existing(path, !dry_run);
     sqlite3_stmt *count = NULL, *del = NULL;
-    int64_t cutoff = wall_ms() - older_ms, n = 0, left = 0;
+    int64_t cutoff = clock_now_ms() - older_ms, n = 0, left = 0;
     long long removed = 0;
     char iso[40];
     int rc;
     if (!db)
         return 2;
-    ledger_format_time(cutoff, iso, sizeof iso);
+    clock_format_iso(cutoff, iso, sizeof iso);
     rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sends WHERE sent_at_ms < ?1", -1,
                             &count, NULL);
     if (rc != SQLITE_OK)
@@ -960,7 +888,7 @@ int ledger_main(int argc, char **argv)
         fprintf(stderr, "ottu-resend ledger prune: --older-than DURATION is required\n");
         return 2;
     }
-    if (ledger_parse_duration(older, &older_ms) != 0) {
+    if (units_parse_duration(older, &older_ms) != 0) {
         fprintf(stderr,
                 "ottu-resend ledger prune: bad duration \"%s\" (use e.g. 90m, 36h, 7d)\n",
                 older);

@@ -57,7 +57,7 @@ void log_msg(int lvl, long row, const char *fmt, ...)
     if (lvl > level)
         return;
     char ts[32];
-    job_format_time(job_now_ms(), ts, sizeof ts);
+    clock_format_iso(clock_now_ms(), ts, sizeof ts);
     pthread_mutex_lock(&mu);
     if (clear_hook)
         clear_hook();

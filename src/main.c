@@ -221,7 +221,7 @@ static int consult_ledger(job_ctx *c, job *j, char *err, size_t errlen)
 {
     unsigned recent = 0;
     int64_t at[3] = {0, 0, 0};
-    if (ledger_recent(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->req.channels, job_now_ms(),
+    if (ledger_recent(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->req.channels, clock_now_ms(),
                       c->cfg->cooldown_ms, &recent, at, err, errlen) < 0)
         return -1;
     /* An earlier row of this job may have asked for the same channel moments ago, its
@@ -254,7 +254,7 @@ static int consult_ledger(job_ctx *c, job *j, char *err, size_t errlen)
         if (by_row[i])
             snprintf(ts, sizeof ts, "by row %ld of this job", by_row[i]);
         else
-            job_format_time(at[i], ts, sizeof ts);
+            clock_format_iso(at[i], ts, sizeof ts);
         n += (size_t)snprintf(note + n, sizeof note - n, "%s%s sent %s", n ? ", " : "", rules_channel_name(1u << i), ts);
         if (n >= sizeof note)
             n = sizeof note - 1;
@@ -365,7 +365,7 @@ static int read_rows(job_ctx *c, char *err, size_t errlen)
             queue_push(c->q, j);
         } else {
             if (!j->finished_at_ms)
-                j->finished_at_ms = job_now_ms();
+                j->finished_at_ms = clock_now_ms();
             reorder_complete(c->ro, j);
         }
     }

@@ -37,7 +37,7 @@ progress *progress_new(progress_mode mode, unsigned long long size, summary *sum
     p->enabled = mode == PROGRESS_ALWAYS || (mode == PROGRESS_AUTO && p->tty);
     p->size = size;
     p->sum = sum;
-    p->start_ns = job_mono_ns();
+    p->start_ns = clock_mono_ns();
     if (p->enabled && p->tty) {
         the_progress = p;
         log_set_hook(clear_line);
@@ -83,7 +83,7 @@ void progress_draw(progress *p, int final)
 {
     if (!p || !p->enabled)
         return;
-    int64_t now = job_mono_ns();
+    int64_t now = clock_mono_ns();
     int64_t every = p->tty ? 200000000LL : 10000000000LL;
     if (!final && now - p->last_draw_ns < every)
         return;

@@ -109,7 +109,7 @@ job *queue_pop(queue *q, int *stopping)
     job *j = NULL;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        int64_t now = job_mono_ns();
+        int64_t now = clock_mono_ns();
         if (q->hcount && (q->stopping || q->heap[0]->ready_at_ns <= now)) {
             j = heap_pop(q);
             break;

@@ -15,7 +15,7 @@
 static void make_job_id(char *out, size_t size, const journal_header *h)
 {
     uint64_t x = rules_fnv1a64(h->input_fp, strlen(h->input_fp));
-    int64_t now = job_now_ms();
+    int64_t now = clock_now_ms();
     pid_t pid = getpid();
     x = rules_fnv1a64_update(x, &now, sizeof now);
     x = rules_fnv1a64_update(x, &pid, sizeof pid);

@@ -11,7 +11,7 @@
 void summary_init(summary *s)
 {
     memset(s, 0, sizeof *s);
-    s->started_ns = job_mono_ns();
+    s->started_ns = clock_mono_ns();
 }
 
 /* 1 ms buckets to 1 s, then 100 ms buckets to 70 s, then one overflow bucket. */
@@ -66,7 +66,7 @@ long summary_percentile(const summary *s, double p)
     return bucket_ms(SUMMARY_LAT_BUCKETS - 1);
 }
 
-double summary_elapsed_s(const summary *s) { return (double)(job_mono_ns() - s->started_ns) / 1e9; }
+double summary_elapsed_s(const summary *s) { return (double)(clock_mono_ns() - s->started_ns) / 1e9; }
 
 int summary_exit_code(const summary *s)
 {

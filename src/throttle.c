@@ -69,7 +69,7 @@ int throttle_acquire(throttle *t)
             pthread_mutex_unlock(&t->mu);
             return -1;
         }
-        int64_t now = job_mono_ns();
+        int64_t now = clock_mono_ns();
         if (now < t->pause_until_ns) {
             wait_until(t, t->pause_until_ns);
             continue;
@@ -84,7 +84,7 @@ int throttle_acquire(throttle *t)
     t->inflight++;
     int64_t slot = 0;
     if (t->interval_ns > 0) {
-        double now = (double)job_mono_ns();
+        double now = (double)clock_mono_ns();
         double earliest = now - (t->burst - 1) * t->interval_ns;
         double s = t->next_ns > earliest ? t->next_ns : earliest;
         t->next_ns = s + t->interval_ns;
@@ -99,7 +99,7 @@ int throttle_acquire(throttle *t)
             pthread_mutex_unlock(&t->mu);
             return -1;
         }
-        int64_t now = job_mono_ns();
+        int64_t now = clock_mono_ns();
         if (now < t->pause_until_ns)
             wait_until(t, t->pause_until_ns);
         else if (now < slot)
@@ -140,11 +140,11 @@ void throttle_release(throttle *t, throttle_health h)
             t->degraded = 1;
         /* Failures of requests that were already under way when the pause began do not
          * lengthen it: only a probe sent after the pause can show the API is still down. */
-        if (t->degraded && job_mono_ns() >= t->pause_until_ns) {
+        if (t->degraded && clock_mono_ns() >= t->pause_until_ns) {
             t->outage_pause_ms = t->outage_pause_ms ? t->outage_pause_ms * 2 : t->base_ms;
             if (t->outage_pause_ms > t->max_ms)
                 t->outage_pause_ms = t->max_ms;
-            int64_t until = job_mono_ns() + t->outage_pause_ms * 1000000;
+            int64_t until = clock_mono_ns() + t->outage_pause_ms * 1000000;
             if (until > t->pause_until_ns)
                 t->pause_until_ns = until;
         }
@@ -156,7 +156,7 @@ void throttle_release(throttle *t, throttle_health h)
 void throttle_pause(throttle *t, int64_t ms)
 {
     pthread_mutex_lock(&t->mu);
-    int64_t until = job_mono_ns() + ms * 1000000;
+    int64_t until = clock_mono_ns() + ms * 1000000;
     if (until > t->pause_until_ns)
         t->pause_until_ns = until;
     pthread_cond_broadcast(&t->cv);
@@ -174,7 +174,7 @@ void throttle_stop(throttle *t)
 void throttle_status(throttle *t, int64_t *paused_ms, int *degraded)
 {
     pthread_mutex_lock(&t->mu);
-    int64_t left = t->pause_until_ns - job_mono_ns();
+    int64_t left = t->pause_until_ns - clock_mono_ns();
     *paused_ms = left > 0 ? left / 1000000 : 0;
     *degraded = t->degraded;
     pthread_mutex_unlock(&t->mu);

@@ -105,7 +105,7 @@ void row_cells_fill(row_cells *rc, const columns *c, const job *j)
     len[5] = (size_t)n;
     s += n + 1;
     room -= (size_t)n + 1;
-    n = j->finished_at_ms ? (int)job_format_time(j->finished_at_ms, s, room) : 0;
+    n = j->finished_at_ms ? (int)clock_format_iso(j->finished_at_ms, s, room) : 0;
     cell[6] = s;
     len[6] = (size_t)n;
 }

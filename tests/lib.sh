@@ -16,6 +16,9 @@ cleanup() {
 }
 trap cleanup EXIT
 export OTTU_API_KEY=test-key
+# The ledger is always on: each test script gets its own state folder (never the user's).
+export XDG_STATE_HOME="$T/state"
+unset OTTU_LEDGER
 unset OTTU_BASE_URL
 
 ok()     { echo "ok - $*"; }

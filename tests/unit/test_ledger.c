@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "clock.h"
+#include "units.h"
 #include "rules.h"
 
 #define HOUR (3600LL * 1000)
@@ -172,7 +174,7 @@ static void test_record_then_recent(void **state)
     free(s);
     s = sql_text(p, "SELECT sent_at FROM sends LIMIT 1");
     char iso[40];
-    ledger_format_time(t, iso, sizeof iso);
+    clock_format_iso(t, iso, sizeof iso);
     assert_string_equal(s, iso);
     free(s);
 }
@@ -600,14 +602,14 @@ static void test_parse_duration(void **state)
     int64_t ms;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         ms = -1;
-        if (ledger_parse_duration(good[i].s, &ms) != 0 || ms != good[i].ms)
+        if (units_parse_duration(good[i].s, &ms) != 0 || ms != good[i].ms)
             fail_msg("\"%s\" -> %lld", good[i].s, (long long)ms);
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (ledger_parse_duration(bad[i], &ms) == 0)
+        if (units_parse_duration(bad[i], &ms) == 0)
             fail_msg("\"%s\" accepted as %lld", bad[i], (long long)ms);
     }
-    assert_int_equal(ledger_parse_duration(NULL, &ms), -1);
+    assert_int_equal(units_parse_duration(NULL, &ms), -1);
     assert_int_equal(LEDGER_DEFAULT_COOLDOWN_MS, 86400000);
 }
 
@@ -615,13 +617,13 @@ static void test_format_time(void **state)
 {
     (void)state;
     char b[40];
-    assert_int_equal(ledger_format_time(0, b, sizeof b), 24);
+    assert_int_equal(clock_format_iso(0, b, sizeof b), 24);
     assert_string_equal(b, "1970-01-01T00:00:00.000Z");
-    ledger_format_time(1795462800123LL, b, sizeof b);
+    clock_format_iso(1795462800123LL, b, sizeof b);
     assert_string_equal(b, "2026-11-23T19:40:00.123Z");
-    ledger_format_time(-1, b, sizeof b);
+    clock_format_iso(-1, b, sizeof b);
     assert_string_equal(b, "1969-12-31T23:59:59.999Z");
-    assert_int_equal(ledger_format_time(0, b, 5), 4);
+    assert_int_equal(clock_format_iso(0, b, 5), 4);
     assert_string_equal(b, "1970");
 }
 
@@ -682,11 +684,11 @@ static void test_stats_prune(void **state)
     record_ok(l, "MID-1", RULES_EMAIL, now - 2 * DAY, 1);
     record_ok(l, "NEW-1", RULES_SMS | RULES_EMAIL | RULES_WHATSAPP, now - 1000, 2);
     ledger_close(l);
-    ledger_format_time(now - 10 * DAY, iso, sizeof iso);
+    clock_format_iso(now - 10 * DAY, iso, sizeof iso);
     snprintf(day10, sizeof day10, "%.10s", iso);
-    ledger_format_time(now - 2 * DAY, iso, sizeof iso);
+    clock_format_iso(now - 2 * DAY, iso, sizeof iso);
     snprintf(day2, sizeof day2, "%.10s", iso);
-    ledger_format_time(now - 1000, iso, sizeof iso);
+    clock_format_iso(now - 1000, iso, sizeof iso);
     snprintf(today, sizeof today, "%.10s", iso);
 
     assert_int_equal(run_main(&out, &err, 3, "ledger", "stats", p), 0);
@@ -694,9 +696,9 @@ static void test_stats_prune(void **state)
     assert_non_null(strstr(out, "records:     7\n"));
     assert_non_null(strstr(out, "identifiers: 4\n"));
     assert_non_null(strstr(out, "jobs:        2\n"));
-    ledger_format_time(now - 10 * DAY, iso, sizeof iso);
+    clock_format_iso(now - 10 * DAY, iso, sizeof iso);
     assert_non_null(strstr(out, iso));
-    ledger_format_time(now - 1000, iso, sizeof iso);
+    clock_format_iso(now - 1000, iso, sizeof iso);
     assert_non_null(strstr(out, iso));
     char line[128];
     snprintf(line, sizeof line, "%-10s %10d %10d %10d %10d\n", day10, 1, 1, 1, 3);

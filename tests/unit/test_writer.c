@@ -230,11 +230,11 @@ static void test_format_time(void **state)
 {
     (void)state;
     char buf[64];
-    assert_int_equal(job_format_time(epoch_ms(2026, 11, 23, 19, 40, 0, 123), buf, sizeof buf), 24);
+    assert_int_equal(clock_format_iso(epoch_ms(2026, 11, 23, 19, 40, 0, 123), buf, sizeof buf), 24);
     assert_string_equal(buf, "2026-11-23T19:40:00.123Z");
-    job_format_time(epoch_ms(2024, 2, 29, 23, 59, 59, 999), buf, sizeof buf);
+    clock_format_iso(epoch_ms(2024, 2, 29, 23, 59, 59, 999), buf, sizeof buf);
     assert_string_equal(buf, "2024-02-29T23:59:59.999Z");
-    job_format_time(1, buf, sizeof buf);
+    clock_format_iso(1, buf, sizeof buf);
     assert_string_equal(buf, "1970-01-01T00:00:00.001Z");
 }
 

@@ -1,0 +1,15 @@
+/* clock — the two clocks the tool uses and the one way it writes a time. */
+#ifndef OTTU_CLOCK_H
+#define OTTU_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t clock_now_ms(void);  /* wall clock, ms since the epoch (UTC) */
+int64_t clock_mono_ns(void); /* monotonic clock, for durations and deadlines */
+/* ms since the epoch as "2026-11-23T19:40:00.123Z" (UTC); returns the length. */
+size_t clock_format_iso(int64_t epoch_ms, char *buf, size_t size);
+/* The same instant in the local zone (TZ), "2026-11-23 22:40:00 +03"; returns the length. */
+size_t clock_format_local(int64_t epoch_ms, char *buf, size_t size);
+
+#endif

@@ -11,9 +11,31 @@
 typedef struct http_shared http_shared;
 typedef struct http_client http_client;
 
+/* Where a transfer that got no answer stopped: what decides whether a retry is safe. */
+typedef enum {
+    HTTP_ANSWERED = 0, /* status holds the HTTP status */
+    HTTP_NOT_SENT,     /* failed before any byte of the request left: DNS, connect, TLS handshake */
+    HTTP_MAYBE_SENT    /* the request may have reached the server, no complete answer came back
+                          (time-out or reset after sending, empty reply, a resend libcurl refused) */
+} http_outcome;
+
+/* What kind of transport failure, for messages and for stopping on configuration errors. */
+typedef enum {
+    HTTP_ERR_NONE = 0,
+    HTTP_ERR_DNS,       /* the host name does not resolve */
+    HTTP_ERR_CONNECT,   /* refused or unreachable */
+    HTTP_ERR_TLS_CERT,  /* the server's certificate is not trusted / does not match */
+    HTTP_ERR_TLS,       /* other TLS handshake failure */
+    HTTP_ERR_TIMEOUT,
+    HTTP_ERR_OTHER
+} http_error_kind;
+
 typedef struct http_result {
     int status;            /* HTTP status, 0 when no answer */
-    int transport_error;   /* no answer: connection error, time-out, reset */
+    int transport_error;   /* no answer: connection error, time-out, reset (outcome != HTTP_ANSWERED) */
+    http_outcome outcome;
+    http_error_kind error_kind;
+    long long retry_after_s; /* Retry-After in seconds (CURLINFO_RETRY_AFTER), -1 when absent */
     char error[256];       /* what went wrong at transport level */
     char *body;            /* the answer, NUL-terminated, at most HTTP_MAX_BODY */
     size_t bodylen;

@@ -35,6 +35,10 @@ typedef struct job {
     int attempts;           /* in every run of the job (result_attempts) */
     int attempts_before;    /* of those, made by earlier runs: this run's budget is fresh */
     unsigned channels;      /* channels requested (result_channels) */
+    /* Per-channel outcome, for the ledger (RULES_* bits, subsets of channels): confirmed
+     * sent, may have gone out (unknown answer, or beside a failed channel), and definitely
+     * not sent. Channels in none of them were never requested: their claims are released. */
+    unsigned sent_channels, maybe_channels, failed_channels;
     char detail[640];
     int64_t first_attempt_ns; /* monotonic, 0 = never sent */
     int64_t latency_ms;     /* -1 = not sent */
@@ -44,6 +48,8 @@ typedef struct job {
 } job;
 
 void job_init(job *j);
+/* Row outcome helpers live in one place: see engine.c (sending) and stage_read.c (decided
+ * before sending). */
 void job_free(job *j);
 /* Resets the outcome fields for a new row. */
 void job_reset(job *j, long rowno);

@@ -1,6 +1,7 @@
-/* ledger — the SQLite record of notifications sent across jobs (--ledger, --cooldown) and
- * the `ottu-resend ledger stats|prune` subcommand. Knows nothing of CSV, HTTP or threads
- * other than its own lock. Schema and operator queries: docs/ledger.md. */
+/* ledger — the record of notifications claimed and sent across jobs and machines
+ * (--ledger, --cooldown, --daily-budget): an SQLite file by default, or PostgreSQL. Knows
+ * nothing of CSV, HTTP or threads other than its own lock. The `ottu-resend ledger`
+ * subcommand is in ledger_cmd.c. Schema and operator queries: docs/ledger.md. */
 #ifndef OTTU_LEDGER_H
 #define OTTU_LEDGER_H
 
@@ -19,45 +20,90 @@
 
 typedef struct ledger ledger;
 
-/* Opens the ledger at path, creating it (and its schema) when the file is missing or
- * empty; job_id (non-empty) names this job in the records and must stay the same across
- * --resume so replays are recognised. Fails with a message naming the path when the file
- * is not an SQLite database, is damaged, belongs to another application, was written by a
- * newer schema, or cannot be written. Thread-safe object: ledger_recent may be called
- * from one thread while ledger_record/ledger_flush/ledger_tick are called from another. */
-ledger *ledger_open(const char *path, const char *job_id, char *err, size_t errlen);
+/* How a ledger is opened. */
+typedef enum {
+    LEDGER_READWRITE = 0,
+    LEDGER_READONLY = 1   /* --dry-run: consulted, never created or written */
+} ledger_mode;
 
-/* Which of `channels` (RULES_* bits) were sent for identifier within cooldown_ms before
- * now_ms (sent_at > now_ms - cooldown_ms). cooldown_ms <= 0: nothing is recent. Sets
- * *recent and sent_at_ms[i] = the latest send time of channel bit i (0 sms, 1 email,
- * 2 whatsapp) for recent channels, 0 for the others. Sees committed records of every job
- * and this handle's records that are still waiting in the batch. Never writes.
- * Returns 0, or -1 with err. */
-int ledger_recent(ledger *l, const char *id, size_t idlen, unsigned channels, int64_t now_ms,
-                  int64_t cooldown_ms, unsigned *recent, int64_t sent_at_ms[3], char *err,
-                  size_t errlen);
+/* Opens the ledger named by spec: an SQLite file path (created 0600, its folder 0700 when
+ * missing, with the schema) or a postgresql:// / postgres:// URI (issue 17). job_id
+ * (non-empty) names this job in its claims and records and stays the same across
+ * --resume. Fails with a message naming the ledger (never a password) when it cannot be
+ * opened, is not a ledger, was written by a newer schema, or cannot be written.
+ * Thread-safe object: claims come from the reader thread, settlements from the writer
+ * thread, ledger_tick from a periodic thread, budget calls from workers. */
+ledger *ledger_open(const char *spec, const char *job_id, ledger_mode mode, char *err, size_t errlen);
 
-/* Records a confirmed send of `channels` for identifier at at_ms, as row `row` of this
- * job. Buffered; the batch is committed when it is full or old enough (see above).
- * Recording the same (job, row, channel) again is a no-op in the database (the first
- * record wins). Returns 0, or -1 with err when a due commit failed: the records stay
- * buffered and the next commit retries them, but the caller should treat the ledger as
- * failing (another job held the lock for over 10 s, disk full, ...). */
-int ledger_record(ledger *l, const char *id, size_t idlen, unsigned channels, int64_t at_ms,
-                  long row, char *err, size_t errlen);
+/* ---- claims: before a request goes out ---- */
 
-/* Commits the batch when it is due (full, or its oldest record is LEDGER_BATCH_MS old).
- * Cheap when nothing is due; call it from a periodic thread when records can be sparse,
- * so they reach the file (and other jobs) within about LEDGER_BATCH_MS. Returns 0 or -1. */
+/* One row's claim: which of `channels` (RULES_* bits) this job may send for identifier.
+ * Filled by ledger_claim: granted = channels now claimed by this job (send only these);
+ * for each channel bit i not granted, why: blocked_at_ms[i] (when the other send/claim
+ * happened), blocked_kind[i] and blocked_job[i] (the other job's id; "" for this job). */
+typedef enum { LEDGER_FREE = 0, LEDGER_SENT, LEDGER_MAYBE, LEDGER_CLAIMED } ledger_kind;
+
+typedef struct ledger_claim_item {
+    const char *id;
+    size_t idlen;
+    unsigned channels;
+    long row;
+    /* out */
+    unsigned granted;
+    ledger_kind blocked_kind[3];
+    int64_t blocked_at_ms[3];
+    char blocked_job[3][40];
+} ledger_claim_item;
+
+/* Claims every item in one transaction: a (identifier, channel) is granted unless a send,
+ * maybe-send or claim by another job exists within cooldown_ms before now_ms (this job's
+ * own open claims -- from an earlier run of the same job whose journal shows the row was
+ * never attempted -- are taken over). cooldown_ms <= 0: everything is granted, and still
+ * recorded as claimed. In READONLY mode nothing is written: granted says what a real run
+ * would be granted now. Returns 0, or -1 with err (busy past LEDGER_BUSY_TIMEOUT_MS, disk
+ * full, connection lost): then nothing of the batch is claimed and nothing may be sent. */
+int ledger_claim(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, int64_t cooldown_ms, char *err,
+                 size_t errlen);
+
+/* ---- settlement: after the outcome ---- */
+
+/* Settles this job's claim on row `row` for identifier: `sent` channels confirmed at at_ms,
+ * `maybe` channels kept as maybe-sent (they block like a send within the cooldown), every
+ * other claimed channel of the row released. Buffered and committed in batches
+ * (LEDGER_BATCH_RECORDS / LEDGER_BATCH_MS). Returns 0, or -1 with err when a due commit
+ * failed: the caller must stop sending (fail-stop); the settlement stays buffered and is
+ * retried by the next commit. */
+int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned sent, unsigned maybe, int64_t at_ms,
+                  char *err, size_t errlen);
+
+/* Commits the batch when due (cheap otherwise); call it a few times a second. 0 or -1. */
 int ledger_tick(ledger *l, char *err, size_t errlen);
-
 /* Commits whatever is buffered now. Returns 0, or -1 with err. */
 int ledger_flush(ledger *l, char *err, size_t errlen);
+/* Flushes (a failure is reported on stderr) and closes. Returns 0, or -1 when the flush
+ * failed: the caller must not exit 0. */
+int ledger_close(ledger *l);
 
-/* Flushes (a failure is reported on stderr, as nobody else can see it) and closes. */
-void ledger_close(ledger *l);
+/* ---- the daily request budget (issue 16), shared by every job on this ledger ---- */
 
-/* Records this handle has written to the file (inserted, not ignored) so far. */
+/* Takes up to want requests from today's budget (UTC day of now_ms) for scope (a hash of
+ * base URL and key: never the key itself), when at most limit are used per day. Returns
+ * the number taken (0 = the budget is spent), or -1 with err. Callers take in small
+ * blocks and give back what they did not use. */
+long ledger_budget_take(ledger *l, const char *scope, long want, long long limit, int64_t now_ms, char *err,
+                        size_t errlen);
+/* Gives back n requests taken today and not used. */
+int ledger_budget_return(ledger *l, const char *scope, long n, int64_t now_ms, char *err, size_t errlen);
+/* Requests used today for scope, or -1 with err. */
+long long ledger_budget_used(ledger *l, const char *scope, int64_t now_ms, char *err, size_t errlen);
+
+/* ---- legacy (before claims); the ledger branch replaces these ---- */
+int ledger_recent(ledger *l, const char *id, size_t idlen, unsigned channels, int64_t now_ms,
+                  int64_t cooldown_ms, unsigned *recent, int64_t sent_at_ms[3], char *err, size_t errlen);
+int ledger_record(ledger *l, const char *id, size_t idlen, unsigned channels, int64_t at_ms, long row, char *err,
+                  size_t errlen);
+
+/* Records this handle has written (claims settled as sent or maybe) so far. */
 long long ledger_written(ledger *l);
 
 /* `ottu-resend ledger ...`: argv[0] is "ledger". `stats PATH` and

@@ -391,7 +391,7 @@ static void free_ledger(ledger *l)
     free(l);
 }
 
-ledger *ledger_open(const char *path, const char *job_id, char *err, size_t errlen)
+ledger *ledger_open(const char *path, const char *job_id, ledger_mode mode, char *err, size_t errlen)
 {
     ledger *l;
     int is_ledger = 0, rc;
@@ -640,15 +640,19 @@ long long ledger_written(ledger *l)
     return n;
 }
 
-void ledger_close(ledger *l)
+int ledger_close(ledger *l)
 {
     char err[512];
+    int rc = 0;
     if (!l)
-        return;
-    if (ledger_flush(l, err, sizeof err) != 0)
+        return 0;
+    if (ledger_flush(l, err, sizeof err) != 0) {
         fprintf(stderr, "ottu-resend: %s; the last %zu sends are not in the ledger\n", err,
                 l->npend);
+        rc = -1;
+    }
     free_ledger(l);
+    return rc;
 }
 
 /* ---- `ottu-resend ledger` ---------------------------------------------------------- */

@@ -504,7 +504,7 @@ static int run(config *cfg)
     if (cfg->ledger && cfg->dry_run) {
         log_msg(LOG_NORMAL, 0, "--dry-run: the ledger is not consulted or written");
     } else if (cfg->ledger) {
-        c->led = ledger_open(cfg->ledger, c->job_id, err, sizeof err);
+        c->led = ledger_open(cfg->ledger, c->job_id, LEDGER_READWRITE, err, sizeof err);
         if (!c->led)
             goto done;
     }

@@ -50,7 +50,7 @@ static int64_t now_ms(void)
 static ledger *open_ok(const char *path, const char *job)
 {
     char err[512] = "";
-    ledger *l = ledger_open(path, job, err, sizeof err);
+    ledger *l = ledger_open(path, job, LEDGER_READWRITE, err, sizeof err);
     if (!l)
         fail_msg("ledger_open(%s): %s", path, err);
     return l;
@@ -387,7 +387,7 @@ static void test_two_processes(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         char err[512];
-        ledger *c = ledger_open(p, "child", err, sizeof err);
+        ledger *c = ledger_open(p, "child", LEDGER_READWRITE, err, sizeof err);
         if (!c)
             _exit(3);
         for (int i = 0; i < n; i++) {
@@ -443,7 +443,7 @@ static void test_concurrent_create(void **state)
                 if (read(go[0], &c, 1) != 0) /* returns 0 when the parent closes: start */
                     _exit(6);
                 snprintf(job, sizeof job, "job-%d", k);
-                ledger *l = ledger_open(p, job, err, sizeof err);
+                ledger *l = ledger_open(p, job, LEDGER_READWRITE, err, sizeof err);
                 if (!l) {
                     fprintf(stderr, "# child %d: %s\n", k, err);
                     _exit(3);
@@ -475,7 +475,7 @@ static void test_concurrent_create(void **state)
 static void expect_open_error(const char *path, const char *want)
 {
     char err[512] = "";
-    ledger *l = ledger_open(path, "job", err, sizeof err);
+    ledger *l = ledger_open(path, "job", LEDGER_READWRITE, err, sizeof err);
     if (l) {
         ledger_close(l);
         fail_msg("ledger_open(%s) succeeded", path);
@@ -576,9 +576,9 @@ static void test_unwritable(void **state)
         chmod(dir, 0755);
     }
     char err[256] = "";
-    assert_null(ledger_open("", "job", err, sizeof err));
+    assert_null(ledger_open("", "job", LEDGER_READWRITE, err, sizeof err));
     assert_non_null(strstr(err, "empty"));
-    assert_null(ledger_open(testdir_path("x.db"), "", err, sizeof err));
+    assert_null(ledger_open(testdir_path("x.db"), "", LEDGER_READWRITE, err, sizeof err));
 }
 
 /* ---- durations and times ------------------------------------------------------------- */

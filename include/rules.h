@@ -15,7 +15,8 @@ enum {
     RULES_ALL_CHANNELS = RULES_SMS | RULES_EMAIL | RULES_WHATSAPP
 };
 
-/* Payment states, in the order Ottu documents them. RULES_STATE_NONE = not given. */
+/* Notification events, then the transaction states that have none (docs/formats.md has the
+ * table). RULES_STATE_NONE = not a state. */
 typedef enum {
     RULES_STATE_NONE = -1,
     RULES_STATE_CREATED = 0,
@@ -27,6 +28,13 @@ typedef enum {
     RULES_STATE_VOIDED,
     RULES_STATE_REFUNDED,
     RULES_STATE_CAPTURED,
+    /* Transaction states with no notification event: a row in one is invalid. */
+    RULES_STATE_PENDING,
+    RULES_STATE_ATTEMPTED,
+    RULES_STATE_COD,
+    RULES_STATE_INVALIDED,
+    RULES_STATE_REFUND_QUEUED,
+    RULES_STATE_REFUND_REJECTED,
     RULES_STATE_COUNT
 } rules_state;
 
@@ -47,8 +55,11 @@ size_t rules_format_channels(unsigned mask, char *buf, size_t size);
 /* A state name, any case, surrounding spaces ignored; RULES_STATE_NONE when unknown. */
 rules_state rules_parse_state(const char *s, size_t len);
 const char *rules_state_name(rules_state st);
-/* The channels that support a payment state (all three, or sms+email for the last three). */
+/* The channels that support a payment state (all three, sms+email for voided, refunded and
+ * captured, none for a state with no notification event). */
 unsigned rules_channels_for_state(rules_state st);
+/* 1 when Ottu sends notifications for the state (an event), 0 for pending, cod, ... */
+int rules_state_has_notification(rules_state st);
 
 /* Trims surrounding ASCII spaces and tabs in place (adjusts pointer and length). */
 void rules_trim(const char **s, size_t *len);

@@ -466,7 +466,7 @@ static int run(config *cfg)
         if (http_check_url(cfg->base_url, err, sizeof err) < 0 || cli_load_key(cfg, err, sizeof err) < 0)
             goto done;
     }
-    c->in = reader_open(cfg->input, cfg->delimiter, err, sizeof err);
+    c->in = reader_open(cfg->input, cfg->delimiter, cfg->encoding, err, sizeof err);
     if (!c->in)
         goto done;
     record header;

@@ -3,16 +3,34 @@
 
 #include <csv.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "encoding.h"
+#include "jsonutil.h"
 
 #define CHUNK (64 * 1024)
 
 struct reader {
     FILE *fp;
     int is_stdin;       /* the stream is not ours to close */
-    int seekable;       /* a broken quote can be re-read line by line */
+    int seekable;       /* a broken quote can be re-read line by line (a regular file, unconverted) */
+    char *label;        /* the input's name in messages */
+    char *encoding;     /* --encoding, NULL when not given */
+    encoding_conv *conv; /* to UTF-8, when the input is in another encoding */
+    char *raw;          /* CHUNK bytes of input before conversion */
+    size_t rpos, rend;
+    int raw_eof;
+    unsigned long long raw_read;
+    record hdr;         /* the header, for naming columns in messages */
+    int fifo;           /* wait for a writer before the first read */
+    int regular;        /* a regular file, opened by path: it can be read again */
+    int (*cancel)(void *);
+    void *cancel_arg;
     struct csv_parser csv;
     unsigned char opts;
     char delim;
@@ -146,53 +164,148 @@ static void parser_reset(reader *r)
     csv_set_blk_size(&r->csv, 256 * 1024);
 }
 
-reader *reader_open(const char *path, char delim, char *err, size_t errlen)
+static reader *reader_new(char delim, const char *encoding, const char *label)
 {
     reader *r = calloc(1, sizeof *r);
-    if (!r) {
-        snprintf(err, errlen, "out of memory");
+    if (!r)
         return NULL;
-    }
     r->buf = malloc(CHUNK);
-    if (!r->buf) {
+    r->label = strdup(label);
+    r->encoding = encoding ? strdup(encoding) : NULL;
+    if (!r->buf || !r->label || (encoding && !r->encoding)) {
+        free(r->buf);
+        free(r->label);
+        free(r->encoding);
         free(r);
-        snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (strcmp(path, "-") == 0) {
-        r->fp = stdin;
-        r->is_stdin = 1;
-    } else {
-        r->fp = fopen(path, "rb");
-        if (!r->fp) {
-            snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-            free(r->buf);
-            free(r);
-            return NULL;
-        }
-        struct stat st;
-        if (fstat(fileno(r->fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-            snprintf(err, errlen, "cannot read %s: it is a directory", path);
-            fclose(r->fp);
-            free(r->buf);
-            free(r);
-            return NULL;
-        }
-        if (S_ISREG(st.st_mode)) {
-            r->size = (unsigned long long)st.st_size;
-            r->seekable = 1;
-        }
-    }
+    record_init(&r->hdr);
     r->delim = delim;
     r->opts = CSV_STRICT | CSV_STRICT_FINI;
     csv_init(&r->csv, r->opts);
     return r;
 }
 
+/* Opens path without blocking: a FIFO with no writer yet would otherwise hang in open(2),
+ * where no signal can be taken. Reads block again once it is open. */
+static FILE *open_input(const char *path, struct stat *st, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, st) < 0 || S_ISDIR(st->st_mode)) {
+        snprintf(err, errlen, "cannot read %s: %s", path, S_ISDIR(st->st_mode) ? "it is a directory" : strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *fp = NULL;
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 || !(fp = fdopen(fd, "rb"))) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    return fp;
+}
+
+reader *reader_open(const char *path, char delim, const char *encoding, char *err, size_t errlen)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    reader *r = reader_new(delim, encoding, is_stdin ? "standard input" : path);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (is_stdin) {
+        r->fp = stdin;
+        r->is_stdin = 1;
+        return r;
+    }
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    r->fp = open_input(path, &st, err, errlen);
+    if (!r->fp) {
+        reader_close(r);
+        return NULL;
+    }
+    /* FIFOs, character devices and sockets are read once, like standard input. */
+    if (S_ISREG(st.st_mode)) {
+        r->size = (unsigned long long)st.st_size;
+        r->seekable = 1;
+        r->regular = 1;
+    }
+    r->fifo = S_ISFIFO(st.st_mode);
+    return r;
+}
+
+void reader_set_cancel(reader *r, int (*cancel)(void *), void *arg)
+{
+    r->cancel = cancel;
+    r->cancel_arg = arg;
+}
+
+/* A FIFO opened before its writer reads as empty: wait until the writer has written (or
+ * come and gone), asking the cancel hook between short waits. */
+static int wait_writer(reader *r, char *err, size_t errlen)
+{
+    struct pollfd pfd = {.fd = fileno(r->fp), .events = POLLIN};
+    for (;;) {
+        int rc = poll(&pfd, 1, r->cancel ? 200 : -1);
+        if (rc > 0)
+            return 0;
+        if (rc < 0 && errno != EINTR) {
+            snprintf(err, errlen, "cannot read %s: %s", r->label, strerror(errno));
+            return -1;
+        }
+        if (r->cancel && r->cancel(r->cancel_arg)) {
+            snprintf(err, errlen, "interrupted while waiting for a writer on %s", r->label);
+            return -1;
+        }
+    }
+}
+
+/* Converts the next stretch of raw input into buf. */
+static int decode(reader *r, char *err, size_t errlen)
+{
+    char *out = r->buf;
+    size_t outleft = CHUNK;
+    for (;;) {
+        const char *in = r->raw + r->rpos;
+        size_t inleft = r->rend - r->rpos;
+        encoding_conv_step(r->conv, &in, &inleft, &out, &outleft, r->raw_eof);
+        r->rpos = r->rend - inleft;
+        if (out > r->buf || r->raw_eof)
+            break;
+        /* Nothing came out: the input is used up or ends inside a character. */
+        memmove(r->raw, r->raw + r->rpos, inleft);
+        r->rpos = 0;
+        r->rend = inleft;
+        size_t n = fread(r->raw + inleft, 1, CHUNK - inleft, r->fp);
+        if (n == 0) {
+            if (ferror(r->fp)) {
+                snprintf(err, errlen, "read error: %s", strerror(errno));
+                return -1;
+            }
+            r->raw_eof = 1;
+        }
+        r->rend += n;
+        r->raw_read += n;
+    }
+    r->pos = 0;
+    r->end = (size_t)(out - r->buf);
+    if (r->end == 0)
+        r->eof = 1;
+    return 0;
+}
+
 static int fill(reader *r, char *err, size_t errlen)
 {
     if (r->pos < r->end || r->eof)
         return 0;
+    if (r->conv)
+        return decode(r, err, errlen);
     size_t n = fread(r->buf, 1, CHUNK, r->fp);
     if (n == 0) {
         if (ferror(r->fp)) {
@@ -228,19 +341,249 @@ static char detect_delimiter(const char *s, size_t len)
     return cands[best];
 }
 
-static int start(reader *r, char *err, size_t errlen)
+/* Where byte off of s (the start of the input) is: the data row (0 = the header) and
+ * column, and the column's header name. A light scan that follows quotes and skips blank
+ * lines as the parser does; used only to word an error. */
+static void locate(const char *s, size_t off, char delim, long *row, size_t *col, char *name, size_t namesz)
 {
-    if (fill(r, err, errlen) < 0)
+    long rw = 0;
+    size_t cl = 0, fstart = 0, hdr_end = 0;
+    int inq = 0, content = 0;
+    for (size_t i = 0; i < off; i++) {
+        char c = s[i];
+        if (inq) {
+            if (c == '"')
+                inq = 0; /* a doubled quote reopens at once: same state in the end */
+            continue;
+        }
+        if (c == '"') {
+            inq = 1;
+            content = 1;
+        } else if (c == delim) {
+            cl++;
+            content = 1;
+        } else if (c == '\r' || c == '\n') {
+            if (content) {
+                if (rw == 0)
+                    hdr_end = i;
+                rw++;
+            }
+            cl = 0;
+            content = 0;
+        } else {
+            content = 1;
+        }
+    }
+    *row = rw;
+    *col = cl + 1;
+    name[0] = '\0';
+    if (rw == 0)
+        return;
+    /* The header's field number cl: between the cl-th delimiter and the next. */
+    size_t k = 0, i = 0;
+    inq = 0;
+    for (; i < hdr_end && k < cl; i++) {
+        if (s[i] == '"')
+            inq = !inq;
+        else if (!inq && s[i] == delim)
+            k++;
+    }
+    fstart = i;
+    while (i < hdr_end && (inq || s[i] != delim)) {
+        if (s[i] == '"')
+            inq = !inq;
+        i++;
+    }
+    const char *f = s + fstart;
+    size_t fl = i - fstart;
+    while (fl && (*f == '"' || *f == ' ')) {
+        f++;
+        fl--;
+    }
+    while (fl && (f[fl - 1] == '"' || f[fl - 1] == ' '))
+        fl--;
+    jsonutil_printable(f, fl, name, namesz);
+}
+
+/* A file that is not UTF-8 is refused before anything is sent when the header or the first
+ * chunk (64 KiB) shows it, naming the spot and the likely encoding; later rows are checked
+ * one by one (check_record). */
+static int check_head(reader *r, int final, char *err, size_t errlen)
+{
+    const char *s = r->buf + r->pos;
+    size_t len = r->end - r->pos, bad = 0;
+    if (encoding_utf8_ok(s, len, final, &bad))
+        return 0;
+    long row;
+    size_t col;
+    char name[48], where[120];
+    locate(s, bad, r->delim, &row, &col, name, sizeof name);
+    if (row == 0)
+        snprintf(where, sizeof where, "the header (column %zu)", col);
+    else if (name[0])
+        snprintf(where, sizeof where, "row %ld, column %zu (\"%s\")", row, col, name);
+    else
+        snprintf(where, sizeof where, "row %ld, column %zu", row, col);
+    if (r->conv) {
+        snprintf(err, errlen, "%s: %s has bytes that are not valid %s: check how the file was saved, or give "
+                              "--encoding with its real encoding", r->label, where, encoding_conv_name(r->conv));
         return -1;
-    if (r->end - r->pos >= 3 && memcmp(r->buf + r->pos, "\xef\xbb\xbf", 3) == 0) {
+    }
+    const char *guess = encoding_guess(s, len);
+    int arabic = strcmp(guess, "windows-1256") == 0;
+    snprintf(err, errlen, "%s: %s is not UTF-8 text (byte 0x%02X); the file looks saved as %s (%s Windows/Excel): "
+                          "run again with --encoding %s, or save it from the spreadsheet as \"CSV UTF-8 (Comma "
+                          "delimited)\"", r->label, where, (unsigned char)s[bad], guess, arabic ? "Arabic" : "Western",
+             guess);
+    return -1;
+}
+
+static int is_workbook(const char *p, size_t n, const char **kind)
+{
+    if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0) {
+        *kind = ".xlsx or .ods";
+        return 1;
+    }
+    if (n >= 8 && memcmp(p, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8) == 0) {
+        *kind = ".xls";
+        return 1;
+    }
+    return 0;
+}
+
+/* Takes the input's encoding from a byte order mark or --encoding; sets up conversion. */
+static int pick_encoding(reader *r, char *err, size_t errlen)
+{
+    size_t bomlen;
+    const char *bom = encoding_from_bom((const unsigned char *)r->buf, r->end, &bomlen);
+    const char *name = NULL;
+    if (bom && strcmp(bom, "UTF-8") == 0) {
+        /* A BOM says what the file is, whatever --encoding says. */
         r->pos += 3;
         r->consumed += 3;
+        return 0;
     }
+    if (bom)
+        name = bom;
+    else if (r->encoding && !encoding_is_utf8(r->encoding))
+        name = r->encoding;
+    else
+        return 0;
+    r->conv = encoding_conv_open(name, err, errlen);
+    if (!r->conv)
+        return -1;
+    if (!r->raw && !(r->raw = malloc(CHUNK))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* What was read is raw input: hand it to the converter. Offsets in the converted text
+     * are not file offsets, so the re-reading recovery is off. */
+    memcpy(r->raw, r->buf + bomlen, r->end - bomlen);
+    r->rpos = 0;
+    r->rend = r->end - bomlen;
+    r->raw_read = r->end;
+    r->raw_eof = r->end == 0;
+    r->pos = r->end = 0;
+    r->eof = 0;
+    r->seekable = 0;
+    if (decode(r, err, errlen) < 0)
+        return -1;
+    if (r->end - r->pos >= 3 && memcmp(r->buf + r->pos, "\xef\xbb\xbf", 3) == 0)
+        r->pos += 3; /* iconv may pass a BOM through as U+FEFF */
+    return 0;
+}
+
+static int start(reader *r, char *err, size_t errlen)
+{
+    if (r->fifo && wait_writer(r, err, errlen) < 0)
+        return -1;
+    if (fill(r, err, errlen) < 0)
+        return -1;
+    const char *kind;
+    if (is_workbook(r->buf + r->pos, r->end - r->pos, &kind)) {
+        snprintf(err, errlen, "%s is a spreadsheet workbook (%s), not a CSV file: save it as CSV first, in Excel "
+                              "with File > Save As > \"CSV UTF-8 (Comma delimited) (*.csv)\", in LibreOffice with File "
+                              "> Save As > \"Text CSV (.csv)\" and character set \"Unicode (UTF-8)\"; then give the "
+                              ".csv file", r->label, kind);
+        return -1;
+    }
+    int full = r->end - r->pos == CHUNK;
+    if (pick_encoding(r, err, errlen) < 0)
+        return -1;
     if (!r->delim)
         r->delim = detect_delimiter(r->buf + r->pos, r->end - r->pos);
+    /* With --encoding the user has said what the file is: bad bytes make rows invalid. */
+    int final = r->conv ? r->raw_eof && r->rpos == r->rend : !full;
+    if (!r->encoding && check_head(r, final, err, errlen) < 0)
+        return -1;
     parser_reset(r);
     r->started = 1;
     return 0;
+}
+
+/* Every field must be UTF-8 (output is always UTF-8). A bad header stops the job; in a row
+ * the bad sequences become U+FFFD and the row is invalid, naming the column. */
+static int check_record(reader *r, record *rec, char *err, size_t errlen)
+{
+    size_t first = 0, bad = 0;
+    int found = 0;
+    for (size_t i = 0; i < rec->n && !found; i++)
+        if (!encoding_utf8_ok(record_field(rec, i), rec->flen[i], 1, &bad)) {
+            first = i;
+            found = 1;
+        }
+    if (!found)
+        return 0;
+    const char *cellp = record_field(rec, first);
+    if (r->rows == 0) {
+        if (r->conv)
+            snprintf(err, errlen, "%s: the header (column %zu) has bytes that are not valid %s", r->label, first + 1,
+                     encoding_conv_name(r->conv));
+        else
+            snprintf(err, errlen, "%s: the header (column %zu) is not UTF-8 text: run again with --encoding %s, or "
+                                  "save the file as \"CSV UTF-8 (Comma delimited)\"", r->label, first + 1,
+                     encoding_guess(cellp, rec->flen[first]));
+        return -1;
+    }
+    if (!rec->malformed) {
+        char name[48];
+        if (first < r->hdr.n)
+            jsonutil_printable(record_field(&r->hdr, first), r->hdr.flen[first], name, sizeof name);
+        else
+            snprintf(name, sizeof name, "%zu", first + 1);
+        if (r->conv)
+            snprintf(rec->problem, sizeof rec->problem, "column %s has bytes that are not valid %s (byte %zu of the "
+                     "cell)", name, encoding_conv_name(r->conv), bad + 1);
+        else
+            snprintf(rec->problem, sizeof rec->problem, "column %s is not valid UTF-8 (byte %zu of the cell): if the "
+                     "file is in another encoding, give --encoding (e.g. %s)", name, bad + 1,
+                     encoding_guess(cellp, rec->flen[first]));
+        rec->malformed = 1;
+    }
+    record fixed;
+    record_init(&fixed);
+    int rc = 0;
+    for (size_t i = 0; i < rec->n && rc == 0; i++) {
+        const char *f = record_field(rec, i);
+        size_t fl = rec->flen[i];
+        if (encoding_utf8_ok(f, fl, 1, NULL)) {
+            rc = record_push(&fixed, f, fl);
+            continue;
+        }
+        char *tmp = malloc(3 * fl + 1);
+        rc = tmp ? record_push(&fixed, tmp, encoding_utf8_repair(f, fl, tmp)) : -1;
+        free(tmp);
+    }
+    if (rc == 0) {
+        fixed.rowno = rec->rowno;
+        fixed.malformed = rec->malformed;
+        memcpy(fixed.problem, rec->problem, sizeof fixed.problem);
+        rc = record_copy(rec, &fixed);
+    }
+    record_free(&fixed);
+    if (rc < 0)
+        snprintf(err, errlen, "out of memory");
+    return rc;
 }
 
 /* Marks the current record malformed, keeps the unparsed rest of the line in the
@@ -404,38 +747,43 @@ int reader_next(reader *r, record *rec, char *err, size_t errlen)
             break;
         }
     }
+    if (check_record(r, rec, err, errlen) < 0)
+        return -1;
     for (size_t i = 0; i < rec->n; i++) {
         size_t nl = reader_unguard(rec->data + rec->off[i], rec->flen[i]);
         rec->flen[i] = nl;
     }
-    if (r->rows == 0)
+    if (r->rows == 0) {
         r->ncols = rec->n;
+        if (record_copy(&r->hdr, rec) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
     rec->rowno = r->rows++;
     return 1;
 }
 
 reader *reader_from_stream(FILE *fp, char delim)
 {
-    reader *r = calloc(1, sizeof *r);
+    reader *r = reader_new(delim, NULL, "the input");
     if (!r)
         return NULL;
-    r->buf = malloc(CHUNK);
-    if (!r->buf) {
-        free(r);
-        return NULL;
-    }
     r->fp = fp;
     r->is_stdin = 1; /* the caller owns the stream */
-    r->seekable = fseeko(fp, 0, SEEK_CUR) == 0;
-    r->delim = delim;
-    r->opts = CSV_STRICT | CSV_STRICT_FINI;
-    csv_init(&r->csv, r->opts);
+    struct stat st;
+    r->seekable = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && fseeko(fp, 0, SEEK_CUR) == 0;
     return r;
 }
 
 char reader_delimiter(const reader *r) { return r->delim; }
-unsigned long long reader_bytes(const reader *r) { return r->consumed; }
+unsigned long long reader_bytes(const reader *r)
+{
+    /* Converted text is longer than the file: count the file's bytes handed on. */
+    return r->conv ? r->raw_read - (r->rend - r->rpos) : r->consumed;
+}
 unsigned long long reader_size(const reader *r) { return r->size; }
+int reader_is_regular(const reader *r) { return r->regular; }
 
 void reader_close(reader *r)
 {
@@ -444,6 +792,11 @@ void reader_close(reader *r)
     csv_free(&r->csv);
     if (r->fp && !r->is_stdin)
         fclose(r->fp);
+    encoding_conv_close(r->conv);
+    record_free(&r->hdr);
+    free(r->raw);
+    free(r->label);
+    free(r->encoding);
     free(r->buf);
     free(r);
 }

@@ -63,8 +63,8 @@ static int read_old_row(resume *rs, reader *old, record *out, const record *rec,
  * unchanged, and nothing more. */
 static int verify_old_output(resume *rs, char *err, size_t errlen)
 {
-    reader *in = reader_open(rs->cfg->input, rs->cfg->delimiter, err, errlen);
-    reader *old = reader_open(rs->cfg->output, ',', err, errlen);
+    reader *in = reader_open(rs->cfg->input, rs->cfg->delimiter, rs->cfg->encoding, err, errlen);
+    reader *old = reader_open(rs->cfg->output, ',', NULL, err, errlen);
     record rec, oldrec;
     request req;
     record_init(&rec);
@@ -156,7 +156,7 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
     } else {
         if (cfg->resume && file_exists(cfg->output)) {
             /* A finished job: its results say what was decided. */
-            rs->old = reader_open(cfg->output, ',', err, errlen);
+            rs->old = reader_open(cfg->output, ',', NULL, err, errlen);
             if (!rs->old)
                 goto out;
             record hdr;

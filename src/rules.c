@@ -10,6 +10,7 @@ static const char *const channel_names[] = {"sms", "email", "whatsapp"};
 static const char *const state_names[RULES_STATE_COUNT] = {
     "created", "paid", "canceled", "failed", "expired",
     "authorized", "voided", "refunded", "captured",
+    "pending", "attempted", "cod", "invalided", "refund_queued", "refund_rejected",
 };
 
 unsigned rules_channel_from_name(const char *s, size_t len)
@@ -112,6 +113,11 @@ rules_state rules_parse_state(const char *s, size_t len)
 const char *rules_state_name(rules_state st)
 {
     return (st >= 0 && st < RULES_STATE_COUNT) ? state_names[st] : NULL;
+}
+
+int rules_state_has_notification(rules_state st)
+{
+    return st >= RULES_STATE_CREATED && st <= RULES_STATE_CAPTURED;
 }
 
 unsigned rules_channels_for_state(rules_state st)

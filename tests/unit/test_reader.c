@@ -72,7 +72,7 @@ static void read_all_from(reader *rd, recs *rs)
 static void read_all(const char *path, char delim, recs *rs)
 {
     char err[256] = "";
-    reader *rd = reader_open(path, delim, err, sizeof err);
+    reader *rd = reader_open(path, delim, NULL, err, sizeof err);
     if (!rd)
         fail_msg("reader_open(%s): %s", path, err);
     read_all_from(rd, rs);
@@ -245,7 +245,7 @@ static void delim_case(const char *name, const char *text, char delim, char want
 {
     char err[256];
     const char *p = write_str(name, text);
-    reader *rd = reader_open(p, delim, err, sizeof err);
+    reader *rd = reader_open(p, delim, NULL, err, sizeof err);
     assert_non_null(rd);
     recs rs;
     read_all_from(rd, &rs);
@@ -537,7 +537,7 @@ static void test_twenty_thousand_columns(void **state)
     const char *p = testdir_write("wide.csv", buf, o);
     free(buf);
     char err[256];
-    reader *rd = reader_open(p, 0, err, sizeof err);
+    reader *rd = reader_open(p, 0, NULL, err, sizeof err);
     assert_non_null(rd);
     recs rs;
     read_all_from(rd, &rs);
@@ -586,7 +586,7 @@ static void test_stdin_pipe(void **state)
     clearerr(stdin);
 
     char err[256];
-    reader *rd = reader_open("-", 0, err, sizeof err);
+    reader *rd = reader_open("-", 0, NULL, err, sizeof err);
     assert_non_null(rd);
     record rec;
     record_init(&rec);
@@ -624,10 +624,10 @@ static void test_open_errors(void **state)
     (void)state;
     char err[256] = "", path[300];
     snprintf(path, sizeof path, "%s/does-not-exist.csv", tmpdir);
-    assert_null(reader_open(path, 0, err, sizeof err));
+    assert_null(reader_open(path, 0, NULL, err, sizeof err));
     assert_non_null(strstr(err, "does-not-exist.csv"));
     err[0] = '\0';
-    assert_null(reader_open(tmpdir, 0, err, sizeof err));
+    assert_null(reader_open(tmpdir, 0, NULL, err, sizeof err));
     assert_true(err[0] != '\0');
 }
 

@@ -42,8 +42,12 @@ typedef struct columns {
 } columns;
 
 /* Interprets the header. mode MODE_AUTO picks template mode when a template_id column
- * exists. Returns 0, or -1 with err (two columns for one name, no identifier column ...). */
-int columns_parse(columns *c, const record *header, job_mode mode, char *err, size_t errlen);
+ * exists. maps: nmaps --map strings 'HEADER=name', each reading the column HEADER (matched
+ * as recognised names are) as the recognised name (or context.NAME); c->name keeps the
+ * original header. Returns 0, or -1 with err (two columns for one name, no identifier
+ * column, a map whose header is missing or whose name is not recognised ...). */
+int columns_parse(columns *c, const record *header, job_mode mode, const char **maps, int nmaps, char *err,
+                  size_t errlen);
 void columns_free(columns *c);
 const char *columns_role_name(col_role r);
 

@@ -28,6 +28,7 @@ typedef struct request {
     char *body;           /* JSON body, NUL-terminated */
     size_t bodylen, bodycap;
     uint64_t fingerprint; /* equal fingerprints = the same request */
+    int attachments;      /* the body still lacks its attachments (request_load_attachments) */
     char ident[260];      /* shard identifier: order_no, else session_id; template: normalised to */
     char ledger_key[400]; /* ledger identifier: as ident; template: channel|template_id|to */
     char log_ident[96];   /* identifier for logs, with phone numbers/emails masked */
@@ -36,11 +37,18 @@ typedef struct request {
 void request_init(request *r);
 void request_free(request *r);
 
-/* Builds the request for rec (a data row). drop removes channels (e.g. those the ledger
- * says were sent recently) before the body is rendered. Returns 0 when valid, 1 when the
- * row is invalid (detail says why), -1 when out of memory. */
+/* Validates rec (a data row), then renders its body once. drop removes channels (e.g. those
+ * the ledger says were sent recently) from what is sent, not from the fingerprint. No I/O:
+ * a template row's attachments are left out of the body (out->attachments is set) until
+ * request_load_attachments. Returns 0 when valid, 1 when the row is invalid (detail says
+ * why), -1 when out of memory. */
 int request_build(const columns *c, const record *rec, const request_opts *o, unsigned drop,
                   request *out);
+/* Reads the files a valid template row attaches (only beside the input: o->attach_dir) and
+ * adds them to its body. Call it only for rows that will be sent (or dry-run), after
+ * dedupe and the ledger. A no-op without attachments. Returns 0, 1 when a file cannot be
+ * attached (the request becomes invalid, detail says why), -1 when out of memory. */
+int request_load_attachments(request *r, const columns *c, const record *rec, const request_opts *o);
 
 /* Base64 (RFC 4648) of len bytes into out (size >= 4 * ((len + 2) / 3) + 1). */
 size_t request_base64(const unsigned char *in, size_t len, char *out);

@@ -309,6 +309,15 @@ static int decide(job_ctx *c, job *j, char *err, size_t errlen)
             return 0;
         }
     }
+    if (request_load_attachments(&j->req, &c->cols, &j->rec, &c->ropts) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!j->req.valid) {
+        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
+        j->status = RS_INVALID;
+        return 0;
+    }
     snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
     if (cfg->dry_run) {
         j->status = RS_DRY_RUN;
@@ -481,7 +490,7 @@ static int run(config *cfg)
         record_free(&header);
         goto done;
     }
-    int cols_rc = columns_parse(&c->cols, &header, cfg->mode, err, sizeof err);
+    int cols_rc = columns_parse(&c->cols, &header, cfg->mode, cfg->maps, cfg->nmaps, err, sizeof err);
     record_free(&header);
     if (cols_rc < 0)
         goto done;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "encoding.h"
 #include "jsonutil.h"
 #include "rules.h"
 
@@ -95,6 +96,85 @@ static void mask_ident(request *r, const char *s, size_t len)
             *p = '?';
 }
 
+/* Every cell that goes into a request must be UTF-8 (the API refuses anything else):
+ * checks each column the mode reads, naming the first bad one by its header. */
+static int check_utf8(const columns *c, const record *rec, request *r)
+{
+    for (size_t i = 0; i < c->n && i < rec->n; i++) {
+        size_t bad;
+        if (c->role[i] == COL_EXTRA || c->role[i] == COL_RESULT ||
+            encoding_utf8_ok(record_field(rec, i), rec->flen[i], 1, &bad))
+            continue;
+        char name[64];
+        jsonutil_printable(c->name[i], strlen(c->name[i]), name, sizeof name);
+        return invalid(r, "%s is not valid UTF-8 (byte %zu of the cell): save the file as UTF-8, or give "
+                          "--encoding", name, bad + 1);
+    }
+    return 0;
+}
+
+/* The fingerprint of a request: its path and its body as rendered without what differs per
+ * row by design (a derived trace_id) or per ledger (dropped channels). Equal = a duplicate. */
+static uint64_t fingerprint(const char *path, const char *body, size_t len, const char *extra, size_t extralen)
+{
+    uint64_t h = rules_fnv1a64(path, strlen(path));
+    h = rules_fnv1a64_update(h, "\x1f", 1);
+    h = rules_fnv1a64_update(h, body, len);
+    h = rules_fnv1a64_update(h, "\x1f", 1);
+    return rules_fnv1a64_update(h, extra, extralen);
+}
+
+static void message_ident(const columns *c, const record *rec, request *r)
+{
+    size_t olen, slen;
+    const char *order = cell(c, rec, COL_ORDER_NO, &olen);
+    const char *sess = cell(c, rec, COL_SESSION_ID, &slen);
+    const char *id = olen ? order : sess;
+    size_t idlen = olen ? olen : slen;
+    snprintf(r->ident, sizeof r->ident, "%.*s", (int)(idlen < 259 ? idlen : 259), id);
+    memcpy(r->ledger_key, r->ident, sizeof r->ident);
+    mask_ident(r, id, idlen);
+}
+
+/* The channels a state allows, or an invalid row for a state Ottu has no notification for. */
+static int apply_state(const char *st, size_t stlen, unsigned *mask, char *notes, size_t notesz, request *r)
+{
+    rules_state state = rules_parse_state(st, stlen);
+    char tok[64];
+    if (state == RULES_STATE_NONE) {
+        jsonutil_printable(st, stlen, tok, sizeof tok);
+        return invalid(r, "state \"%s\" is not a payment state (created, pending, attempted, authorized, paid, cod, "
+                          "failed, canceled, expired, invalided, refunded, refund_queued, refund_rejected, voided, "
+                          "captured)", tok);
+    }
+    if (!rules_state_has_notification(state))
+        return invalid(r, "state %s: Ottu has no notification for a transaction in this state (only for created, "
+                          "paid, canceled, failed, expired, authorized, voided, refunded, captured)",
+                       rules_state_name(state));
+    unsigned unsupported = *mask & ~rules_channels_for_state(state);
+    if (unsupported) {
+        char list[40];
+        rules_format_channels(unsupported, list, sizeof list);
+        *mask &= ~unsupported;
+        if (!*mask)
+            return invalid(r, "no channel left: %s does not support state %s", list, rules_state_name(state));
+        snprintf(notes, notesz, "dropped %s: state %s not supported", list, rules_state_name(state));
+    }
+    return 0;
+}
+
+static int set_channels(cJSON *root, unsigned mask)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "channels");
+    cJSON *arr = cJSON_AddArrayToObject(root, "channels");
+    if (!arr)
+        return -1;
+    for (unsigned bit = 1; bit <= RULES_WHATSAPP; bit <<= 1)
+        if ((mask & bit) && !cJSON_AddItemToArray(arr, cJSON_CreateString(rules_channel_name(bit))))
+            return -1;
+    return 0;
+}
+
 static int build_message(const columns *c, const record *rec, const request_opts *o, unsigned drop,
                          request *r)
 {
@@ -105,12 +185,8 @@ static int build_message(const columns *c, const record *rec, const request_opts
     const char *st = cell(c, rec, COL_STATE, &stlen);
     char why[200];
 
-    const char *id = olen ? order : sess;
-    size_t idlen = olen ? olen : slen;
-    snprintf(r->ident, sizeof r->ident, "%.*s", (int)(idlen < 259 ? idlen : 259), id);
-    memcpy(r->ledger_key, r->ident, sizeof r->ident);
-    mask_ident(r, id, idlen);
-
+    if (check_utf8(c, rec, r))
+        return 1;
     if (!olen && !slen)
         return invalid(r, "order_no and session_id are both empty (one is required)");
     if (olen && rules_check_identifier(order, olen, why, sizeof why) < 0)
@@ -125,51 +201,13 @@ static int build_message(const columns *c, const record *rec, const request_opts
         mask = o->default_channels;
     if (!mask)
         return invalid(r, "channels is empty and no --channels default was given");
-
     char notes[300] = "";
-    size_t nn = 0;
-    if (stlen) {
-        rules_state state = rules_parse_state(st, stlen);
-        if (state == RULES_STATE_NONE) {
-            char tok[64];
-            jsonutil_printable(st, stlen, tok, sizeof tok);
-            return invalid(r, "state \"%s\" is not a payment state (created, paid, canceled, failed, "
-                              "expired, authorized, voided, refunded, captured)", tok);
-        }
-        unsigned unsupported = mask & ~rules_channels_for_state(state);
-        if (unsupported) {
-            char list[40];
-            rules_format_channels(unsupported, list, sizeof list);
-            mask &= ~unsupported;
-            if (!mask)
-                return invalid(r, "no channel left: %s does not support state %s", list,
-                               rules_state_name(state));
-            nn += (size_t)snprintf(notes + nn, sizeof notes - nn, "dropped %s: state %s not supported",
-                                   list, rules_state_name(state));
-        }
-    }
-    r->channels = mask;
-    /* The fingerprint is taken before ledger drops: the same row twice is a duplicate
-     * whatever the ledger says. */
-    uint64_t h = rules_fnv1a64(PATH_MESSAGE, sizeof PATH_MESSAGE - 1);
-    h = rules_fnv1a64_update(h, order, olen);
-    h = rules_fnv1a64_update(h, "\x1f", 1);
-    h = rules_fnv1a64_update(h, sess, slen);
-    h = rules_fnv1a64_update(h, "\x1f", 1);
-    h = rules_fnv1a64_update(h, &mask, sizeof mask);
-    r->fingerprint = h;
+    if (stlen && apply_state(st, stlen, &mask, notes, sizeof notes, r))
+        return 1;
 
-    mask &= ~drop;
-    r->channels = mask;
     snprintf(r->path, sizeof r->path, "%s", PATH_MESSAGE);
     snprintf(r->detail, sizeof r->detail, "%s", notes);
-    if (!mask) {
-        r->valid = 1; /* nothing left to send: the caller decides (skipped) */
-        return 0;
-    }
-
     cJSON *root = cJSON_CreateObject();
-    cJSON *arr = NULL;
     int rc = -1;
     if (!root)
         return -1;
@@ -177,17 +215,20 @@ static int build_message(const columns *c, const record *rec, const request_opts
         goto out;
     if (slen && !add_string_n(root, "session_id", sess, slen))
         goto out;
-    arr = cJSON_AddArrayToObject(root, "channels");
-    if (!arr)
+    /* The fingerprint is taken before ledger drops: the same row twice is a duplicate
+     * whatever the ledger says. */
+    if (set_channels(root, mask) < 0 || set_body(r, root) < 0)
         goto out;
-    for (unsigned bit = 1; bit <= RULES_WHATSAPP; bit <<= 1)
-        if (mask & bit)
-            cJSON_AddItemToArray(arr, cJSON_CreateString(rules_channel_name(bit)));
-    rc = set_body(r, root);
+    r->fingerprint = fingerprint(r->path, r->body, r->bodylen, "", 0);
+    r->channels = mask & ~drop;
+    if (r->channels && r->channels != mask && (set_channels(root, r->channels) < 0 || set_body(r, root) < 0))
+        goto out;
+    if (!r->channels)
+        r->bodylen = 0; /* nothing left to send: the caller decides (skipped) */
+    rc = 0;
+    r->valid = 1;
 out:
     cJSON_Delete(root);
-    if (rc == 0)
-        r->valid = 1;
     return rc;
 }
 
@@ -355,31 +396,21 @@ size_t request_base64(const unsigned char *in, size_t len, char *out)
     return o;
 }
 
-static int build_template(const columns *c, const record *rec, const request_opts *o, unsigned drop,
-                          request *r)
+/* The template row's identifier (the normalised to), so even an invalid row lands in a
+ * stable shard. Returns the channel bit (0 when not a channel). */
+static unsigned template_ident(const columns *c, const record *rec, request *r, char *phone, size_t phonesz,
+                               int *phone_ok, char *why, size_t whysz)
 {
-    size_t chlen, tlen, tolen, langlen, uclen, cclen, bcclen, trlen, taglen, attlen, subjlen, bodylen;
+    size_t chlen, tlen, tolen;
     const char *ch = cell(c, rec, COL_CHANNELS, &chlen);
     const char *tid = cell(c, rec, COL_TEMPLATE_ID, &tlen);
     const char *to = cell(c, rec, COL_TO, &tolen);
-    const char *lang = cell(c, rec, COL_LANGUAGE, &langlen);
-    const char *uc = cell(c, rec, COL_UNIT_CONFIG, &uclen);
-    const char *cc = cell(c, rec, COL_CC, &cclen);
-    const char *bcc = cell(c, rec, COL_BCC, &bcclen);
-    const char *trace = cell(c, rec, COL_TRACE_ID, &trlen);
-    const char *tags = cell(c, rec, COL_TAGS, &taglen);
-    const char *att = cell(c, rec, COL_ATTACHMENTS, &attlen);
-    const char *subj = cell(c, rec, COL_SUBJECT, &subjlen);
-    const char *body = cell(c, rec, COL_BODY, &bodylen);
-    char why[200], tok[64], phone[40];
-
-    /* Identifier first, so even an invalid row lands in a stable shard. */
     const char *ident = to;
     size_t identlen = tolen;
     unsigned bit = rules_channel_from_name(ch, chlen);
     int is_phone = bit == RULES_SMS || bit == RULES_WHATSAPP;
-    int phone_ok = is_phone && rules_normalize_phone(to, tolen, phone, sizeof phone, why, sizeof why) == 0;
-    if (phone_ok) {
+    *phone_ok = is_phone && rules_normalize_phone(to, tolen, phone, phonesz, why, whysz) == 0;
+    if (*phone_ok) {
         ident = phone;
         identlen = strlen(phone);
     }
@@ -387,48 +418,100 @@ static int build_template(const columns *c, const record *rec, const request_opt
     mask_ident(r, ident, identlen);
     snprintf(r->ledger_key, sizeof r->ledger_key, "%s|%.*s|%s", bit ? rules_channel_name(bit) : "",
              (int)(tlen < 128 ? tlen : 128), tid, r->ident);
+    return bit;
+}
 
+/* The checks of a template row that need no rendering. Returns 0 or 1 (invalid). */
+static int template_check(const columns *c, const record *rec, unsigned bit, int phone_ok, const char *why,
+                          long long *unit, const char **language, request *r)
+{
+    size_t chlen, tlen, tolen, langlen, uclen, cclen, bcclen, trlen;
+    const char *ch = cell(c, rec, COL_CHANNELS, &chlen);
+    cell(c, rec, COL_TEMPLATE_ID, &tlen);
+    const char *to = cell(c, rec, COL_TO, &tolen);
+    const char *lang = cell(c, rec, COL_LANGUAGE, &langlen);
+    const char *uc = cell(c, rec, COL_UNIT_CONFIG, &uclen);
+    cell(c, rec, COL_CC, &cclen);
+    cell(c, rec, COL_BCC, &bcclen);
+    const char *trace = cell(c, rec, COL_TRACE_ID, &trlen);
+    char tok[64];
     if (!bit) {
         if (!chlen)
             return invalid(r, "channel is empty (sms, email or whatsapp)");
         jsonutil_printable(ch, chlen, tok, sizeof tok);
         return invalid(r, "channel \"%s\" is not sms, email or whatsapp", tok);
     }
+    if (check_utf8(c, rec, r))
+        return 1;
     if (!tlen)
         return invalid(r, "template_id is empty");
-    if (rules_utf8_count(tid, tlen, NULL) < 0)
-        return invalid(r, "template_id is not valid UTF-8");
     if (!tolen)
         return invalid(r, "to is empty");
     if (bit == RULES_EMAIL && !rules_is_email(to, tolen)) {
         jsonutil_printable(to, tolen, tok, sizeof tok);
         return invalid(r, "to \"%s\" is not an email address", tok);
     }
-    if (is_phone && !phone_ok)
+    if (bit != RULES_EMAIL && !phone_ok)
         return invalid(r, "to %s", why);
-    long long unit = 0;
-    if (uclen && rules_parse_int(uc, uclen, &unit) < 0) {
+    if (uclen && rules_parse_int(uc, uclen, unit) < 0) {
         jsonutil_printable(uc, uclen, tok, sizeof tok);
         return invalid(r, "unit_config \"%s\" is not an integer", tok);
     }
     if (bit == RULES_WHATSAPP && !uclen)
         return invalid(r, "unit_config is required for whatsapp");
-    const char *language = rules_parse_language(lang, langlen);
-    if (!language) {
+    *language = rules_parse_language(lang, langlen);
+    if (!*language) {
         jsonutil_printable(lang, langlen, tok, sizeof tok);
         return invalid(r, "language \"%s\" is not en or ar", tok);
     }
     if ((cclen || bcclen) && bit != RULES_EMAIL)
         return invalid(r, "%s is only for email (channel is %s)", cclen ? "cc" : "bcc", rules_channel_name(bit));
-    if (trlen) {
-        long n = rules_utf8_count(trace, trlen, NULL);
-        if (n < 0)
-            return invalid(r, "trace_id is not valid UTF-8");
-        if (n > RULES_TRACE_ID_MAX_CHARS)
-            return invalid(r, "trace_id is %ld characters long (at most %d)", n, RULES_TRACE_ID_MAX_CHARS);
-    }
+    if (trlen && rules_utf8_count(trace, trlen, NULL) > RULES_TRACE_ID_MAX_CHARS)
+        return invalid(r, "trace_id is %ld characters long (at most %d)", rules_utf8_count(trace, trlen, NULL),
+                       RULES_TRACE_ID_MAX_CHARS);
+    return 0;
+}
 
-    r->channels = bit;
+static int add_context(cJSON *root, const columns *c, const record *rec)
+{
+    cJSON *ctx = NULL;
+    for (size_t i = 0; i < c->n && i < rec->n; i++) {
+        const char *v = record_field(rec, i);
+        size_t vl = rec->flen[i];
+        rules_trim(&v, &vl);
+        if (c->role[i] != COL_CONTEXT || vl == 0)
+            continue; /* empty (or blank) cells are left out */
+        if (!ctx && !(ctx = cJSON_AddObjectToObject(root, "context")))
+            return -1;
+        if (!add_string_n(ctx, c->context_name[i], record_field(rec, i), rec->flen[i]))
+            return -1;
+    }
+    return 0;
+}
+
+static int build_template(const columns *c, const record *rec, const request_opts *o, unsigned drop,
+                          request *r)
+{
+    size_t tlen, tolen, uclen, cclen, bcclen, trlen, taglen, attlen, subjlen, bodylen;
+    const char *tid = cell(c, rec, COL_TEMPLATE_ID, &tlen);
+    cell(c, rec, COL_UNIT_CONFIG, &uclen);
+    const char *to = cell(c, rec, COL_TO, &tolen);
+    const char *cc = cell(c, rec, COL_CC, &cclen);
+    const char *bcc = cell(c, rec, COL_BCC, &bcclen);
+    const char *trace = cell(c, rec, COL_TRACE_ID, &trlen);
+    const char *tags = cell(c, rec, COL_TAGS, &taglen);
+    const char *att = cell(c, rec, COL_ATTACHMENTS, &attlen);
+    const char *subj = cell(c, rec, COL_SUBJECT, &subjlen);
+    const char *body = cell(c, rec, COL_BODY, &bodylen);
+    char why[200], phone[40];
+    int phone_ok;
+    long long unit = 0;
+    const char *language = NULL;
+
+    unsigned bit = template_ident(c, rec, r, phone, sizeof phone, &phone_ok, why, sizeof why);
+    if (template_check(c, rec, bit, phone_ok, why, &unit, &language, r))
+        return 1;
+
     if (o->per_channel_endpoint)
         snprintf(r->path, sizeof r->path, PATH_SEND_CHANNEL, rules_channel_name(bit));
     else
@@ -441,7 +524,7 @@ static int build_template(const columns *c, const record *rec, const request_opt
     if (!o->per_channel_endpoint)
         cJSON_AddStringToObject(root, "channel", rules_channel_name(bit));
     add_string_n(root, "template_id", tid, tlen);
-    if (is_phone)
+    if (bit != RULES_EMAIL)
         cJSON_AddStringToObject(root, "to", phone);
     else
         add_string_n(root, "to", to, tolen);
@@ -461,38 +544,26 @@ static int build_template(const columns *c, const record *rec, const request_opt
         cJSON_Delete(root);
         return lrc > 0 ? 1 : -1;
     }
-    cJSON *ctx = NULL;
-    for (size_t i = 0; i < c->n && i < rec->n; i++) {
-        const char *v = record_field(rec, i);
-        size_t vl = rec->flen[i];
-        rules_trim(&v, &vl);
-        if (c->role[i] != COL_CONTEXT || vl == 0)
-            continue; /* empty (or blank) cells are left out */
-        if (!ctx && !(ctx = cJSON_AddObjectToObject(root, "context")))
-            goto out;
-        add_string_n(ctx, c->context_name[i], record_field(rec, i), rec->flen[i]);
-    }
-    /* The fingerprint covers everything but a derived trace_id, which differs per row. */
+    if (add_context(root, c, rec) < 0)
+        goto out;
     if (trlen)
         add_string_n(root, "trace_id", trace, trlen);
-    if (attlen) {
-        struct list_ctx lc = {cJSON_AddArrayToObject(root, "attachments"), 0, r, "attachments", o->attach_dir};
-        int arc = lc.arr ? each_item(att, attlen, add_attachment, &lc) : -1;
-        if (arc) {
-            cJSON_Delete(root);
-            return arc > 0 ? 1 : -1;
-        }
+    /* A trace_id derived from the row differs per row by design: it goes last, so the
+     * fingerprint can leave it out of the one rendering. */
+    char derived[64] = "";
+    if (!trlen) {
+        snprintf(derived, sizeof derived, "ottu-resend-%.16s-%ld", o->job_id ? o->job_id : "job", rec->rowno);
+        cJSON_AddStringToObject(root, "trace_id", derived);
     }
     if (set_body(r, root) < 0)
         goto out;
-    r->fingerprint = rules_fnv1a64_update(rules_fnv1a64(r->path, strlen(r->path)), r->body, r->bodylen);
-    if (!trlen) {
-        char derived[64];
-        snprintf(derived, sizeof derived, "ottu-resend-%.16s-%ld", o->job_id ? o->job_id : "job", rec->rowno);
-        cJSON_AddStringToObject(root, "trace_id", derived);
-        if (set_body(r, root) < 0)
-            goto out;
-    }
+    static const char tkey[] = ",\"trace_id\":\"";
+    size_t keep = r->bodylen, tail = sizeof tkey - 1 + strlen(derived) + 2; /* ,"trace_id":"…"} */
+    if (derived[0] && tail < keep && memcmp(r->body + keep - tail, tkey, sizeof tkey - 1) == 0)
+        keep -= tail;
+    /* Attachments are read later (request_load_attachments); their paths stand for them. */
+    r->fingerprint = fingerprint(r->path, r->body, keep, att, attlen);
+    r->attachments = attlen > 0;
     r->channels = bit & ~drop;
     rc = 0;
     r->valid = 1;
@@ -501,38 +572,72 @@ out:
     return rc;
 }
 
+int request_load_attachments(request *r, const columns *c, const record *rec, const request_opts *o)
+{
+    size_t attlen;
+    const char *att = cell(c, rec, COL_ATTACHMENTS, &attlen);
+    if (!r->valid || !r->attachments || !attlen || r->bodylen < 2)
+        return 0;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return -1;
+    struct list_ctx lc = {arr, 0, r, "attachments", o->attach_dir};
+    int rc = each_item(att, attlen, add_attachment, &lc);
+    char *text = rc == 0 ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    if (rc) {
+        r->valid = 0;
+        return rc > 0 ? 1 : -1;
+    }
+    if (!text)
+        return -1;
+    /* Splice ,"attachments":[...] in before the body's closing brace. */
+    static const char key[] = ",\"attachments\":";
+    size_t tl = strlen(text), need = r->bodylen + sizeof key - 1 + tl + 1;
+    if (need > r->bodycap) {
+        char *b = realloc(r->body, need);
+        if (!b) {
+            free(text);
+            return -1;
+        }
+        r->body = b;
+        r->bodycap = need;
+    }
+    size_t at = r->bodylen - 1;
+    memcpy(r->body + at, key, sizeof key - 1);
+    at += sizeof key - 1;
+    memcpy(r->body + at, text, tl);
+    at += tl;
+    r->body[at++] = '}';
+    r->body[at] = '\0';
+    r->bodylen = at;
+    r->attachments = 0;
+    free(text);
+    return 0;
+}
+
 int request_build(const columns *c, const record *rec, const request_opts *o, unsigned drop,
                   request *r)
 {
     r->valid = 0;
+    r->attachments = 0;
     r->detail[0] = '\0';
     r->channels = 0;
     r->path[0] = '\0';
     r->bodylen = 0;
     r->fingerprint = 0;
     r->ident[0] = r->ledger_key[0] = r->log_ident[0] = '\0';
-    if (rec->malformed) {
-        /* Still compute the identifier so the row has a stable shard. */
-        request tmp;
-        request_init(&tmp);
-        record fixed = *rec;
-        fixed.malformed = 0;
-        if (c->mode == MODE_TEMPLATE)
-            build_template(c, &fixed, o, 0, &tmp);
-        else
-            build_message(c, &fixed, o, 0, &tmp);
-        memcpy(r->ident, tmp.ident, sizeof r->ident);
-        memcpy(r->ledger_key, tmp.ledger_key, sizeof r->ledger_key);
-        memcpy(r->log_ident, tmp.log_ident, sizeof r->log_ident);
-        request_free(&tmp);
+    /* The identifier first, so even an invalid row has a stable shard. */
+    if (c->mode == MODE_TEMPLATE) {
+        char phone[40], why[200];
+        int ok;
+        template_ident(c, rec, r, phone, sizeof phone, &ok, why, sizeof why);
+    } else {
+        message_ident(c, rec, r);
+    }
+    if (rec->malformed)
         return invalid(r, "%s", rec->problem);
-    }
-    if (rec->n != c->n) {
-        int rc = c->mode == MODE_TEMPLATE ? build_template(c, rec, o, 0, r) : build_message(c, rec, o, 0, r);
-        if (rc < 0)
-            return rc;
+    if (rec->n != c->n)
         return invalid(r, "row has %zu field%s, the header has %zu", rec->n, rec->n == 1 ? "" : "s", c->n);
-    }
-    int rc = c->mode == MODE_TEMPLATE ? build_template(c, rec, o, drop, r) : build_message(c, rec, o, drop, r);
-    return rc;
+    return c->mode == MODE_TEMPLATE ? build_template(c, rec, o, drop, r) : build_message(c, rec, o, drop, r);
 }

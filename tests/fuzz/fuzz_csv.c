@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     int n = 0;
     while (reader_next(r, &rec, err, sizeof err) == 1 && n++ < 10000) {
         if (!have_cols) {
-            if (columns_parse(&c, &rec, MODE_AUTO, err, sizeof err) < 0) {
+            if (columns_parse(&c, &rec, MODE_AUTO, NULL, 0, err, sizeof err) < 0) {
                 columns_free(&c);
                 break;
             }

@@ -59,7 +59,7 @@ static int hdr(columns *c, job_mode mode, char *err, size_t errlen, ...)
     rec_v(&h, 0, ap);
     va_end(ap);
     err[0] = '\0';
-    int rc = columns_parse(c, &h, mode, err, errlen);
+    int rc = columns_parse(c, &h, mode, NULL, 0, err, errlen);
     record_free(&h);
     return rc;
 }
@@ -154,7 +154,7 @@ static void tcols_setup(void)
     for (size_t i = 0; i < TN; i++)
         record_push(&h, TH[i], strlen(TH[i]));
     char err[256];
-    if (columns_parse(&tcols, &h, MODE_AUTO, err, sizeof err) != 0)
+    if (columns_parse(&tcols, &h, MODE_AUTO, NULL, 0, err, sizeof err) != 0)
         fail_msg("header: %s", err);
     record_free(&h);
     assert_int_equal(tcols.mode, MODE_TEMPLATE);
@@ -189,6 +189,8 @@ static int tbuild(request *r, const request_opts *o, long rowno, ...)
     trow_v(&rec, rowno, ap);
     va_end(ap);
     int rc = request_build(&tcols, &rec, o, 0, r);
+    if (rc == 0)
+        rc = request_load_attachments(r, &tcols, &rec, o); /* the step for rows that will be sent */
     record_free(&rec);
     return rc;
 }

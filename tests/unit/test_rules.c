@@ -121,7 +121,9 @@ static void test_states_any_case(void **state)
 {
     (void)state;
     static const char *names[] = {"created", "paid", "canceled", "failed", "expired",
-                                  "authorized", "voided", "refunded", "captured"};
+                                  "authorized", "voided", "refunded", "captured", "pending",
+                                  "attempted", "cod", "invalided", "refund_queued", "refund_rejected"};
+    assert_int_equal(sizeof names / sizeof names[0], RULES_STATE_COUNT);
     for (int i = 0; i < RULES_STATE_COUNT; i++) {
         char up[32];
         size_t n = strlen(names[i]);
@@ -137,6 +139,22 @@ static void test_states_any_case(void **state)
     assert_int_equal(rules_parse_state("", 0), RULES_STATE_NONE);
     assert_null(rules_state_name(RULES_STATE_NONE));
     assert_null(rules_state_name(RULES_STATE_COUNT));
+}
+
+/* Transaction states Ottu sends no notification for: known, but no channel supports them. */
+static void test_states_without_notification(void **state)
+{
+    (void)state;
+    static const char *none[] = {"pending", "attempted", "COD", "invalided", "Refund_Queued", "refund_rejected"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        rules_state st = rules_parse_state(none[i], strlen(none[i]));
+        assert_int_not_equal(st, RULES_STATE_NONE);
+        assert_false(rules_state_has_notification(st));
+        assert_int_equal(rules_channels_for_state(st), 0);
+    }
+    for (int st = RULES_STATE_CREATED; st <= RULES_STATE_CAPTURED; st++)
+        assert_true(rules_state_has_notification((rules_state)st));
+    assert_false(rules_state_has_notification(RULES_STATE_NONE));
 }
 
 static void test_state_channel_support(void **state)
@@ -410,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_format_channels_small_buffer),
         cmocka_unit_test(test_states_any_case),
         cmocka_unit_test(test_state_channel_support),
+        cmocka_unit_test(test_states_without_notification),
         cmocka_unit_test(test_trim),
         cmocka_unit_test(test_identifier_length),
         cmocka_unit_test(test_identifier_invalid_utf8),

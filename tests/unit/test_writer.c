@@ -111,7 +111,7 @@ static void make_columns(columns *c)
     for (size_t i = 0; i < 4; i++)
         record_push(&h, names[i], strlen(names[i]));
     char err[256];
-    if (columns_parse(c, &h, MODE_AUTO, err, sizeof err) != 0)
+    if (columns_parse(c, &h, MODE_AUTO, NULL, 0, err, sizeof err) != 0)
         fail_msg("header: %s", err);
     record_free(&h);
 }
@@ -287,7 +287,7 @@ static void test_file_round_trip(void **state)
         free(text);
         /* what the reader gets back is what was written (the guard undone) */
         char err[256];
-        reader *rd = reader_open(path, 0, err, sizeof err);
+        reader *rd = reader_open(path, 0, NULL, err, sizeof err);
         assert_non_null(rd);
         record rec;
         record_init(&rec);

@@ -213,6 +213,13 @@ static FILE *open_input(const char *path, struct stat *st, char *err, size_t err
 reader *reader_open(const char *path, char delim, const char *encoding, char *err, size_t errlen)
 {
     int is_stdin = strcmp(path, "-") == 0;
+    if (encoding && !encoding_is_utf8(encoding)) {
+        /* A name iconv does not know is a usage error, BOM or not. */
+        encoding_conv *probe = encoding_conv_open(encoding, err, errlen);
+        if (!probe)
+            return NULL;
+        encoding_conv_close(probe);
+    }
     reader *r = reader_new(delim, encoding, is_stdin ? "standard input" : path);
     if (!r) {
         snprintf(err, errlen, "out of memory");
@@ -482,7 +489,7 @@ static int pick_encoding(reader *r, char *err, size_t errlen)
     r->rpos = 0;
     r->rend = r->end - bomlen;
     r->raw_read = r->end;
-    r->raw_eof = r->end == 0;
+    r->raw_eof = r->end < CHUNK; /* fread stops short only at the end of the input */
     r->pos = r->end = 0;
     r->eof = 0;
     r->seekable = 0;

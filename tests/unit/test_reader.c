@@ -619,6 +619,263 @@ static void test_stdin_pipe(void **state)
     assert_true(ok);
 }
 
+
+/* ---- encodings (issue 18) ---- */
+
+/* Reads all records of path with --encoding enc; returns reader_next's last result and
+ * leaves the first error in err. */
+static int read_enc(const char *path, const char *enc, recs *rs, char *err, size_t errlen)
+{
+    reader *rd = reader_open(path, 0, enc, err, errlen);
+    assert_non_null(rd);
+    record rec;
+    record_init(&rec);
+    memset(rs, 0, sizeof *rs);
+    int rc;
+    while ((rc = reader_next(rd, &rec, err, errlen)) == 1) {
+        if (rs->n == rs->cap) {
+            rs->cap = rs->cap ? rs->cap * 2 : 8;
+            rs->r = realloc(rs->r, rs->cap * sizeof *rs->r);
+            assert_non_null(rs->r);
+        }
+        record_init(&rs->r[rs->n]);
+        assert_int_equal(record_copy(&rs->r[rs->n], &rec), 0);
+        rs->n++;
+    }
+    record_free(&rec);
+    reader_close(rd);
+    return rc;
+}
+
+/* UTF-16 (both byte orders, BOM) of a long file: characters split across the 64 KiB
+ * chunks and surrogate pairs come out as the same UTF-8. */
+static void test_utf16_bom_streams(void **state)
+{
+    (void)state;
+    /* "أحمد 😀 Zoë" in UTF-8, and its UTF-16 code units. */
+    static const char name8[] = "\xd8\xa3\xd8\xad\xd9\x85\xd8\xaf \xf0\x9f\x98\x80 Zo\xc3\xab";
+    static const unsigned units[] = {0x0623, 0x062d, 0x0645, 0x062f, ' ', 0xd83d, 0xde00, ' ', 'Z', 'o', 0xeb};
+    for (int be = 0; be <= 1; be++) {
+        size_t cap = 4u << 20, o = 0;
+        unsigned char *buf = malloc(cap);
+        assert_non_null(buf);
+        buf[o++] = be ? 0xfe : 0xff;
+        buf[o++] = be ? 0xff : 0xfe;
+#define PUT(u)                                                                                       \
+    do {                                                                                             \
+        buf[o++] = (unsigned char)(be ? (u) >> 8 : (u)&0xff);                                        \
+        buf[o++] = (unsigned char)(be ? (u)&0xff : (u) >> 8);                                        \
+    } while (0)
+        const char *hdr = "order_no\tname\r\n";
+        for (const char *p = hdr; *p; p++)
+            PUT((unsigned)*p);
+        long rows = 6000;
+        for (long i = 0; i < rows; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "R%ld\t", i);
+            for (const char *p = id; *p; p++)
+                PUT((unsigned)*p);
+            for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
+                PUT(units[k]);
+            PUT('\r');
+            PUT('\n');
+        }
+#undef PUT
+        const char *path = testdir_write(be ? "u16be.csv" : "u16le.csv", buf, o);
+        free(buf);
+        recs rs;
+        char err[512] = "";
+        assert_int_equal(read_enc(path, NULL, &rs, err, sizeof err), 0);
+        assert_int_equal(rs.n, rows + 1);
+        assert_string_equal(record_field(&rs.r[0], 1), "name");
+        int ok = 1;
+        for (long i = 1; i <= rows; i++)
+            ok = ok && rs.r[i].n == 2 && !rs.r[i].malformed && strcmp(record_field(&rs.r[i], 1), name8) == 0;
+        assert_true(ok);
+        recs_free(&rs);
+    }
+}
+
+/* --encoding windows-1256 / windows-1252 / iso-8859-6: converted as it streams. */
+static void test_encoding_option(void **state)
+{
+    (void)state;
+    recs rs;
+    char err[512] = "";
+    /* "order_no,name\nA1,أحمد\n" in windows-1256 */
+    const char *p = write_str("w1256.csv", "order_no,name\nA1,\xc3\xcd\xe3\xcf\n");
+    assert_int_equal(read_enc(p, "windows-1256", &rs, err, sizeof err), 0);
+    assert_int_equal(rs.n, 2);
+    assert_string_equal(record_field(&rs.r[1], 1), "\xd8\xa3\xd8\xad\xd9\x85\xd8\xaf");
+    recs_free(&rs);
+    p = write_str("w1252.csv", "order_no,name\nA1,Zo\xeb M\xfcller\n");
+    assert_int_equal(read_enc(p, "WINDOWS-1252", &rs, err, sizeof err), 0);
+    assert_string_equal(record_field(&rs.r[1], 1), "Zo\xc3\xab M\xc3\xbcller");
+    recs_free(&rs);
+    /* a UTF-8 BOM says what the file is, whatever --encoding says */
+    p = write_str("bom8.csv", "\xef\xbb\xbforder_no,name\nA1,Zo\xc3\xab\n");
+    assert_int_equal(read_enc(p, "windows-1252", &rs, err, sizeof err), 0);
+    assert_string_equal(record_field(&rs.r[0], 0), "order_no");
+    assert_string_equal(record_field(&rs.r[1], 1), "Zo\xc3\xab");
+    recs_free(&rs);
+    /* an unknown name is refused at once, saying where to look */
+    assert_null(reader_open(p, 0, "no-such-encoding", err, sizeof err));
+    assert_non_null(strstr(err, "no-such-encoding"));
+    assert_non_null(strstr(err, "iconv -l"));
+}
+
+/* Not UTF-8 in the first 64 KiB, without --encoding: the first read fails naming the row,
+ * the column and the likely encoding. */
+static void test_not_utf8_early(void **state)
+{
+    (void)state;
+    recs rs;
+    char err[512] = "";
+    const char *p = write_str("early1256.csv", "order_no,channels,name\nA1,sms,Ali\n\"A2\",\"sms\",\xc3\xcd\xe3\xcf\n");
+    assert_int_equal(read_enc(p, NULL, &rs, err, sizeof err), -1);
+    assert_int_equal(rs.n, 0); /* not even the header: nothing may start */
+    assert_non_null(strstr(err, "row 2, column 3 (\"name\")"));
+    assert_non_null(strstr(err, "--encoding windows-1256"));
+    p = write_str("early1252.csv", "order_no;name\n\nA1;Fran\xe7ois\n");
+    assert_int_equal(read_enc(p, NULL, &rs, err, sizeof err), -1);
+    assert_non_null(strstr(err, "row 1, column 2 (\"name\")"));
+    assert_non_null(strstr(err, "--encoding windows-1252"));
+    p = write_str("hdr.csv", "order_no,\xe1\xc7\xd3\xe3\nA1,x\n");
+    assert_int_equal(read_enc(p, NULL, &rs, err, sizeof err), -1);
+    assert_non_null(strstr(err, "the header (column 2)"));
+    /* a UTF-8 character cut by the end of the file is not UTF-8 either */
+    p = write_str("cut.csv", "order_no\nA\xd8");
+    assert_int_equal(read_enc(p, NULL, &rs, err, sizeof err), -1);
+    assert_non_null(strstr(err, "row 1, column 1"));
+}
+
+/* Past the first 64 KiB, a row that is not UTF-8 comes back malformed naming its column,
+ * its bad bytes replaced by U+FFFD; the rows around it are untouched. */
+static void test_not_utf8_late(void **state)
+{
+    (void)state;
+    size_t cap = 200000, o = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    o += (size_t)snprintf(buf + o, cap - o, "order_no,name\n");
+    for (int i = 0; o < 70000; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "R%05d,\xd8\xb3\xd8\xa7\n", i);
+    o += (size_t)snprintf(buf + o, cap - o, "BAD,x\xe1\xc7y\nNEXT,ok\n");
+    const char *p = testdir_write("late.csv", buf, o);
+    free(buf);
+    recs rs;
+    char err[512] = "";
+    assert_int_equal(read_enc(p, NULL, &rs, err, sizeof err), 0);
+    record *bad = &rs.r[rs.n - 2], *next = &rs.r[rs.n - 1];
+    assert_string_equal(record_field(bad, 0), "BAD");
+    assert_true(bad->malformed);
+    assert_non_null(strstr(bad->problem, "column name is not valid UTF-8"));
+    assert_string_equal(record_field(bad, 1), "x\xef\xbf\xbd\xef\xbf\xbdy");
+    assert_false(next->malformed);
+    assert_string_equal(record_field(next, 1), "ok");
+    recs_free(&rs);
+}
+
+/* With --encoding the user said what the file is: bytes that are not valid in it make rows
+ * invalid instead of stopping the job. */
+static void test_explicit_encoding_rows_invalid(void **state)
+{
+    (void)state;
+    recs rs;
+    char err[512] = "";
+    const char *p = write_str("explicit.csv", "order_no,name\nA1,\xff\xfe\nA2,ok\n");
+    assert_int_equal(read_enc(p, "utf-8", &rs, err, sizeof err), 0);
+    assert_int_equal(rs.n, 3);
+    assert_true(rs.r[1].malformed);
+    assert_non_null(strstr(rs.r[1].problem, "column name"));
+    assert_false(rs.r[2].malformed);
+    recs_free(&rs);
+    /* bytes the named encoding does not define: that row only, naming the encoding */
+    p = write_str("ascii.csv", "order_no,name\nA1,caf\xe9\nA2,ok\n");
+    assert_int_equal(read_enc(p, "ASCII", &rs, err, sizeof err), 0);
+    assert_int_equal(rs.n, 3);
+    assert_true(rs.r[1].malformed);
+    assert_non_null(strstr(rs.r[1].problem, "column name has bytes that are not valid ASCII"));
+    assert_string_equal(record_field(&rs.r[1], 1), "caf\xef\xbf\xbd");
+    assert_false(rs.r[2].malformed);
+    recs_free(&rs);
+    /* UTF-16 cut in the middle of a code unit at the end of the file */
+    p = testdir_write("odd16.csv", "\xff\xfeo\0\n\0A\0\n\0B", 11);
+    assert_int_equal(read_enc(p, NULL, &rs, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not valid UTF-16LE"));
+}
+
+/* Workbooks are refused on the first read, saying how to save them as CSV UTF-8. */
+static void test_workbook_refused(void **state)
+{
+    (void)state;
+    static const struct { const char *name, *bytes, *kind; size_t len; } books[] = {
+        {"book.xlsx", "PK\x03\x04\x14\x00\x06\x00", ".xlsx or .ods", 8},
+        {"book.xls", "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", ".xls", 10},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        const char *p = testdir_write(books[i].name, books[i].bytes, books[i].len);
+        recs rs;
+        char err[512] = "";
+        assert_int_equal(read_enc(p, NULL, &rs, err, sizeof err), -1);
+        assert_non_null(strstr(err, "spreadsheet workbook"));
+        assert_non_null(strstr(err, books[i].kind));
+        assert_non_null(strstr(err, "CSV UTF-8 (Comma delimited)"));
+    }
+}
+
+static int cancel_now(void *arg)
+{
+    return ++*(int *)arg >= 2;
+}
+
+/* A FIFO: opened at once without a writer; read once (no re-reading recovery) when the
+ * writer comes; the wait can be cancelled. */
+static void test_fifo_input(void **state)
+{
+    (void)state;
+    char path[300], err[256] = "";
+    snprintf(path, sizeof path, "%s/in.fifo", tmpdir);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* no writer: open returns, and a cancelled wait ends the first read */
+    reader *rd = reader_open(path, 0, NULL, err, sizeof err);
+    assert_non_null(rd);
+    assert_false(reader_is_regular(rd));
+    int calls = 0;
+    reader_set_cancel(rd, cancel_now, &calls);
+    record rec;
+    record_init(&rec);
+    assert_int_equal(reader_next(rd, &rec, err, sizeof err), -1);
+    assert_non_null(strstr(err, "waiting for a writer"));
+    reader_close(rd);
+
+    rd = reader_open(path, 0, NULL, err, sizeof err);
+    assert_non_null(rd);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        usleep(200 * 1000);
+        int fd = open(path, O_WRONLY);
+        /* an unclosed quote: on a file the line would be re-read; here RFC 4180 applies */
+        const char *text = "order_no,channels\nA1,sms\n\"A2,sms\nA3,sms\n";
+        ssize_t w = write(fd, text, strlen(text));
+        _exit(w == (ssize_t)strlen(text) ? 0 : 1);
+    }
+    recs rs;
+    read_all_from(rd, &rs);
+    reader_close(rd);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(rs.n, 3);
+    assert_string_equal(record_field(&rs.r[1], 0), "A1");
+    assert_true(rs.r[2].malformed);
+    recs_free(&rs);
+    record_free(&rec);
+    unlink(path);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -692,6 +949,13 @@ int main(void)
         cmocka_unit_test(test_twenty_thousand_columns),
         cmocka_unit_test(test_stdin_pipe),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_utf16_bom_streams),
+        cmocka_unit_test(test_encoding_option),
+        cmocka_unit_test(test_not_utf8_early),
+        cmocka_unit_test(test_not_utf8_late),
+        cmocka_unit_test(test_explicit_encoding_rows_invalid),
+        cmocka_unit_test(test_workbook_refused),
+        cmocka_unit_test(test_fifo_input),
         cmocka_unit_test(test_empty_file),
         cmocka_unit_test(test_record_helpers),
     };

@@ -290,6 +290,65 @@ static void test_columns_duplicates_rejected(void **state)
     columns_free(&c);
 }
 
+
+/* Parses a header with --map strings; returns columns_parse's result. */
+static int hdr_maps(columns *c, const char **maps, int nmaps, char *err, size_t errlen, ...)
+{
+    record h;
+    record_init(&h);
+    va_list ap;
+    va_start(ap, errlen);
+    rec_v(&h, 0, ap);
+    va_end(ap);
+    err[0] = '\0';
+    int rc = columns_parse(c, &h, MODE_AUTO, maps, nmaps, err, errlen);
+    record_free(&h);
+    return rc;
+}
+
+static void test_columns_map(void **state)
+{
+    (void)state;
+    columns c;
+    char err[400];
+    const char *m1[] = {"merchant ref=order_no", "Notify-Via = Channels"};
+    assert_int_equal(hdr_maps(&c, m1, 2, err, sizeof err, "Merchant Ref", "Notify Via", "Customer", NULL), 0);
+    assert_int_equal(c.mode, MODE_MESSAGE);
+    assert_int_equal(c.idx[COL_ORDER_NO], 0);
+    assert_int_equal(c.idx[COL_CHANNELS], 1);
+    assert_int_equal(c.role[2], COL_EXTRA);
+    assert_string_equal(c.name[0], "Merchant Ref"); /* the output keeps the original header */
+    columns_free(&c);
+    /* mapping onto template_id switches to template mode; context.NAME keeps its case */
+    const char *m2[] = {"Template=template_id", "Mobile=to", "Via=channel", "Customer Name=context.FirstName"};
+    assert_int_equal(hdr_maps(&c, m2, 4, err, sizeof err, "Via", "Template", "Mobile", "Customer Name", NULL), 0);
+    assert_int_equal(c.mode, MODE_TEMPLATE);
+    assert_int_equal(c.idx[COL_TEMPLATE_ID], 1);
+    assert_int_equal(c.idx[COL_TO], 2);
+    assert_int_equal(c.role[3], COL_CONTEXT);
+    assert_string_equal(c.context_name[3], "FirstName");
+    columns_free(&c);
+    /* a header the file does not have */
+    const char *m3[] = {"Order Ref=order_no"};
+    assert_int_equal(hdr_maps(&c, m3, 1, err, sizeof err, "order_no", "channels", NULL), -1);
+    assert_non_null(strstr(err, "no column \"Order Ref\""));
+    columns_free(&c);
+    /* a target that is not a recognised name, and a map without '=' */
+    const char *m4[] = {"channels=channelz"};
+    assert_int_equal(hdr_maps(&c, m4, 1, err, sizeof err, "order_no", "channels", NULL), -1);
+    assert_non_null(strstr(err, "\"channelz\" is not a column ottu-resend knows"));
+    columns_free(&c);
+    const char *m5[] = {"order_no"};
+    assert_int_equal(hdr_maps(&c, m5, 1, err, sizeof err, "order_no", "channels", NULL), -1);
+    assert_non_null(strstr(err, "HEADER=name"));
+    columns_free(&c);
+    /* mapped onto a name another column already has */
+    const char *m6[] = {"Ref=order_no"};
+    assert_int_equal(hdr_maps(&c, m6, 1, err, sizeof err, "order_no", "Ref", "channels", NULL), -1);
+    assert_non_null(strstr(err, "both mean order_no"));
+    columns_free(&c);
+}
+
 static void test_columns_result_ignored(void **state)
 {
     (void)state;
@@ -856,6 +915,123 @@ static void test_template_attachments(void **state)
     request_free(&r);
 }
 
+
+/* Every transaction state Ottu documents is known; those with no notification event make
+ * the row invalid, naming the state. */
+static void test_message_states_without_notification(void **state)
+{
+    (void)state;
+    request r;
+    request_init(&r);
+    request_opts o = msg_opts();
+    static const char *none[] = {"pending", "attempted", "COD", "invalided", "refund_queued", "Refund_Rejected"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        char low[32];
+        size_t k;
+        for (k = 0; none[i][k]; k++)
+            low[k] = (char)(none[i][k] >= 'A' && none[i][k] <= 'Z' ? none[i][k] + 32 : none[i][k]);
+        low[k] = '\0';
+        invalid_with(mbuild(&r, 1, "A1", "", "sms", none[i], &o, 0), &r, low, "Ottu has no notification", NULL);
+        assert_string_equal(r.ident, "A1");
+    }
+    static const char *events[] = {"created", "paid", "canceled", "failed", "expired", "authorized"};
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+        valid_ok(mbuild(&r, 1, "A1", "", "sms,email,whatsapp", events[i], &o, 0), &r);
+        assert_int_equal(r.channels, RULES_ALL_CHANNELS);
+    }
+    valid_ok(mbuild(&r, 1, "A1", "", "sms,email,whatsapp", "captured", &o, 0), &r);
+    assert_int_equal(r.channels, RULES_SMS | RULES_EMAIL);
+    invalid_with(mbuild(&r, 1, "A1", "", "sms", "shipped", &o, 0), &r, "shipped", "refund_queued", NULL);
+    request_free(&r);
+}
+
+/* Every cell a template request carries must be UTF-8: the row is invalid naming the
+ * column, never a 400 from the API. */
+static void test_template_cells_utf8(void **state)
+{
+    (void)state;
+    request r;
+    request_init(&r);
+    request_opts o = tmpl_opts();
+    static const char *cols[] = {"subject", "body", "tags", "cc", "context.FirstName", "Context.amount",
+                                 "template_id", "trace_id", "language", "unit_config"};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        invalid_with(tbuild(&r, &o, 1, "channel", "email", "template_id", "t", "to", "a@b.com", cols[i],
+                            "x\xe1\xc7", NULL), &r, cols[i], "not valid UTF-8", NULL);
+        assert_string_equal(r.ident, "a@b.com");
+        assert_int_equal(r.bodylen, 0); /* nothing rendered for an invalid row */
+    }
+    /* the extra columns that are only carried through are not part of the request */
+    valid_ok(tbuild(&r, &o, 1, "channel", "email", "template_id", "t", "to", "a@b.com", NULL), &r);
+    request_free(&r);
+}
+
+/* request_build reads no file; request_load_attachments does, once, for a valid row. */
+static void test_attachments_read_only_when_asked(void **state)
+{
+    (void)state;
+    request r;
+    request_init(&r);
+    request_opts o = tmpl_opts();
+    char *dir = realpath(tmpdir, NULL);
+    o.attach_dir = dir;
+    testdir_write("a.txt", "abc", 3);
+    record rec;
+    record_init(&rec);
+    /* an invalid row with a missing attachment: invalid for its own reason, no file touched */
+    record_clear(&rec);
+    for (size_t i = 0; i < TN; i++) {
+        const char *v = strcmp(TH[i], "channel") == 0 ? "email" : strcmp(TH[i], "template_id") == 0 ? "t"
+                        : strcmp(TH[i], "to") == 0 ? "not-an-email" : strcmp(TH[i], "attachments") == 0 ? "nope.pdf" : "";
+        record_push(&rec, v, strlen(v));
+    }
+    rec.rowno = 1;
+    invalid_with(request_build(&tcols, &rec, &o, 0, &r), &r, "not an email address", NULL);
+    /* a valid row: the body waits for its attachments; the paths are in the fingerprint */
+    record_clear(&rec);
+    for (size_t i = 0; i < TN; i++) {
+        const char *v = strcmp(TH[i], "channel") == 0 ? "email" : strcmp(TH[i], "template_id") == 0 ? "t"
+                        : strcmp(TH[i], "to") == 0 ? "a@b.com" : strcmp(TH[i], "attachments") == 0 ? "a.txt" : "";
+        record_push(&rec, v, strlen(v));
+    }
+    rec.rowno = 2;
+    valid_ok(request_build(&tcols, &rec, &o, 0, &r), &r);
+    assert_true(r.attachments);
+    assert_null(strstr(r.body, "attachments"));
+    uint64_t f = r.fingerprint;
+    assert_int_equal(request_load_attachments(&r, &tcols, &rec, &o), 0);
+    assert_false(r.attachments);
+    cJSON *j = body_json(&r);
+    const cJSON *att = cJSON_GetObjectItemCaseSensitive(j, "attachments");
+    assert_int_equal(cJSON_GetArraySize(att), 1);
+    assert_string_equal(jstr(cJSON_GetArrayItem(att, 0), "content"), "YWJj");
+    assert_non_null(jstr(j, "trace_id")); /* the derived trace_id is still there */
+    cJSON_Delete(j);
+    assert_true(r.fingerprint == f);
+    /* a second call adds nothing */
+    size_t len = r.bodylen;
+    assert_int_equal(request_load_attachments(&r, &tcols, &rec, &o), 0);
+    assert_int_equal(r.bodylen, len);
+    /* another row number: another trace_id, the same request (a duplicate) */
+    rec.rowno = 3;
+    valid_ok(request_build(&tcols, &rec, &o, 0, &r), &r);
+    assert_true(r.fingerprint == f);
+    /* a file that cannot be attached makes the row invalid at that step */
+    record_clear(&rec);
+    for (size_t i = 0; i < TN; i++) {
+        const char *v = strcmp(TH[i], "channel") == 0 ? "email" : strcmp(TH[i], "template_id") == 0 ? "t"
+                        : strcmp(TH[i], "to") == 0 ? "a@b.com" : strcmp(TH[i], "attachments") == 0 ? "gone.pdf" : "";
+        record_push(&rec, v, strlen(v));
+    }
+    valid_ok(request_build(&tcols, &rec, &o, 0, &r), &r);
+    assert_int_equal(request_load_attachments(&r, &tcols, &rec, &o), 1);
+    assert_false(r.valid);
+    assert_non_null(strstr(r.detail, "gone.pdf"));
+    record_free(&rec);
+    request_free(&r);
+    free(dir);
+}
+
 static void test_base64_vectors(void **state)
 {
     (void)state;
@@ -1119,6 +1295,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_message_channels_rules, setup_fixtures, teardown_fixtures),
         cmocka_unit_test_setup_teardown(test_message_state_drops_channels, setup_fixtures, teardown_fixtures),
         cmocka_unit_test_setup_teardown(test_message_fingerprints, setup_fixtures, teardown_fixtures),
+        cmocka_unit_test_setup_teardown(test_message_states_without_notification, setup_fixtures, teardown_fixtures),
+        cmocka_unit_test_setup_teardown(test_template_cells_utf8, setup_fixtures, teardown_fixtures),
+        cmocka_unit_test_setup_teardown(test_attachments_read_only_when_asked, setup_fixtures, teardown_fixtures),
+        cmocka_unit_test(test_columns_map),
         cmocka_unit_test_setup_teardown(test_message_drop_mask, setup_fixtures, teardown_fixtures),
         cmocka_unit_test_setup_teardown(test_message_field_count_and_malformed, setup_fixtures, teardown_fixtures),
         cmocka_unit_test_setup_teardown(test_template_email_body, setup_fixtures, teardown_fixtures),

@@ -48,6 +48,7 @@ typedef struct pipeline {
     /* job-wide state */
     atomic_int interrupted;
     atomic_int fatal;      /* a result file or the ledger could not be written: stop sending */
+    atomic_int limited;    /* --limit reached: rows left not_attempted (exit 4) */
     char fatal_msg[512];
 } pipeline;
 

@@ -53,11 +53,9 @@ static void *watch_main(void *p)
                 engine_stop(c->eng);
             continue;
         }
-        if (c->led) {
-            char err[256];
-            if (ledger_tick(c->led, err, sizeof err) < 0)
-                log_msg(LOG_QUIET, 0, "ledger: %s", err);
-        }
+        char err[256];
+        if (c->led && !c->cfg->dry_run && ledger_tick(c->led, err, sizeof err) < 0)
+            pipeline_fail(c, "ledger: %s; no further notification is sent (fix it, then --resume)", err);
         progress_draw(c->prog, 0);
     }
     return NULL;

@@ -53,12 +53,13 @@ void *stage_write_main(void *p)
             bad |= writer_cells(c->fail, &rc) < 0;
         if (c->xl && xlsxout_row(c->xl, rc.cell, rc.len) < 0)
             pipeline_fail(c, "--xlsx: %s", xlsxout_error(c->xl));
-        /* An unknown row may have reached the customer: the ledger assumes it did, so the
-         * next job does not notify them again within the cooldown. */
-        if (c->led && (j->status == RS_SENT || j->status == RS_UNKNOWN) && !c->cfg->dry_run &&
-            ledger_record(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->channels, j->finished_at_ms,
-                          j->rowno, err, sizeof err) < 0)
-            log_msg(LOG_QUIET, j->rowno, "ledger: %s", err);
+        /* The claim becomes what happened: sent, maybe sent (unknown, or beside a failed
+         * channel: it blocks like a send), or released. A ledger that cannot record it
+         * stops the job: the next night would notify these customers again. */
+        if (c->led && j->claimed &&
+            ledger_settle(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->rowno, j->sent_channels & j->claimed,
+                          j->maybe_channels & j->claimed, j->finished_at_ms, err, sizeof err) < 0)
+            pipeline_fail(c, "ledger: %s; no further notification is sent (fix it, then --resume)", err);
         if (bad)
             pipeline_fail(c, "cannot write the results: %s", strerror(errno));
         summary_add(&c->sum, j);

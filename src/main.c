@@ -155,8 +155,12 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
     if (!c->http || !c->thr)
         return -1;
     progress_set_throttle(c->prog, c->thr, c->q);
-    engine_opts eo = {c->http, c->thr, c->q, c->ro, c->rs.jn, &c->sum, cfg->concurrency, cfg->max_attempts,
-                      cfg->backoff_base_ms, cfg->backoff_max_ms};
+    engine_opts eo = {.http = c->http, .thr = c->thr, .q = c->q, .ro = c->ro, .jn = c->rs.jn, .sum = &c->sum,
+                      .workers = cfg->concurrency, .max_attempts = cfg->max_attempts,
+                      .backoff_base_ms = cfg->backoff_base_ms, .backoff_max_ms = cfg->backoff_max_ms,
+                      .retry_ambiguous = cfg->retry_ambiguous,
+                      .max_pause_ms = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1, /* 0 would mean the default */
+                      .api_key = cfg->api_key};
     c->eng = engine_start(&eo, err, errlen);
     return c->eng ? 0 : -1;
 }

@@ -15,6 +15,7 @@ typedef enum {
 typedef struct exit_causes {
     int storage_failed;    /* a result file, the journal or the ledger could not be written */
     int key_rejected;
+    int config_error;      /* DNS or certificate failure found while sending */
     int interrupted;
     int limited;           /* quota, budget or --limit */
     int rows_need_attention; /* failed, invalid or unknown rows */

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "cli.h"
+#include "budget.h"
 #include "columns.h"
 #include "dedupe.h"
 #include "engine.h"
@@ -35,6 +36,7 @@ typedef struct pipeline {
     dedupe *seen;          /* identical requests: duplicate of row N */
     dedupe *requested;     /* identifier+channel already requested in this job */
     ledger *led;           /* NULL with --no-ledger */
+    budget *bud;           /* --daily-budget over the ledger; NULL: none */
     reorder *ro;
     queue *q;
     throttle *thr;

@@ -42,6 +42,9 @@ void request_free(request *r);
 int request_build(const columns *c, const record *rec, const request_opts *o, unsigned drop,
                   request *out);
 
+/* The endpoint path the job sends to (the preflight GET checks it). */
+const char *request_endpoint(const request_opts *o);
+
 /* Base64 (RFC 4648) of len bytes into out (size >= 4 * ((len + 2) / 3) + 1). */
 size_t request_base64(const unsigned char *in, size_t len, char *out);
 

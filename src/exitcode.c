@@ -5,7 +5,7 @@ exit_status exit_decide(const exit_causes *c)
 {
     /* A storage failure first: the record of what was sent is incomplete, and saying
      * "interrupted" or "limit" would invite a --resume before the disk is fixed. */
-    if (c->storage_failed)
+    if (c->storage_failed || c->config_error)
         return EXIT_USAGE;
     if (c->key_rejected)
         return EXIT_ABORTED;

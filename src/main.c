@@ -12,11 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "exitcode.h"
 #include "joblock.h"
 #include "log.h"
 #include "paths.h"
 #include "pipeline.h"
+#include "preflight.h"
 
 static int fail_usage(const char *msg)
 {
@@ -134,6 +136,9 @@ static int open_state(pipeline *c, char *err, size_t errlen)
     return 0;
 }
 
+/* The engine's budget hook: one request of today's budget, before every attempt. */
+static int take_budget(void *ctx, char *msg, size_t msglen) { return budget_take(ctx, msg, msglen); }
+
 /* The parts between the stages, and the workers. */
 static int build_pipeline(pipeline *c, char *err, size_t errlen)
 {
@@ -154,15 +159,58 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
     c->thr = throttle_new(cfg->rate, cfg->burst, cfg->backoff_base_ms, cfg->backoff_max_ms);
     if (!c->http || !c->thr)
         return -1;
+    /* The daily budget lives in the ledger, so the jobs (and hosts) of a day share it. */
+    if (c->led && cfg->daily_budget > 0 && !(c->bud = budget_new(c->led, cfg->base_url, cfg->api_key, cfg->daily_budget))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     progress_set_throttle(c->prog, c->thr, c->q);
     engine_opts eo = {.http = c->http, .thr = c->thr, .q = c->q, .ro = c->ro, .jn = c->rs.jn, .sum = &c->sum,
                       .workers = cfg->concurrency, .max_attempts = cfg->max_attempts,
                       .backoff_base_ms = cfg->backoff_base_ms, .backoff_max_ms = cfg->backoff_max_ms,
                       .retry_ambiguous = cfg->retry_ambiguous,
                       .max_pause_ms = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1, /* 0 would mean the default */
-                      .api_key = cfg->api_key};
+                      .api_key = cfg->api_key,
+                      .take_request = c->bud ? take_budget : NULL, .take_request_ctx = c->bud};
     c->eng = engine_start(&eo, err, errlen);
     return c->eng ? 0 : -1;
+}
+
+/* The GET before the first row (contract: Sending). Returns 0 to go on (a rejected key or a
+ * spent budget has then stopped the engine, so every row becomes not_attempted and the
+ * exit status says why), or -1 with err: exit 2, nothing sent. */
+static int preflight(pipeline *c, char *err, size_t errlen)
+{
+    const config *cfg = c->cfg;
+    if (cfg->dry_run || cfg->no_preflight)
+        return 0;
+    if (c->bud) {
+        char msg[512];
+        int ok = budget_take(c->bud, msg, sizeof msg);
+        if (ok < 0) {
+            snprintf(err, errlen, "ledger: %s", msg);
+            return -1;
+        }
+        if (ok == 0) {
+            engine_stop_because(c->eng, ENGINE_STOP_BUDGET, 0,
+                                "today's --daily-budget is spent: no request was made; --resume continues tomorrow "
+                                "(UTC), or raise --daily-budget");
+            return 0;
+        }
+    }
+    char msg[768];
+    switch (preflight_run(c->http, cfg->base_url, request_endpoint(&c->ropts), msg, sizeof msg)) {
+    case PREFLIGHT_GO:
+        return 0;
+    case PREFLIGHT_KEY_REJECTED:
+        engine_stop_because(c->eng, ENGINE_STOP_KEY_REJECTED, 0, msg);
+        log_msg(LOG_QUIET, 0, "%s", msg);
+        return 0;
+    case PREFLIGHT_REFUSED:
+        break;
+    }
+    snprintf(err, errlen, "%s", msg);
+    return -1;
 }
 
 /* ---- the run ---- */
@@ -197,20 +245,53 @@ static int run_stages(pipeline *c, char *err, size_t errlen)
 }
 
 /* After the stages: settle the files and pick the exit status. */
+/* Why the engine stopped, as the exit policy sees it; the summary learns what stopped a
+ * job early and when the API expects requests again. */
+static void engine_causes(pipeline *c, exit_causes *why)
+{
+    engine_reason r = c->eng ? engine_stop_reason(c->eng) : ENGINE_STOP_NONE;
+    const char *by = NULL;
+    switch (r) {
+    case ENGINE_STOP_KEY_REJECTED: why->key_rejected = 1; break;
+    case ENGINE_STOP_INTERRUPT: why->interrupted = 1; break;
+    case ENGINE_STOP_CONFIG: why->config_error = 1; break;
+    case ENGINE_STOP_STORAGE: why->storage_failed = 1; break;
+    case ENGINE_STOP_QUOTA: by = "quota"; break;
+    case ENGINE_STOP_BUDGET: by = "budget"; break;
+    case ENGINE_STOP_LIMIT: by = "limit"; break;
+    case ENGINE_STOP_NONE: break;
+    }
+    if (!by && atomic_load(&c->limited))
+        by = "limit";
+    if (by) {
+        why->limited = 1;
+        summary_set_stop(&c->sum, by, c->eng ? engine_resume_after_ms(c->eng) : 0);
+    }
+    if (c->eng && r != ENGINE_STOP_NONE && r != ENGINE_STOP_INTERRUPT && r != ENGINE_STOP_KEY_REJECTED) {
+        char msg[512];
+        engine_stop_message(c->eng, msg, sizeof msg);
+        if (msg[0] && !atomic_load(&c->fatal))
+            log_msg(LOG_QUIET, 0, "%s", msg);
+    }
+}
+
+/* After the stages: settle the files and pick the exit status. */
 static exit_status finish(pipeline *c, int read_rc, char *err, size_t errlen)
 {
     config *cfg = c->cfg;
     exit_causes why = {0};
     why.storage_failed = read_rc < 0 || atomic_load(&c->fatal);
-    why.key_rejected = c->eng && engine_aborted(c->eng);
     why.interrupted = atomic_load(&c->interrupted);
+    engine_causes(c, &why);
     why.rows_need_attention = summary_exit_code(&c->sum) != 0;
     if (atomic_load(&c->fatal))
         snprintf(err, errlen, "%s", c->fatal_msg);
-    int complete = !why.storage_failed && !why.key_rejected && !why.interrupted;
+    int complete = !why.storage_failed && !why.key_rejected && !why.interrupted && !why.limited && !why.config_error;
     /* A storage failure keeps the journal: what was sent is on record, --resume continues. */
     if (stage_write_close(c, !why.storage_failed, why.storage_failed ? NULL : err, errlen) < 0)
         why.storage_failed = 1;
+    budget_free(c->bud); /* gives back the unused part of its block, before the ledger closes */
+    c->bud = NULL;
     if (c->led && ledger_close(c->led) < 0)
         why.storage_failed = 1; /* never exit 0 with sends missing from the ledger */
     c->led = NULL;
@@ -234,6 +315,7 @@ static void pipeline_free(pipeline *c)
     if (c->out || c->fail || c->xl)
         stage_write_close(c, 0, NULL, 0);
     resume_close(&c->rs, 0);
+    budget_free(c->bud); /* gives back the unused part of its block, before the ledger closes */
     if (c->led)
         ledger_close(c->led);
     engine_free(c->eng);
@@ -272,7 +354,7 @@ static int setup(pipeline *c, char *err, size_t errlen)
     block_signals();
     if (open_state(c, err, errlen) < 0 || stage_write_open(c, err, errlen) < 0)
         return -1;
-    return build_pipeline(c, err, errlen);
+    return build_pipeline(c, err, errlen) < 0 ? -1 : preflight(c, err, errlen);
 }
 
 static int run(config *cfg)

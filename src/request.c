@@ -536,3 +536,11 @@ int request_build(const columns *c, const record *rec, const request_opts *o, un
     int rc = c->mode == MODE_TEMPLATE ? build_template(c, rec, o, drop, r) : build_message(c, rec, o, drop, r);
     return rc;
 }
+
+const char *request_endpoint(const request_opts *o)
+{
+    if (o->mode != MODE_TEMPLATE)
+        return PATH_MESSAGE;
+    /* Every channel's endpoint answers alike; the preflight needs one of them. */
+    return o->per_channel_endpoint ? "/b/pbl/v2/notifications/send/sms/" : PATH_SEND;
+}

@@ -19,18 +19,26 @@ void pipeline_fail(pipeline *p, const char *fmt, ...)
     vsnprintf(p->fatal_msg, sizeof p->fatal_msg, fmt, ap);
     va_end(ap);
     if (p->eng)
-        engine_stop(p->eng);
+        engine_stop_because(p->eng, ENGINE_STOP_STORAGE, 0, p->fatal_msg);
 }
 
 const char *pipeline_stop_reason(pipeline *p)
 {
     if (atomic_load(&p->fatal))
         return "the job stopped: its state could not be recorded";
-    if (p->eng && engine_aborted(p->eng))
-        return "the job was aborted (API key rejected)";
-    if (atomic_load(&p->interrupted) || (p->eng && engine_stopping(p->eng)))
+    if (atomic_load(&p->interrupted))
         return "the job was interrupted";
-    return NULL;
+    switch (p->eng ? engine_stop_reason(p->eng) : ENGINE_STOP_NONE) {
+    case ENGINE_STOP_NONE: return NULL;
+    case ENGINE_STOP_INTERRUPT: return "the job was interrupted";
+    case ENGINE_STOP_KEY_REJECTED: return "the job was aborted (API key rejected)";
+    case ENGINE_STOP_CONFIG: return "the job stopped on a configuration error (see the message)";
+    case ENGINE_STOP_QUOTA: return "the API's quota is spent; --resume continues when it allows";
+    case ENGINE_STOP_BUDGET: return "today's --daily-budget is spent; --resume continues";
+    case ENGINE_STOP_LIMIT: return "--limit reached; --resume continues";
+    case ENGINE_STOP_STORAGE: return "the job stopped: its state could not be recorded";
+    }
+    return "the job stopped";
 }
 
 static int is_failure(row_status s)

@@ -63,10 +63,11 @@ static int token_is_specific(const char *t, size_t n)
     return 0;
 }
 
+/* Appends what fits, keeping room for the NUL. */
 static size_t put(char *out, size_t size, size_t n, const char *s, size_t len)
 {
     if (n + len >= size)
-        return n;
+        len = size - 1 - n;
     memcpy(out + n, s, len);
     return n + len;
 }
@@ -117,10 +118,15 @@ size_t summary_reason_key(const char *detail, char *out, size_t size)
     while (n && out[n - 1] == ' ')
         n--;
     /* never end in the middle of a UTF-8 sequence (put() may have stopped short) */
-    while (n && ((unsigned char)out[n - 1] & 0xc0) == 0x80)
-        n--;
-    if (n && (unsigned char)out[n - 1] >= 0xc0)
-        n--;
+    size_t lead = n;
+    while (lead && ((unsigned char)out[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (lead && (unsigned char)out[lead - 1] >= 0xc0) {
+        unsigned char c = (unsigned char)out[lead - 1];
+        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (n - (lead - 1) < need)
+            n = lead - 1;
+    }
     out[n] = '\0';
     return n;
 }

@@ -317,3 +317,19 @@ check_eq "nightly: the next run resumes the unfinished night first, then starts 
 check_eq "nightly: ... and reports tonight's verdict (PAUSED again here)" "0" "$rc"
 check "ottu-resend-check: a summary disagreeing with the exit status is an ALERT" bash -c \
   "PATH='$R/usr/bin:$PATH' ottu-resend-check '$S/2000-01-01/summary.json' 1 | grep -q '^ALERT: exit status 1 but'"
+
+# --- every option of the parser is documented: man page, --help, bash completion ---------
+opts=$(sed -n '/^static const struct option longopts/,/^};/p' "$ROOT/src/cli.c" | grep -o '{"[a-z-]*"' | tr -d '{"' | grep -vx api-key)
+"$RESEND" --help > help.txt
+sed 's/\\-/-/g' "$ROOT/docs/ottu-resend.1" > man.txt
+lack_man="" lack_help="" lack_comp=""
+for o in $opts; do
+  grep -q -- "--$o\b" man.txt || lack_man="$lack_man $o"
+  grep -q -- "--$o\b" help.txt || lack_help="$lack_help $o"
+  grep -q -- "--$o\b" "$ROOT/docs/ottu-resend.bash-completion" || lack_comp="$lack_comp $o"
+done
+check_eq "man page: every option" "" "$lack_man"
+check_eq "--help: every option" "" "$lack_help"
+check_eq "bash completion: every option" "" "$lack_comp"
+check "man page and --help: exit 4 and what cron does with it" bash -c \
+  "grep -q 'resume on the next run' man.txt && grep -q '4 stopped by a limit' help.txt && grep -q 'cron: resume on the next run' help.txt"

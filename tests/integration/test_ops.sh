@@ -177,7 +177,7 @@ assert ch == sorted((c, o) for c in ("sms", "email", "whatsapp") for o in ("sent
 for fam in ("ottu_resend_requests_total", "ottu_resend_retries_total", "ottu_resend_last_run_timestamp_seconds",
             "ottu_resend_last_exit_code", "ottu_resend_duration_seconds"):
     assert sum(1 for n, l, v in samples if n == fam) == 1, fam
-print(" ".join(sorted(types)))
+print("# families: " + " ".join(sorted(types)))
 PY
 job=$'night "shift" \\ one\nline'
 check "metrics: every sample has HELP and TYPE, labels escaped (quote, backslash, newline round-trip)" \
@@ -185,7 +185,7 @@ check "metrics: every sample has HELP and TYPE, labels escaped (quote, backslash
 check "metrics: the file replaced after a failed run parses and keeps the last success" bash -c \
   "python3 promparse.py prom/carried.prom \"\$1\" | grep -q ottu_resend_last_success_timestamp_seconds" _ "$job"
 if [ -s rule-metrics.txt ]; then
-  fams=$(python3 promparse.py prom/carried.prom "$job")
+  fams=$(python3 promparse.py prom/carried.prom "$job" | sed "s/^# families: //")
   lacking=""
   for m in $(cat rule-metrics.txt); do echo " $fams " | grep -q " $m " || lacking="$lacking $m"; done
   check_eq "prometheus rules use only metrics that ottu-resend writes" "" "$lacking"

@@ -16,6 +16,7 @@
 #include "exitcode.h"
 #include "joblock.h"
 #include "log.h"
+#include "metrics.h"
 #include "paths.h"
 #include "pipeline.h"
 #include "preflight.h"
@@ -365,6 +366,7 @@ static int run(config *cfg)
         return fail_usage("out of memory");
     c->cfg = cfg;
     summary_init(&c->sum);
+    summary_set_ledger(&c->sum, cfg->no_ledger ? NULL : cfg->ledger);
     exit_status code = EXIT_USAGE;
     /* The summary file may be written for a usage error, unless it is itself the problem. */
     int paths_ok = paths_check(cfg, err, sizeof err) == 0;
@@ -380,6 +382,11 @@ static int run(config *cfg)
     }
     if (err[0])
         fprintf(stderr, "ottu-resend: %s\n", err);
+    /* Written on every exit (2, 3, 4 and 130 included): monitoring must see failures. */
+    char merr[512];
+    if (cfg->metrics_file && paths_ok &&
+        metrics_write(cfg->metrics_file, &c->sum, cfg->job_name, cfg->input, code, merr, sizeof merr) < 0)
+        fprintf(stderr, "ottu-resend: %s\n", merr);
     pipeline_free(c);
     return code;
 }

@@ -52,6 +52,7 @@ int paths_check(const config *cfg, char *err, size_t errlen)
         {"--failures", cfg->failures && !writer_is_stream(cfg->failures) ? cfg->failures : NULL},
         {"--summary-json", cfg->summary_json && strcmp(cfg->summary_json, "-") ? cfg->summary_json : NULL},
         {"--xlsx", cfg->xlsx},
+        {"--metrics-file", cfg->metrics_file},
         {"--ledger", cfg->ledger},
         {"--api-key-file", cfg->api_key_file},
     };

@@ -86,7 +86,7 @@ static void *writer_main(void *p)
         int bad = writer_cells(c->out, &rc) < 0;
         if (c->fail && is_failure(j->status))
             bad |= writer_cells(c->fail, &rc) < 0;
-        if (c->xl && xlsxout_row(c->xl, rc.cell, rc.len) < 0 && !atomic_load(&c->fatal)) {
+        if (c->xl && xlsxout_row(c->xl, rc.cell, rc.len, j) < 0 && !atomic_load(&c->fatal)) {
             snprintf(c->fatal_msg, sizeof c->fatal_msg, "--xlsx: %s", xlsxout_error(c->xl));
             atomic_store(&c->fatal, 1);
         }
@@ -396,7 +396,7 @@ static int open_outputs(job_ctx *c, char *err, size_t errlen)
     }
     if (c->fail || !cfg->failures) {
         if (cfg->xlsx)
-            c->xl = xlsxout_open(cfg->xlsx, hdr.cell, hdr.n, err, errlen);
+            c->xl = xlsxout_open(cfg->xlsx, hdr.cell, c->cols.nout, err, errlen);
     }
     row_cells_free(&hdr);
     if ((cfg->failures && !c->fail) || (cfg->xlsx && !c->xl))
@@ -404,7 +404,7 @@ static int open_outputs(job_ctx *c, char *err, size_t errlen)
     return 0;
 }
 
-static int close_outputs(job_ctx *c, int commit, char *err, size_t errlen)
+static int close_outputs(job_ctx *c, int commit, int exit_code, char *err, size_t errlen)
 {
     int rc = 0;
     char e2[512];
@@ -419,20 +419,22 @@ static int close_outputs(job_ctx *c, int commit, char *err, size_t errlen)
         if (!commit) {
             xlsxout_discard(c->xl);
         } else {
-            char rate[32], conc[16], shard[32];
+            char rate[32], conc[16];
             snprintf(rate, sizeof rate, "%g/s", c->cfg->rate);
             snprintf(conc, sizeof conc, "%d", c->cfg->concurrency);
-            snprintf(shard, sizeof shard, "%u/%u", c->cfg->shard_k, c->cfg->shard_n ? c->cfg->shard_n : 1);
             xlsxout_kv info[] = {
                 {"input", c->cfg->input},
                 {"mode", c->cols.mode == MODE_TEMPLATE ? "template" : "message"},
                 {"dry run", c->cfg->dry_run ? "yes" : "no"},
                 {"rate", c->cfg->rate > 0 ? rate : "unlimited"},
                 {"concurrency", conc},
-                {"shard", shard},
                 {"job", c->job_id},
             };
-            if (xlsxout_close(c->xl, info, sizeof info / sizeof info[0], e2, sizeof e2) < 0 && rc == 0) {
+            xlsxout_end end = {.exit_code = exit_code, .shard_k = c->cfg->shard_k, .shard_n = c->cfg->shard_n,
+                               .info = info, .ninfo = sizeof info / sizeof info[0]};
+            memcpy(end.channel_sent, c->sum.channel_sent, sizeof end.channel_sent);
+            memcpy(end.channel_requested, c->sum.channel_requested, sizeof end.channel_requested);
+            if (xlsxout_close(c->xl, &end, e2, sizeof e2) < 0 && rc == 0) {
                 snprintf(err, errlen, "--xlsx: %s", e2);
                 rc = -1;
             }
@@ -560,7 +562,7 @@ static int run(config *cfg)
         if (atomic_load(&c->fatal))
             snprintf(err, sizeof err, "%s", c->fatal_msg);
         /* Keep the journal: what was sent is on record, --resume continues. */
-        close_outputs(c, 0, err + strlen(err), 0);
+        close_outputs(c, 0, EXIT_USAGE, err + strlen(err), 0);
         resume_close(&c->rs, 0);
         exit_code = EXIT_USAGE;
         goto done;
@@ -571,7 +573,7 @@ static int run(config *cfg)
         exit_code = EXIT_INTERRUPTED;
     else
         exit_code = summary_exit_code(&c->sum);
-    if (close_outputs(c, 1, err, sizeof err) < 0) {
+    if (close_outputs(c, 1, exit_code, err, sizeof err) < 0) {
         resume_close(&c->rs, 0);
         exit_code = EXIT_USAGE;
         goto done;
@@ -597,7 +599,7 @@ done:
         summary_write_json(&c->sum, cfg->summary_json, exit_code, e2, sizeof e2);
     }
     if (c->out || c->fail || c->xl)
-        close_outputs(c, 0, err, 0);
+        close_outputs(c, 0, exit_code, err, 0);
     resume_close(&c->rs, !sending_started && c->rs.jn_new);
     if (c->led)
         ledger_close(c->led);

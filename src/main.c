@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "columns.h"
+#include "confirm.h"
 #include "dedupe.h"
 #include "engine.h"
 #include "journal.h"
@@ -501,6 +502,17 @@ static int run(config *cfg)
         free(copy);
         c->ropts.attach_dir = c->attach_dir;
     }
+    /* ---- issue 18: confirmation at a terminal (port to the restructured main) ---- */
+    if (confirm_needed(cfg)) {
+        long rows, ch[3];
+        if (confirm_count(cfg, &c->cols, &c->ropts, &rows, ch, err, sizeof err) < 0)
+            goto done;
+        if (rows > 0 && !confirm_send(stdin, stderr, rows, ch, cfg->base_url)) {
+            snprintf(err, sizeof err, "not confirmed: nothing sent (--yes sends without asking)");
+            goto done;
+        }
+    }
+    /* ---- end of the confirmation ---- */
     if (resume_open(&c->rs, cfg, &c->cols, &c->ropts, c->job_id, sizeof c->job_id, err, sizeof err) < 0)
         goto done;
     if (cfg->ledger && cfg->dry_run) {
@@ -554,7 +566,6 @@ static int run(config *cfg)
         pthread_kill(c->watch_thread, SIGUSR1);
         pthread_join(c->watch_thread, NULL);
     }
-    progress_draw(c->prog, 1);
 
     int interrupted = atomic_load(&c->interrupted);
     int aborted = c->eng && engine_aborted(c->eng);
@@ -562,6 +573,7 @@ static int run(config *cfg)
         if (atomic_load(&c->fatal))
             snprintf(err, sizeof err, "%s", c->fatal_msg);
         /* Keep the journal: what was sent is on record, --resume continues. */
+        progress_finish(c->prog, EXIT_USAGE); /* issue 18: the last progress line */
         close_outputs(c, 0, EXIT_USAGE, err + strlen(err), 0);
         resume_close(&c->rs, 0);
         exit_code = EXIT_USAGE;
@@ -573,6 +585,7 @@ static int run(config *cfg)
         exit_code = EXIT_INTERRUPTED;
     else
         exit_code = summary_exit_code(&c->sum);
+    progress_finish(c->prog, exit_code); /* issue 18: the last line says what was not sent, and --resume */
     if (close_outputs(c, 1, exit_code, err, sizeof err) < 0) {
         resume_close(&c->rs, 0);
         exit_code = EXIT_USAGE;

@@ -68,9 +68,9 @@ int stage_read_run(pipeline *p, char *err, size_t errlen);
 
 /* Opens the result CSV (header written), the failures CSV and the workbook. 0 or -1. */
 int stage_write_open(pipeline *p, char *err, size_t errlen);
-/* Closes them; commit = the job ran (else the files are discarded). err may be NULL.
- * Returns 0, or -1 with err. */
-int stage_write_close(pipeline *p, int commit, char *err, size_t errlen);
+/* Closes them; commit = the job ran (else the files are discarded); exit_code goes into
+ * the workbook's Summary. err may be NULL. Returns 0, or -1 with err. */
+int stage_write_close(pipeline *p, int commit, int exit_code, char *err, size_t errlen);
 
 /* The writer stage, a thread of its own: rows in input order to the result CSV, the
  * failures CSV and the workbook; their outcomes into the ledger and the summary. */

@@ -385,6 +385,21 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    /* Two streams interleaved on stdout could be read as neither (issue 18). */
+    const char *on_stdout[3];
+    int n_stdout = 0;
+    if (strcmp(cfg->output, "-") == 0)
+        on_stdout[n_stdout++] = strcmp(cfg->input, "-") == 0 && !output ? "the results (-o, standard output for standard input)" : "-o -";
+    if (cfg->failures && strcmp(cfg->failures, "-") == 0)
+        on_stdout[n_stdout++] = "--failures -";
+    if (cfg->summary_json && strcmp(cfg->summary_json, "-") == 0)
+        on_stdout[n_stdout++] = "--summary-json -";
+    if (n_stdout > 1) {
+        snprintf(err, errlen, "%s%s%s and %s would %s write to standard output: give %s a file path", on_stdout[0],
+                 n_stdout == 3 ? ", " : "", n_stdout == 3 ? on_stdout[1] : "", on_stdout[n_stdout - 1],
+                 n_stdout == 3 ? "all" : "both", n_stdout == 3 ? "all but one of them" : "one of them");
+        return -1;
+    }
     return 0;
 bad:
     snprintf(err, errlen, "invalid value \"%.100s\" for --%s%s", optarg, option_name(c), option_hint(c));

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "confirm.h"
 #include "exitcode.h"
 #include "joblock.h"
 #include "log.h"
@@ -114,6 +115,24 @@ static int open_input(pipeline *c, char *err, size_t errlen)
         c->attach_dir = copy ? realpath(dirname(copy), NULL) : NULL;
         free(copy);
         c->ropts.attach_dir = c->attach_dir;
+    }
+    return 0;
+}
+
+/* At a terminal, nothing stands between a typo and 50,000 real SMS but this question:
+ * validate the whole input first, then ask (never under cron, in a dry run or with --yes).
+ * Asked before any journal or output exists, so "no" leaves nothing behind. */
+static int confirm(pipeline *c, char *err, size_t errlen)
+{
+    const config *cfg = c->cfg;
+    long rows, ch[3];
+    if (!confirm_needed(cfg))
+        return 0;
+    if (confirm_count(cfg, &c->cols, &c->ropts, &rows, ch, err, errlen) < 0)
+        return -1;
+    if (rows > 0 && !confirm_send(stdin, stderr, rows, ch, cfg->base_url)) {
+        snprintf(err, errlen, "not confirmed: nothing sent (--yes sends without asking)");
+        return -1;
     }
     return 0;
 }
@@ -241,7 +260,6 @@ static int run_stages(pipeline *c, char *err, size_t errlen)
         pthread_kill(watch_thread, SIGUSR1);
         pthread_join(watch_thread, NULL);
     }
-    progress_draw(c->prog, 1);
     return rc;
 }
 
@@ -289,7 +307,7 @@ static exit_status finish(pipeline *c, int read_rc, char *err, size_t errlen)
         snprintf(err, errlen, "%s", c->fatal_msg);
     int complete = !why.storage_failed && !why.key_rejected && !why.interrupted && !why.limited && !why.config_error;
     /* A storage failure keeps the journal: what was sent is on record, --resume continues. */
-    if (stage_write_close(c, !why.storage_failed, why.storage_failed ? NULL : err, errlen) < 0)
+    if (stage_write_close(c, !why.storage_failed, exit_decide(&why), why.storage_failed ? NULL : err, errlen) < 0)
         why.storage_failed = 1;
     budget_free(c->bud); /* gives back the unused part of its block, before the ledger closes */
     c->bud = NULL;
@@ -298,6 +316,7 @@ static exit_status finish(pipeline *c, int read_rc, char *err, size_t errlen)
     c->led = NULL;
     resume_close(&c->rs, complete && !why.storage_failed);
     exit_status code = exit_decide(&why);
+    progress_finish(c->prog, code); /* the last line says what was not sent, and --resume */
     if (why.key_rejected)
         log_msg(LOG_QUIET, 0, "the API rejected the key (401/403): job aborted. The rows that got 401/403 are "
                               "failed (see --failures); after fixing the key, --resume sends the rows not attempted");
@@ -314,7 +333,7 @@ static exit_status finish(pipeline *c, int read_rc, char *err, size_t errlen)
 static void pipeline_free(pipeline *c)
 {
     if (c->out || c->fail || c->xl)
-        stage_write_close(c, 0, NULL, 0);
+        stage_write_close(c, 0, EXIT_USAGE, NULL, 0);
     resume_close(&c->rs, 0);
     budget_free(c->bud); /* gives back the unused part of its block, before the ledger closes */
     if (c->led)
@@ -350,7 +369,7 @@ static void block_signals(void)
 /* Everything that can be refused before a row is sent (exit 2). */
 static int setup(pipeline *c, char *err, size_t errlen)
 {
-    if (check_config(c->cfg, err, errlen) < 0 || open_input(c, err, errlen) < 0)
+    if (check_config(c->cfg, err, errlen) < 0 || open_input(c, err, errlen) < 0 || confirm(c, err, errlen) < 0)
         return -1;
     block_signals();
     if (open_state(c, err, errlen) < 0 || stage_write_open(c, err, errlen) < 0)

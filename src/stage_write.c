@@ -59,7 +59,7 @@ void *stage_write_main(void *p)
         int bad = writer_cells(c->out, &rc) < 0;
         if (c->fail && is_failure(j->status))
             bad |= writer_cells(c->fail, &rc) < 0;
-        if (c->xl && xlsxout_row(c->xl, rc.cell, rc.len) < 0)
+        if (c->xl && xlsxout_row(c->xl, rc.cell, rc.len, j) < 0)
             pipeline_fail(c, "--xlsx: %s", xlsxout_error(c->xl));
         /* The claim becomes what happened: sent, maybe sent (unknown, or beside a failed
          * channel: it blocks like a send), or released. A ledger that cannot record it
@@ -96,7 +96,7 @@ int stage_write_open(pipeline *c, char *err, size_t errlen)
     }
     if (c->fail || !cfg->failures) {
         if (cfg->xlsx)
-            c->xl = xlsxout_open(cfg->xlsx, hdr.cell, hdr.n, err, errlen);
+            c->xl = xlsxout_open(cfg->xlsx, hdr.cell, c->cols.nout, err, errlen);
     }
     row_cells_free(&hdr);
     if ((cfg->failures && !c->fail) || (cfg->xlsx && !c->xl))
@@ -104,7 +104,7 @@ int stage_write_open(pipeline *c, char *err, size_t errlen)
     return 0;
 }
 
-int stage_write_close(pipeline *c, int commit, char *err, size_t errlen)
+int stage_write_close(pipeline *c, int commit, int exit_code, char *err, size_t errlen)
 {
     int rc = 0;
     char e2[512];
@@ -119,20 +119,22 @@ int stage_write_close(pipeline *c, int commit, char *err, size_t errlen)
         if (!commit) {
             xlsxout_discard(c->xl);
         } else {
-            char rate[32], conc[16], shard[32];
+            char rate[32], conc[16];
             snprintf(rate, sizeof rate, "%g/s", c->cfg->rate);
             snprintf(conc, sizeof conc, "%d", c->cfg->concurrency);
-            snprintf(shard, sizeof shard, "%u/%u", c->cfg->shard_k, c->cfg->shard_n ? c->cfg->shard_n : 1);
             xlsxout_kv info[] = {
                 {"input", c->cfg->input},
                 {"mode", c->cols.mode == MODE_TEMPLATE ? "template" : "message"},
                 {"dry run", c->cfg->dry_run ? "yes" : "no"},
                 {"rate", c->cfg->rate > 0 ? rate : "unlimited"},
                 {"concurrency", conc},
-                {"shard", shard},
                 {"job", c->job_id},
             };
-            if (xlsxout_close(c->xl, info, sizeof info / sizeof info[0], e2, sizeof e2) < 0 && rc == 0) {
+            xlsxout_end end = {.exit_code = exit_code, .shard_k = c->cfg->shard_k, .shard_n = c->cfg->shard_n,
+                               .info = info, .ninfo = sizeof info / sizeof info[0]};
+            memcpy(end.channel_sent, c->sum.channel_sent, sizeof end.channel_sent);
+            memcpy(end.channel_requested, c->sum.channel_requested, sizeof end.channel_requested);
+            if (xlsxout_close(c->xl, &end, e2, sizeof e2) < 0 && rc == 0) {
                 snprintf(err, errlen, "--xlsx: %s", e2);
                 rc = -1;
             }

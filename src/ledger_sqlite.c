@@ -49,8 +49,10 @@
     "  PRIMARY KEY (scope, day)\n"                                                             \
     ") WITHOUT ROWID;\n"                                                                       \
     "CREATE VIEW send_log AS\n"                                                                \
-    "  SELECT strftime('%Y-%m-%dT%H:%M:%fZ', c.at_ms / 1000.0, 'unixepoch') AS sent_at,\n"     \
-    "         c.channel, c.identifier, j.name AS job, c.row_no, c.state, c.at_ms AS sent_at_ms\n" \
+    "  SELECT strftime('%Y-%m-%dT%H:%M:%S', c.at_ms / 1000, 'unixepoch') ||\n"                  \
+    "         printf('.%03dZ', c.at_ms % 1000) AS sent_at,\n"                                     \
+    "         c.channel, c.identifier, j.name AS job, c.row_no, c.state, c.at_ms AS sent_at_ms,\n"  \
+    "         c.job_id\n"                                                                        \
     "  FROM claims c LEFT JOIN jobs j ON j.id = c.job_id\n"                                    \
     "  WHERE c.state IN ('sent', 'maybe');\n"                                                  \
     "PRAGMA user_version = " XSTR(LEDGER_SCHEMA_VERSION) ";\n"

@@ -13,10 +13,12 @@ CFLAGS  ?=
 LDFLAGS ?=
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude -pthread \
+# libpq's header lives in a folder of its own (Debian: /usr/include/postgresql).
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude $(PQ_CFLAGS) -pthread \
              -DOTTU_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
-LIBS      = -lcsv -lcurl -lcjson -lxlsxwriter -lsqlite3 -lm
+LIBS      = -lcsv -lcurl -lcjson -lxlsxwriter -lsqlite3 -lpq -lm
 MOCK_LIBS = -lmicrohttpd -lcjson -lcsv -lm
 TEST_LIBS = -lcmocka
 

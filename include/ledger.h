@@ -16,7 +16,7 @@
 /* How long a writer waits for another process's transaction before giving up. */
 #define LEDGER_BUSY_TIMEOUT_MS 10000
 /* Schema version written to the meta table and PRAGMA user_version. */
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2
 
 typedef struct ledger ledger;
 
@@ -48,6 +48,9 @@ typedef struct ledger_claim_item {
     size_t idlen;
     unsigned channels;
     long row;
+    /* in, optional: 1 = this job's own maybe-sent record of this same row does not block
+     * (--resend-unknown asks for exactly that); 0 otherwise */
+    int resend_own;
     /* out */
     unsigned granted;
     ledger_kind blocked_kind[3];
@@ -55,10 +58,12 @@ typedef struct ledger_claim_item {
     char blocked_job[3][40];
 } ledger_claim_item;
 
-/* Claims every item in one transaction: a (identifier, channel) is granted unless a send,
- * maybe-send or claim by another job exists within cooldown_ms before now_ms (this job's
- * own open claims -- from an earlier run of the same job whose journal shows the row was
- * never attempted -- are taken over). cooldown_ms <= 0: everything is granted, and still
+/* Claims every item in one transaction: a (identifier, channel) is granted unless a send
+ * or maybe-send (of any job, this one included), or a claim by another job or by another
+ * row of this job, exists within cooldown_ms before now_ms (time > now_ms - cooldown_ms).
+ * This job's own open claim on the same row -- from an earlier run of the same job whose
+ * journal shows the row was never attempted -- is taken over. Settlements still buffered
+ * are committed in the same transaction first, so the answer is exact. cooldown_ms <= 0: everything is granted, and still
  * recorded as claimed. In READONLY mode nothing is written: granted says what a real run
  * would be granted now. Returns 0, or -1 with err (busy past LEDGER_BUSY_TIMEOUT_MS, disk
  * full, connection lost): then nothing of the batch is claimed and nothing may be sent. */

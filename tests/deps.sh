@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and the tests need, only when some are missing.
 set -u
 pkgs="build-essential pkg-config clang libcsv-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev
-      libmicrohttpd-dev libxlsxwriter-dev libsqlite3-dev sqlite3 unzip curl python3 valgrind time openssl"
+      libmicrohttpd-dev libxlsxwriter-dev libsqlite3-dev sqlite3 libpq-dev postgresql unzip curl python3 valgrind time openssl"
 missing=()
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -16,7 +16,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parame
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude -pthread \
              -DOTTU_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
-LIBS      = -lcsv -lcurl -lcjson -lxlsxwriter -lsqlite3 -lm
+LIBS      = -lcsv -lcurl -lssl -lcrypto -lcjson -lxlsxwriter -lsqlite3 -lm
 MOCK_LIBS = -lmicrohttpd -lcjson -lcsv -lm
 TEST_LIBS = -lcmocka
 

@@ -18,7 +18,7 @@ PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/includ
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude $(PQ_CFLAGS) -pthread \
              -DOTTU_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
-LIBS      = -lcsv -lcurl -lcjson -lxlsxwriter -lsqlite3 -lpq -lm
+LIBS      = -lcsv -lcurl -lssl -lcrypto -lcjson -lxlsxwriter -lsqlite3 -lpq -lm
 MOCK_LIBS = -lmicrohttpd -lcjson -lcsv -lm
 TEST_LIBS = -lcmocka
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, only when some are missing.
 set -u
-pkgs="build-essential pkg-config clang libcsv-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev
+# libssl-dev: http.c hands every TLS connection one shared OpenSSL trust store (issue 20).
+# postgresql, libpq-dev: the PostgreSQL ledger and its tests (issue 17).
+pkgs="build-essential pkg-config clang libcsv-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcmocka-dev
       libmicrohttpd-dev libxlsxwriter-dev libsqlite3-dev sqlite3 libpq-dev postgresql unzip curl python3 valgrind time openssl"
 missing=()
 for p in $pkgs; do

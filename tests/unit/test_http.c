@@ -351,10 +351,15 @@ static void test_get_and_retry_after(void **state)
     assert_int_equal(r.retry_after_s, -1); /* not carried over from the previous answer */
     assert_string_equal(r.retry_after, "");
     assert_int_equal(atomic_load(&s->requests), 3);
+    /* The server goes away: the handle's next request is refused at connect, and what the
+     * earlier transfers sent does not count for this one. */
+    srv_stop(s);
+    http_post(c, "/b/pbl/v2/message-notification/", BODY, strlen(BODY), &r);
+    assert_int_equal(r.error_kind, HTTP_ERR_CONNECT);
+    assert_int_equal(r.outcome, HTTP_NOT_SENT);
     http_result_free(&r);
     http_client_free(c);
     http_shared_free(sh);
-    srv_stop(s);
 }
 
 static void test_bad_cacert_refused_up_front(void **state)

@@ -746,7 +746,7 @@ static void test_concurrent_create(void **state)
                     _exit(3);
                 }
                 for (int i = 0; i < 500; i++)
-                    if (ledger_record(l, job, strlen(job), RULES_SMS, now_ms(), i, err,
+                    if (ledger_settle(l, job, strlen(job), i, RULES_SMS, 0, now_ms(), err,
                                       sizeof err) != 0)
                         _exit(4);
                 ledger_close(l);

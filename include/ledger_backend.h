@@ -56,8 +56,9 @@ typedef struct ledger_ops {
                         size_t errlen);
     /* Fills st (caller frees days and budget). 0 or -1. */
     int (*stats)(void *be, const char *today, ledger_stats *st, char *err, size_t errlen);
-    /* Deletes (or with dry_run counts) records whose time is before cutoff_ms; claims
-     * still open are kept. Returns how many, or -1 with err; *left = records remaining. */
+    /* Deletes (or with dry_run counts) records of any state whose time is before
+     * cutoff_ms, and budget days before cutoff's day. Returns how many records, or -1
+     * with err; *left = records remaining. */
     long long (*prune)(void *be, int64_t cutoff_ms, int dry_run, long long *left, char *err, size_t errlen);
     void (*close)(void *be);
 } ledger_ops;

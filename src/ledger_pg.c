@@ -106,8 +106,8 @@ static void pg_error(pg *g, const char *doing, const PGresult *res, char *err, s
 {
     char msg[400];
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    one_line(res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(g->conn), msg,
-             sizeof msg);
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    one_line(primary ? primary : PQerrorMessage(g->conn), msg, sizeof msg);
     if (PQstatus(g->conn) != CONNECTION_OK)
         set_err(err, errlen, "ledger %s: %s: connection lost (%s)", g->spec, doing, msg);
     else if (state && strcmp(state, "55P03") == 0)
@@ -483,7 +483,8 @@ static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, in
     PGresult *r;
     int any = 0;
     st_reset(s);
-    int pj = st_int(s, g->job_id), pn = st_int(s, now), pc = st_int(s, cooldown > 0 ? now - cooldown : INT64_MAX);
+    /* (Every parameter must appear in the SQL, or PostgreSQL cannot type it.) */
+    int pj = st_int(s, g->job_id), pn = st_int(s, now), pc = cooldown > 0 ? st_int(s, now - cooldown) : 0;
     st_sql(s, "WITH input (identifier, channel, row_no, resend, k) AS (VALUES ");
     for (size_t k = 0; k < ne; k++) {
         ledger_claim_item *it = &items[e[k].item];

@@ -48,6 +48,8 @@
     "  used  INTEGER NOT NULL,\n"                                                              \
     "  PRIMARY KEY (scope, day)\n"                                                             \
     ") WITHOUT ROWID;\n"                                                                       \
+    ""
+#define VIEWS_V2                                                                               \
     "CREATE VIEW send_log AS\n"                                                                \
     "  SELECT strftime('%Y-%m-%dT%H:%M:%S', c.at_ms / 1000, 'unixepoch') ||\n"                  \
     "         printf('.%03dZ', c.at_ms % 1000) AS sent_at,\n"                                     \
@@ -55,6 +57,12 @@
     "         c.job_id\n"                                                                        \
     "  FROM claims c LEFT JOIN jobs j ON j.id = c.job_id\n"                                    \
     "  WHERE c.state IN ('sent', 'maybe');\n"                                                  \
+    /* version 1's table, as a view: operators' queries of `sends` keep working */              \
+    "CREATE VIEW sends AS\n"                                                                   \
+    "  SELECT identifier, channel, at_ms AS sent_at_ms,\n"                                     \
+    "         strftime('%Y-%m-%dT%H:%M:%S', at_ms / 1000, 'unixepoch') ||\n"                    \
+    "         printf('.%03dZ', at_ms % 1000) AS sent_at, job_id, row_no, state\n"               \
+    "  FROM claims WHERE state IN ('sent', 'maybe');\n"                                        \
     "PRAGMA user_version = " XSTR(LEDGER_SCHEMA_VERSION) ";\n"
 
 static const char schema_sql[] =
@@ -67,7 +75,7 @@ static const char schema_sql[] =
     "  name          TEXT NOT NULL UNIQUE,\n"
     "  started_at_ms INTEGER NOT NULL,\n"
     "  started_at    TEXT NOT NULL\n"
-    ");\n" TABLES_V2
+    ");\n" TABLES_V2 VIEWS_V2
     "INSERT INTO meta (key, value) VALUES\n"
     "  ('application', 'ottu-resend ledger'),\n"
     "  ('schema_version', '" XSTR(LEDGER_SCHEMA_VERSION) "'),\n"
@@ -79,8 +87,7 @@ static const char migrate_v1_sql[] =
     TABLES_V2
     "INSERT OR IGNORE INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms)\n"
     "  SELECT identifier, channel, job_id, row_no, 'sent', sent_at_ms, sent_at_ms FROM sends;\n"
-    "DROP VIEW IF EXISTS send_log_v1;\n"
-    "DROP TABLE sends;\n"
+    "DROP TABLE sends;\n" VIEWS_V2
     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '" XSTR(LEDGER_SCHEMA_VERSION) "'),\n"
     "  ('migrated_from_1_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));\n";
 

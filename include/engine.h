@@ -70,8 +70,9 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen);
  * waiting for a retry and rows not started become not_attempted (unknown if an earlier
  * attempt may have reached the API). LIMIT lets started rows finish their retries.
  * resume_after_ms: wall clock (epoch ms) when the API expects requests again, 0 = unknown.
- * message (may be NULL): what to tell the user; the first stop's is kept. */
-void engine_stop_because(engine *e, engine_reason reason, int64_t resume_after_ms, const char *message);
+ * message (may be NULL): what to tell the user; the first stop's is kept. Returns 1 when
+ * this call's reason is the one that stopped the job (the caller may then say so), else 0. */
+int engine_stop_because(engine *e, engine_reason reason, int64_t resume_after_ms, const char *message);
 /* engine_stop_because(e, ENGINE_STOP_INTERRUPT, 0, NULL). */
 void engine_stop(engine *e);
 engine_reason engine_stop_reason(engine *e);

@@ -52,10 +52,11 @@ static void curl_close(void *client) { http_client_free(client); }
 
 /* ---- stopping ---- */
 
-void engine_stop_because(engine *e, engine_reason reason, int64_t resume_after_ms, const char *message)
+int engine_stop_because(engine *e, engine_reason reason, int64_t resume_after_ms, const char *message)
 {
     int none = ENGINE_STOP_NONE;
-    if (atomic_compare_exchange_strong(&e->reason, &none, (int)reason)) {
+    int first = atomic_compare_exchange_strong(&e->reason, &none, (int)reason);
+    if (first) {
         atomic_store(&e->resume_after_ms, resume_after_ms);
         pthread_mutex_lock(&e->msg_mu);
         snprintf(e->message, sizeof e->message, "%s", message ? message : "");
@@ -65,14 +66,15 @@ void engine_stop_because(engine *e, engine_reason reason, int64_t resume_after_m
     }
     if (reason == ENGINE_STOP_LIMIT) {
         atomic_store(&e->no_new_rows, 1);
-        return;
+        return first;
     }
     atomic_store(&e->stopping, 1);
     queue_stop(e->o.q);
     throttle_stop(e->o.thr);
+    return first;
 }
 
-void engine_stop(engine *e) { engine_stop_because(e, ENGINE_STOP_INTERRUPT, 0, NULL); }
+void engine_stop(engine *e) { (void)engine_stop_because(e, ENGINE_STOP_INTERRUPT, 0, NULL); }
 engine_reason engine_stop_reason(engine *e) { return (engine_reason)atomic_load(&e->reason); }
 int64_t engine_resume_after_ms(engine *e) { return atomic_load(&e->resume_after_ms); }
 int engine_stopping(engine *e) { return atomic_load(&e->stopping); }
@@ -86,6 +88,18 @@ void engine_stop_message(engine *e, char *buf, size_t size)
 }
 
 /* ---- a row's outcome: decided here, and only here, for every row that reached a worker ---- */
+
+/* The journal refused a write: stop at once (a row whose attempt is not on record must
+ * not be sent), and say so once, naming the file and the error. */
+static void journal_failed(engine *e)
+{
+    char why[400], msg[512];
+    if (journal_error(e->o.jn, why, sizeof why) == 0)
+        snprintf(why, sizeof why, "cannot write the journal");
+    snprintf(msg, sizeof msg, "%s: stopping; no new requests (free the space, then --resume)", why);
+    if (engine_stop_because(e, ENGINE_STOP_STORAGE, 0, msg))
+        log_msg(LOG_QUIET, 0, "%s", msg);
+}
 
 static void finish(engine *e, job *j, row_status st)
 {
@@ -118,12 +132,8 @@ static void finish(engine *e, job *j, row_status st)
         text_scrub_secret(j->detail, sizeof j->detail, e->o.api_key);
     /* A not_attempted row needs no record: its last attempt (if any) was already
      * released with an F line when it failed. */
-    if (e->o.jn && (st == RS_SENT || st == RS_FAILED || st == RS_UNKNOWN) && journal_outcome(e->o.jn, j) < 0) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "cannot write the journal (%s): stopping; no new requests", strerror(errno));
-        log_msg(LOG_QUIET, j->rowno, "%s", msg);
-        engine_stop_because(e, ENGINE_STOP_STORAGE, 0, msg);
-    }
+    if (e->o.jn && (st == RS_SENT || st == RS_FAILED || st == RS_UNKNOWN) && journal_outcome(e->o.jn, j) < 0)
+        journal_failed(e);
     queue_done(e->o.q);
     reorder_complete(e->o.ro, j);
 }
@@ -337,12 +347,10 @@ static int quota_stop(engine *e, job *j, const http_result *res, int64_t wait_ms
              "the API's quota is exhausted (HTTP 429, available again in %lld s, at %s): stopping; no new "
              "requests; --resume continues",
              (long long)(wait_ms / 1000), at);
-    int first = engine_stop_reason(e) == ENGINE_STOP_NONE;
-    engine_stop_because(e, ENGINE_STOP_QUOTA, when, msg);
-    if (first)
+    if (engine_stop_because(e, ENGINE_STOP_QUOTA, when, msg))
         log_msg(LOG_QUIET, 0, "%s", msg);
     if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
-        engine_stop_because(e, ENGINE_STOP_STORAGE, 0, "cannot write the journal");
+        journal_failed(e);
     describe(j, res, "last attempt: ");
     stop_row(e, j, NULL);
     return 1;
@@ -378,12 +386,8 @@ static void on_again(engine *e, job *j, http_result *res, const retry_decision *
         finish(e, j, RS_FAILED);
         return;
     }
-    if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "cannot write the journal (%s): stopping; no new requests", strerror(errno));
-        log_msg(LOG_QUIET, j->rowno, "%s", msg);
-        engine_stop_because(e, ENGINE_STOP_STORAGE, 0, msg);
-    }
+    if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
+        journal_failed(e);
     if (atomic_load(&e->stopping)) {
         describe(j, res, "last attempt: ");
         stop_row(e, j, NULL);
@@ -432,11 +436,7 @@ static int may_send(engine *e, job *j)
     }
     if (e->o.jn && journal_begin(e->o.jn, j->rowno) < 0) {
         /* No record of the attempt, no attempt: a resume could not tell it was sent. */
-        snprintf(msg, sizeof msg, "cannot write the journal (%s): stopping; no new requests", strerror(errno));
-        int first = engine_stop_reason(e) == ENGINE_STOP_NONE;
-        engine_stop_because(e, ENGINE_STOP_STORAGE, 0, msg);
-        if (first)
-            log_msg(LOG_QUIET, 0, "%s", msg);
+        journal_failed(e);
         return -1;
     }
     return 0;

@@ -36,8 +36,8 @@ joblock *joblock_acquire(const char *output, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    snprintf(err, errlen, "cannot lock %s: it keeps being replaced", l->path);
-    for (int tries = 0; tries < 100; tries++) {
+    int tries;
+    for (tries = 0; tries < 100; tries++) {
         int fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0) {
             snprintf(err, errlen, "cannot create the job lock %s: %s", l->path, strerror(errno));
@@ -69,6 +69,8 @@ joblock *joblock_acquire(const char *output, char *err, size_t errlen)
         }
         close(fd); /* the owner removed it between our open and flock: take the new one */
     }
+    if (tries == 100)
+        snprintf(err, errlen, "cannot lock %s: it keeps being replaced", l->path);
     free(l->path);
     free(l);
     return NULL;

@@ -306,9 +306,15 @@ static exit_status finish(pipeline *c, int read_rc, char *err, size_t errlen)
     if (atomic_load(&c->fatal))
         snprintf(err, errlen, "%s", c->fatal_msg);
     int complete = !why.storage_failed && !why.key_rejected && !why.interrupted && !why.limited && !why.config_error;
-    /* A storage failure keeps the journal: what was sent is on record, --resume continues. */
-    if (stage_write_close(c, !why.storage_failed, exit_decide(&why), why.storage_failed ? NULL : err, errlen) < 0)
+    /* The results are written whatever stopped the job (every row once, those not sent
+     * not_attempted). A storage failure keeps the journal: what was sent is on record,
+     * and --resume continues once the disk is fixed. */
+    char werr[512] = "";
+    if (stage_write_close(c, 1, exit_decide(&why), werr, sizeof werr) < 0) {
         why.storage_failed = 1;
+        if (!err[0])
+            snprintf(err, errlen, "%s", werr);
+    }
     budget_free(c->bud); /* gives back the unused part of its block, before the ledger closes */
     c->bud = NULL;
     if (c->led && ledger_close(c->led) < 0)

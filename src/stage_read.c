@@ -179,6 +179,9 @@ static int add_claim(pipeline *c, claim_batch *b, job *j, char *err, size_t errl
     it->idlen = strlen(j->req.ledger_key);
     it->channels = j->req.channels;
     it->row = j->rowno;
+    /* --resend-unknown asks for this job's own unknown rows again: their maybe-sent record
+     * must not block them (other jobs' records still do). */
+    it->resend_own = c->cfg->resend_unknown;
     b->rows[b->n++] = j;
     if (b->n == CLAIM_BATCH || clock_mono_ns() - b->first_ns >= CLAIM_BATCH_MS * 1000000LL)
         return flush_claims(c, b, err, errlen);

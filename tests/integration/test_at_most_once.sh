@@ -80,8 +80,8 @@ check_eq "partial: nobody notified twice" "" "$(twice "$T/part.dlv")"
 stop_mock
 
 # ---- 2xx answers that confirm nothing ----
-gen_rows 4 "$T/f200.csv" sms F
 for kind in result-failed html empty; do
+  gen_rows 4 "$T/f200.csv" sms "F$kind-"
   start_mock --false-200 $kind --deliveries "$T/f200.$kind.dlv"
   R -r 0 -o "$T/f200.$kind.csv" "$T/f200.csv"
   want="unknown 4"; [ $kind = result-failed ] && want="failed 4"
@@ -107,7 +107,7 @@ stop_mock
 # ---- a second process on a running job ----
 gen_rows 60 "$T/run.csv" sms S
 start_mock --latency-ms 100 --deliveries "$T/run.dlv"
-R -r 0 -j 2 "$T/run.csv" & p1=$!
+"$RESEND" --base-url "$MOCK_URL" --progress never -q -r 0 -j 2 "$T/run.csv" & p1=$!
 sleep 0.5
 R -r 0 "$T/run.csv" 2>"$T/run.err1"; rc1=$?
 R -r 0 --resume "$T/run.csv" 2>"$T/run.err2"; rc2=$?
@@ -119,7 +119,7 @@ check_eq "second process: nobody notified twice" "60 " "$(delivered "$T/run.dlv"
 stop_mock
 
 # ---- a full disk under the journal, the output and the ledger ----
-if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=256k tmpfs "$T/small" 2>/dev/null; then
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=1m tmpfs "$T/small" 2>/dev/null; then
   trap 'umount "$T/small" 2>/dev/null; cleanup' EXIT
   gen_rows 3000 "$T/full.csv" sms D
   start_mock --deliveries "$T/full.dlv"
@@ -128,7 +128,7 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=256k tm
     out="$T/small/full.results.csv"; led="$T/small/ledger.db"
     [ $where = ledger ] && out="$T/full.$where.csv"
     [ $where = output ] && led="$T/ledger.$where.db"
-    head -c 150000 /dev/zero >"$T/small/filler"
+    head -c 900000 /dev/zero >"$T/small/filler"
     R -r 0 -j 8 -o "$out" --ledger "$led" "$T/full.csv" 2>"$T/full.$where.err"; rc=$?
     check "full disk under the $where: the job stops non-zero (exit $rc)" [ $rc -ne 0 ]
     check "full disk under the $where: the message names the error" grep -qi 'no space' "$T/full.$where.err"

@@ -13,10 +13,12 @@ CFLAGS  ?=
 LDFLAGS ?=
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude -pthread \
+# libpq's header lives in a folder of its own (Debian: /usr/include/postgresql).
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude $(PQ_CFLAGS) -pthread \
              -DOTTU_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
-LIBS      = -lcsv -lcurl -lcjson -lxlsxwriter -lsqlite3 -lm
+LIBS      = -lcsv -lcurl -lssl -lcrypto -lcjson -lxlsxwriter -lsqlite3 -lpq -lm
 MOCK_LIBS = -lmicrohttpd -lcjson -lcsv -lm
 TEST_LIBS = -lcmocka
 
@@ -27,7 +29,7 @@ MOCK_SRCS  = $(wildcard src/mock/*.c)
 MOCK_OBJS  = $(MOCK_SRCS:src/mock/%.c=$(BUILD)/obj/mock/%.o)
 MOCK_LIB_OBJS = $(filter-out $(BUILD)/obj/mock/mock_main.o,$(MOCK_OBJS))
 # Pure modules the mock shares with the product (no threads, no HTTP client).
-MOCK_SHARED = $(BUILD)/obj/rules.o $(BUILD)/obj/jsonutil.o
+MOCK_SHARED = $(BUILD)/obj/rules.o $(BUILD)/obj/jsonutil.o $(BUILD)/obj/text.o
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -93,18 +95,36 @@ tsan:
 fuzz:
 	@tests/fuzz/run.sh
 
+# What `make install` puts under $(DESTDIR)$(PREFIX): the programs, the nightly wrapper and
+# check script, the man page, bash completion, the systemd units and the example manifests.
+# The Dockerfile runs the same target; tests/integration/test_ops.sh checks every file.
+SCRIPTS   = contrib/ottu-resend-nightly contrib/ottu-resend-check
+UNITS     = contrib/systemd/ottu-resend-nightly.service contrib/systemd/ottu-resend-nightly.timer \
+            contrib/systemd/ottu-resend-alert@.service
+K8S       = $(wildcard contrib/kubernetes/*.yaml)
+PROM      = $(wildcard contrib/prometheus/*.yml)
+UNITDIR   = $(PREFIX)/lib/systemd/system
+EXAMPLES  = $(PREFIX)/share/doc/ottu-resend/examples
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0755 $(BUILD)/ottu-resend $(BUILD)/ottu-mock $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(EXAMPLES)/kubernetes $(DESTDIR)$(EXAMPLES)/prometheus
+	install -m 0755 $(BUILD)/ottu-resend $(BUILD)/ottu-mock $(SCRIPTS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 docs/ottu-resend.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	if [ -f docs/ottu-resend.bash-completion ]; then \
-	  install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions && \
-	  install -m 0644 docs/ottu-resend.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ottu-resend; fi
+	install -m 0644 docs/ottu-resend.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ottu-resend
+	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
+	install -m 0644 $(K8S) $(DESTDIR)$(EXAMPLES)/kubernetes/
+	install -m 0644 $(PROM) $(DESTDIR)$(EXAMPLES)/prometheus/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ottu-resend $(DESTDIR)$(PREFIX)/bin/ottu-mock \
+	      $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(SCRIPTS))) \
 	      $(DESTDIR)$(PREFIX)/share/man/man1/ottu-resend.1 \
-	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ottu-resend
+	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ottu-resend \
+	      $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS)))
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/ottu-resend/examples
+	-rmdir $(DESTDIR)$(PREFIX)/share/doc/ottu-resend 2>/dev/null
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -1,5 +1,6 @@
 /* http — posts JSON bodies to the API with libcurl: one reusable handle per worker
- * (keep-alive), DNS and TLS sessions shared, answers capped in size. */
+ * (keep-alive, HTTP/1.1), DNS, TLS sessions and the trust store shared, answers capped in
+ * size, and for every failure whether the request may have reached the API. */
 #ifndef OTTU_HTTP_H
 #define OTTU_HTTP_H
 
@@ -43,7 +44,8 @@ typedef struct http_result {
 } http_result;
 
 /* Checks the base URL (https, or http only for loopback hosts) and prepares what the
- * workers share. api_key may be NULL (dry run). Returns NULL with err on a bad URL. */
+ * workers share; for https it loads the trust store once (cacert, else the system's CAs).
+ * api_key may be NULL (dry run). Returns NULL with err on a bad URL or an unreadable CA file. */
 http_shared *http_shared_new(const char *base_url, const char *api_key, const char *cacert,
                              long timeout_ms, char *err, size_t errlen);
 void http_shared_free(http_shared *s);
@@ -52,8 +54,14 @@ int http_check_url(const char *base_url, char *err, size_t errlen);
 
 http_client *http_client_new(http_shared *s);
 void http_client_free(http_client *c);
-/* One attempt. Always returns with res filled (status or transport error). */
+/* One attempt. Always returns with res filled (status or transport error, outcome,
+ * error_kind). libcurl never re-sends the body by itself: a reused connection that died
+ * after the request went out is HTTP_MAYBE_SENT, not a hidden second request. */
 void http_post(http_client *c, const char *path, const char *body, size_t len, http_result *res);
+/* A GET on path (the preflight): same headers, key and time-out, res filled as by
+ * http_post. Ottu's API (DRF) answers 405 for a good key, 401/403 for a bad one, 404 when
+ * the base URL is not the API. */
+void http_get(http_client *c, const char *path, http_result *res);
 void http_result_free(http_result *res);
 
 /* curl_global_init / cleanup, once per process. */

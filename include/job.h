@@ -39,6 +39,7 @@ typedef struct job {
      * sent, may have gone out (unknown answer, or beside a failed channel), and definitely
      * not sent. Channels in none of them were never requested: their claims are released. */
     unsigned sent_channels, maybe_channels, failed_channels;
+    unsigned claimed;       /* channels this job holds a ledger claim on for the row */
     char detail[640];
     int64_t first_attempt_ns; /* monotonic, 0 = never sent */
     int64_t latency_ms;     /* -1 = not sent */

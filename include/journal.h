@@ -38,6 +38,9 @@ journal_row_state journal_lookup(journal *jn, long rowno, job *j);
 int journal_begin(journal *jn, long rowno);      /* before an attempt */
 int journal_release(journal *jn, long rowno);    /* attempt over, no outcome yet */
 int journal_outcome(journal *jn, const job *j);  /* the row's outcome */
+/* -1 with a message naming the file and the error once any write has failed (the journal
+ * then refuses every later write: the caller must stop sending), else 0. */
+int journal_error(journal *jn, char *err, size_t errlen);
 /* fsync now (also done at most every second by the calls above). */
 int journal_sync(journal *jn);
 /* Closes; remove = the job finished, delete the file. */

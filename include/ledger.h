@@ -15,8 +15,9 @@
 #define LEDGER_BATCH_MS 200
 /* How long a writer waits for another process's transaction before giving up. */
 #define LEDGER_BUSY_TIMEOUT_MS 10000
-/* Schema version written to the meta table and PRAGMA user_version. */
-#define LEDGER_SCHEMA_VERSION 1
+/* SQLite schema version (meta table and PRAGMA user_version); version 1 files are
+ * migrated when opened read-write. PostgreSQL numbers its own (ottu_resend.version). */
+#define LEDGER_SCHEMA_VERSION 2
 
 typedef struct ledger ledger;
 
@@ -48,6 +49,9 @@ typedef struct ledger_claim_item {
     size_t idlen;
     unsigned channels;
     long row;
+    /* in, optional: 1 = this job's own maybe-sent record of this same row does not block
+     * (--resend-unknown asks for exactly that); 0 otherwise */
+    int resend_own;
     /* out */
     unsigned granted;
     ledger_kind blocked_kind[3];
@@ -55,10 +59,12 @@ typedef struct ledger_claim_item {
     char blocked_job[3][40];
 } ledger_claim_item;
 
-/* Claims every item in one transaction: a (identifier, channel) is granted unless a send,
- * maybe-send or claim by another job exists within cooldown_ms before now_ms (this job's
- * own open claims -- from an earlier run of the same job whose journal shows the row was
- * never attempted -- are taken over). cooldown_ms <= 0: everything is granted, and still
+/* Claims every item in one transaction: a (identifier, channel) is granted unless a send
+ * or maybe-send (of any job, this one included), or a claim by another job or by another
+ * row of this job, exists within cooldown_ms before now_ms (time > now_ms - cooldown_ms).
+ * This job's own open claim on the same row -- from an earlier run of the same job whose
+ * journal shows the row was never attempted -- is taken over. Settlements still buffered
+ * are committed in the same transaction first, so the answer is exact. cooldown_ms <= 0: everything is granted, and still
  * recorded as claimed. In READONLY mode nothing is written: granted says what a real run
  * would be granted now. Returns 0, or -1 with err (busy past LEDGER_BUSY_TIMEOUT_MS, disk
  * full, connection lost): then nothing of the batch is claimed and nothing may be sent. */
@@ -87,7 +93,8 @@ int ledger_close(ledger *l);
 /* ---- the daily request budget (issue 16), shared by every job on this ledger ---- */
 
 /* Takes up to want requests from today's budget (UTC day of now_ms) for scope (a hash of
- * base URL and key: never the key itself), when at most limit are used per day. Returns
+ * base URL and key: never the key itself), when at most limit are used per day (limit
+ * <= 0: no limit, the use is still counted). READONLY: grants want, counts nothing. Returns
  * the number taken (0 = the budget is spent), or -1 with err. Callers take in small
  * blocks and give back what they did not use. */
 long ledger_budget_take(ledger *l, const char *scope, long want, long long limit, int64_t now_ms, char *err,
@@ -106,8 +113,8 @@ int ledger_record(ledger *l, const char *id, size_t idlen, unsigned channels, in
 /* Records this handle has written (claims settled as sent or maybe) so far. */
 long long ledger_written(ledger *l);
 
-/* `ottu-resend ledger ...`: argv[0] is "ledger". `stats PATH` and
- * `prune --older-than D [--dry-run] PATH`. Prints to stdout, errors to stderr. Returns 0
+/* `ottu-resend ledger ...` (ledger_cmd.c): argv[0] is "ledger". `stats PATH|URL` and
+ * `prune --older-than D [--dry-run] PATH|URL`; neither creates a ledger. Prints to stdout, errors to stderr. Returns 0
  * ok, 1 when the ledger failed after it was opened, 2 usage or open error. */
 int ledger_main(int argc, char **argv);
 

@@ -1,6 +1,8 @@
 /* reorder — the window of rows between the reader and the writer. Rows finish in any
  * order; the writer takes them back in input order. The window's size bounds memory: the
- * reader waits when it is that far ahead of the writer. */
+ * reader waits when it is that far ahead of the writer. The ring is sized by need: it
+ * starts at 1024 slots (or the window, if smaller) and doubles, up to the window, only
+ * when finished rows pile up behind an unfinished head. */
 #ifndef OTTU_REORDER_H
 #define OTTU_REORDER_H
 
@@ -10,6 +12,7 @@
 
 typedef struct reorder reorder;
 
+/* window: the most rows between reader and writer (the ring's largest size). */
 reorder *reorder_new(size_t window);
 void reorder_free(reorder *r);
 /* Reader: the slot for the next row (blocks while the window is full). */

@@ -50,6 +50,9 @@ int request_build(const columns *c, const record *rec, const request_opts *o, un
  * attached (the request becomes invalid, detail says why), -1 when out of memory. */
 int request_load_attachments(request *r, const columns *c, const record *rec, const request_opts *o);
 
+/* The endpoint path the job sends to (the preflight GET checks it). */
+const char *request_endpoint(const request_opts *o);
+
 /* Base64 (RFC 4648) of len bytes into out (size >= 4 * ((len + 2) / 3) + 1). */
 size_t request_base64(const unsigned char *in, size_t len, char *out);
 

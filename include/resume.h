@@ -31,6 +31,10 @@ typedef struct resume {
  * (exit 2: nothing was sent). */
 int resume_open(resume *rs, const config *cfg, const columns *cols, const request_opts *ropts, char *job_id,
                 size_t job_id_size, char *err, size_t errlen);
+/* Refuses (-1, err) to start a job whose output already holds a finished job's sends
+ * (no journal, no --resume, no --overwrite): a repeated command must not notify anyone
+ * twice nor destroy the record of the first send. Returns 0 when the run may go on. */
+int resume_refuse_finished(const config *cfg, char *err, size_t errlen);
 /* For every row of this shard, in input order, before resume_row: steps the finished
  * results along. Returns 0, or -1 with err. */
 int resume_advance(resume *rs, const record *rec, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* summary — the job's counters: per status, channel and HTTP status, requests, retries,
- * latency percentiles; printed at the end and written as JSON for monitoring. Row counts
- * are added by the writer thread alone; requests/retries are atomics bumped by workers. */
+ * latency percentiles, why rows failed; printed at the end and written as JSON for
+ * monitoring. Row counts are added by the writer thread alone; requests/retries are
+ * atomics bumped by workers. */
 #ifndef OTTU_SUMMARY_H
 #define OTTU_SUMMARY_H
 
@@ -11,25 +12,57 @@
 #include "job.h"
 
 #define SUMMARY_LAT_BUCKETS 1700
+/* Distinct failure reasons kept; later new ones count under SUMMARY_OTHER_REASON. */
+#define SUMMARY_REASONS 256
+#define SUMMARY_REASON_LEN 160
+#define SUMMARY_TOP_REASONS 10
+#define SUMMARY_OTHER_REASON "(other reasons)"
+
+typedef struct summary_reason {
+    char text[SUMMARY_REASON_LEN];
+    long count;
+} summary_reason;
 
 typedef struct summary {
     long rows;
     long status[RS_COUNT];
-    long channel_sent[3];      /* sms, email, whatsapp among sent rows */
+    long channel_sent[3];      /* sms, email, whatsapp confirmed sent (sent rows, and the sent
+                                  channels of partly failed rows) */
     long channel_requested[3]; /* among rows that were sent or failed */
+    long channel_failed[3];    /* failed channels of failed rows (job->failed_channels) */
     long http[600];
     long http_other;
     _Atomic long requests, retries;
     long lat[SUMMARY_LAT_BUCKETS];
     long lat_count;
     int64_t started_ns;
+    /* why rows were failed, invalid or unknown, with row-specific parts taken out */
+    summary_reason reasons[SUMMARY_REASONS];
+    int nreasons;
+    long other_reasons;
+    short reason_index[SUMMARY_REASONS * 2]; /* open addressing into reasons, -1 = empty */
+    /* exit 4: what stopped the job, and when the API takes requests again (0 = unknown) */
+    char stopped_by[16];
+    int64_t resume_after_ms;
+    char ledger[256];          /* the ledger in use (password removed), "off", "" = not said */
 } summary;
 
 void summary_init(summary *s);
 void summary_add(summary *s, const job *j);
+/* Exit 4: by is "quota", "budget" or "limit"; resume_after_ms is UTC epoch ms, 0 = not known. */
+void summary_set_stop(summary *s, const char *by, int64_t resume_after_ms);
+/* The ledger in use (a path or a postgresql:// URL: its password and query are left out),
+ * or NULL for "off" (--no-ledger). */
+void summary_set_ledger(summary *s, const char *ledger);
 /* Latency percentile in ms (p in 0..100), -1 when nothing was sent. */
 long summary_percentile(const summary *s, double p);
 double summary_elapsed_s(const summary *s);
+/* The most frequent failure reasons, most frequent first (ties: first seen first); fills
+ * at most max pointers into s and returns how many. */
+int summary_top_reasons(const summary *s, const summary_reason **out, int max);
+/* Pure: a result_detail with its row-specific parts (numbers, order numbers, quoted values,
+ * e-mail addresses) replaced, so equal causes group. "HTTP 404" keeps its status. */
+size_t summary_reason_key(const char *detail, char *out, size_t size);
 /* Human summary (stderr). */
 void summary_print(const summary *s, FILE *out, const char *output, const char *failures, int exit_code);
 /* Machine summary. Returns 0 or -1. */

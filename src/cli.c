@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "units.h"
@@ -19,29 +20,37 @@ void cli_usage(FILE *out)
 {
     fputs("usage: ottu-resend [OPTIONS] INPUT.csv        (INPUT may be - for standard input)\n"
           "       ottu-resend ledger stats|prune --older-than D LEDGER.db\n"
-          "Resends Ottu payment notifications (SMS, email, WhatsApp) for every row of a CSV.\n"
-          "The API key comes from $OTTU_API_KEY or --api-key-file, never from the command line.\n\n"
+          "Resends Ottu notifications (SMS, email, WhatsApp) for every row of a CSV, at most once per\n"
+          "customer and channel. The key is never an option: --api-key-file, $OTTU_API_KEY_FILE,\n"
+          "systemd's $CREDENTIALS_DIRECTORY/ottu-api-key, then $OTTU_API_KEY.\n"
           "  --base-url URL          merchant URL, e.g. https://merchant.ottu.net ($OTTU_BASE_URL)\n"
-          "  --api-key-file PATH     file holding the key (mode 0600)\n"
-          "  -o, --output PATH       result CSV (default INPUT.results.csv; - = stdout)\n"
-          "  --failures PATH         also write the rows that did not succeed (re-feedable)\n"
-          "  -j, --concurrency N     requests in flight (1..1024, default 8)\n"
-          "  -r, --rate R            requests per second, 0 = unlimited (default 10); --burst N (1)\n"
-          "  --max-attempts N        attempts per row (5); --backoff-base-ms 500 --backoff-max-ms 30000\n"
-          "  --timeout S             seconds per attempt (30); --cacert PATH\n"
-          "  --dry-run               validate and write results; send nothing\n"
-          "  --resume                continue an interrupted job; --resend-unknown sends lost rows again\n"
-          "  --mode message|template --per-channel-endpoint  --channels LIST  --delimiter C\n"
-          "  --shard K/N             only this shard's rows   --summary-json PATH\n"
-          "  --progress auto|always|never   --excel   --xlsx PATH\n"
-          "  --ledger PATH --cooldown D     skip channels sent within D (default 24h)\n"
-          "  -q quiet, -v verbose, -V version, -h help\n\n"
+          "  --api-key-file PATH     key file; refused if others (or the group, except on a read-only\n"
+          "                          mount) can read it.   --cacert PATH   --no-preflight\n"
+          "  -j, --concurrency N     in flight (8); -r, --rate R per second, 0 = unlimited (10); --burst N\n"
+          "  --max-attempts N (5)  --backoff-base-ms 500  --backoff-max-ms 30000  --timeout S (30)\n"
+          "  --retry-ambiguous       also retry answers lost after sending (MAY NOTIFY TWICE)\n"
+          "  --daily-budget N        requests per UTC day for this URL and key, shared via the ledger\n"
+          "                          (45000 = half of Ottu's quota; 0 = none)\n"
+          "  --max-pause S           a Retry-After longer than S stops the job (300)\n"
+          "  --limit N               canary: send N rows, then stop; --resume sends the rest\n"
+          "  --ledger PATH|URL       SQLite file or postgresql://... ($OTTU_LEDGER, else\n"
+          "                          $XDG_STATE_HOME/ottu-resend/ledger.db); --no-ledger: none\n"
+          "  --cooldown D            skip channels sent within D (90m, 24h, 7d; 0 = never; 24h)\n"
+          "  --resume                continue a stopped job; --resend-unknown: resend lost outcomes\n"
+          "  --overwrite             replace a finished job's results   --dry-run  send nothing\n"
+          "  -o, --output PATH       result CSV (INPUT.results.csv; - = stdout); --failures PATH\n"
+          "  --mode message|template --per-channel-endpoint --channels LIST --delimiter C --shard K/N\n"
+          "  --encoding NAME  --map 'HEADER=name'  --excel  --xlsx PATH  --yes  --progress auto|always|never\n"
+          "  --summary-json PATH     summary: counts, failed channels, failure reasons, stopped_by\n"
+          "  --metrics-file PATH     Prometheus textfile metrics; --job-name NAME (input's base name)\n"
+          "  -q, --quiet  -v, --verbose  -V, --version  -h, --help\n"
           "Examples:\n"
           "  OTTU_API_KEY=... ottu-resend --base-url https://m.ottu.net --dry-run failed.csv\n"
-          "  ottu-resend --base-url https://m.ottu.net --api-key-file ~/.ottu-key -r 20 failed.csv\n"
-          "  ottu-resend --resume --base-url https://m.ottu.net failed.csv   # after a crash\n"
-          "Exit: 0 all sent, 1 some failed/invalid, 2 usage/input error, 3 key rejected, 130 interrupted.\n"
-          "See man ottu-resend and docs/.\n",
+          "  ottu-resend --base-url https://m.ottu.net --api-key-file ~/.ottu-key --limit 20 failed.csv\n"
+          "  ottu-resend --resume --base-url https://m.ottu.net failed.csv   # after 4, 130 or a crash\n"
+          "Exit: 0 all done, 1 some rows failed/invalid/unknown, 2 usage/input error (nothing sent),\n"
+          "3 key rejected, 4 stopped by a limit (quota, budget, --limit): resume later with --resume\n"
+          "(cron: resume on the next run), 130 interrupted (--resume). See man ottu-resend.\n",
           out);
 }
 
@@ -376,55 +385,164 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    /* Two streams interleaved on stdout could be read as neither (issue 18). */
+    const char *on_stdout[3];
+    int n_stdout = 0;
+    if (strcmp(cfg->output, "-") == 0)
+        on_stdout[n_stdout++] = strcmp(cfg->input, "-") == 0 && !output ? "the results (-o, standard output for standard input)" : "-o -";
+    if (cfg->failures && strcmp(cfg->failures, "-") == 0)
+        on_stdout[n_stdout++] = "--failures -";
+    if (cfg->summary_json && strcmp(cfg->summary_json, "-") == 0)
+        on_stdout[n_stdout++] = "--summary-json -";
+    if (n_stdout > 1) {
+        snprintf(err, errlen, "%s%s%s and %s would %s write to standard output: give %s a file path", on_stdout[0],
+                 n_stdout == 3 ? ", " : "", n_stdout == 3 ? on_stdout[1] : "", on_stdout[n_stdout - 1],
+                 n_stdout == 3 ? "all" : "both", n_stdout == 3 ? "all but one of them" : "one of them");
+        return -1;
+    }
     return 0;
 bad:
     snprintf(err, errlen, "invalid value \"%.100s\" for --%s%s", optarg, option_name(c), option_hint(c));
     return -1;
 }
 
-int cli_load_key(config *cfg, char *err, size_t errlen)
+/* Whether a key file the group may read is still private. A Kubernetes Secret mounted with
+ * an fsGroup is root-owned and group-readable (0440) on a read-only tmpfs that only the
+ * pod's containers see, and every process holding that group is in the pod: the group
+ * grants nothing the mount does not already. So: read-only filesystem, owned by root or by
+ * us, and its group one of ours. Anywhere else a group bit is a mistake (docs/security.md). */
+static int group_read_ok(int fd, const struct stat *st)
 {
-    if (cfg->api_key_file) {
-        int fd = open(cfg->api_key_file, O_RDONLY | O_CLOEXEC); /* a symlink (Kubernetes Secret) is fine: the target is checked */
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0) {
-            snprintf(err, errlen, "cannot read --api-key-file %s: %s", cfg->api_key_file, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
-        if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-            /* Like ssh with private keys: a key others can read is already leaked. */
-            snprintf(err, errlen, "--api-key-file %s is readable by group or others (mode %04o); "
-                                  "run: chmod 600 %s", cfg->api_key_file, (unsigned)(st.st_mode & 07777),
-                     cfg->api_key_file);
-            close(fd);
-            return -1;
-        }
-        char buf[1024];
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n < 0)
-            n = 0;
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-            n--;
-        buf[n] = '\0';
-        cfg->api_key = strdup(buf);
-        memset(buf, 0, sizeof buf);
-    } else if (getenv("OTTU_API_KEY")) {
-        cfg->api_key = strdup(getenv("OTTU_API_KEY"));
-    }
-    if (!cfg->api_key || !cfg->api_key[0]) {
-        snprintf(err, errlen, "no API key: set OTTU_API_KEY or use --api-key-file PATH");
+    struct statvfs vfs;
+    if (fstatvfs(fd, &vfs) < 0 || !(vfs.f_flag & ST_RDONLY))
+        return 0;
+    if (st->st_uid != 0 && st->st_uid != geteuid())
+        return 0;
+    if (st->st_gid == getegid())
+        return 1;
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == st->st_gid)
+            return 1;
+    return 0;
+}
+
+/* Keys are pasted into files by editors that add a BOM or a line end, and from password
+ * managers that add spaces: those are trimmed. Anything inside the key is refused. */
+static int key_clean(char *buf, size_t n, const char *what, char *err, size_t errlen)
+{
+    size_t start = 0;
+    if (n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        start = 3;
+    while (start < n && strchr(" \t\r\n", buf[start]))
+        start++;
+    while (n > start && strchr(" \t\r\n", buf[n - 1]))
+        n--;
+    memmove(buf, buf + start, n - start);
+    n -= start;
+    buf[n] = '\0';
+    if (n == 0) {
+        snprintf(err, errlen, "%s is empty: it should hold the API key on one line", what);
         return -1;
     }
-    for (const char *p = cfg->api_key; *p; p++) {
-        if ((unsigned char)*p < 0x21 || *p == 0x7f) {
-            snprintf(err, errlen, "the API key contains spaces or control characters");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c <= 0x20 || c == 0x7f) {
+            /* say where, never what: the message goes to logs */
+            snprintf(err, errlen, "the API key in %s has a %s at character %zu: a key is one word with no spaces, "
+                                  "line breaks or control characters; keep only the key in it",
+                     what, c == ' ' || c == '\t' ? "space" : c == '\n' || c == '\r' ? "line break"
+                                                                                     : "control character",
+                     i + 1);
             return -1;
         }
     }
     return 0;
+}
+
+/* Reads a key file (what names its source for messages); returns a malloc'd key or NULL. */
+static char *key_from_file(const char *path, const char *what, char *err, size_t errlen)
+{
+    /* O_NONBLOCK: a FIFO in place of the key must not hang the job; a symlink (Kubernetes
+     * Secret) is fine: the file it points to is checked */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot read %s %s: %s", what, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s %s is not a regular file", what, path);
+        close(fd);
+        return NULL;
+    }
+    /* Like ssh with private keys: a key others can read is already leaked. */
+    if ((st.st_mode & 007) || ((st.st_mode & 070) && !group_read_ok(fd, &st))) {
+        snprintf(err, errlen, "%s %s is readable by %s (mode %04o); run: chmod 600 %s%s", what, path,
+                 (st.st_mode & 007) ? "others" : "group or others", (unsigned)(st.st_mode & 07777), path,
+                 (st.st_mode & 007) ? ""
+                                    : " (a group-readable key is accepted only on a read-only mount, owned by root, "
+                                      "in one of this process's groups: see docs/security.md)");
+        close(fd);
+        return NULL;
+    }
+    char buf[4097];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    int too_long = n == sizeof buf - 1;
+    close(fd);
+    char *key = NULL;
+    char label[1200];
+    snprintf(label, sizeof label, "%s %s", what, path);
+    if (too_long)
+        snprintf(err, errlen, "%s is over 4 KiB: it should hold only the API key", label);
+    else if (key_clean(buf, n, label, err, errlen) == 0 && !(key = strdup(buf)))
+        snprintf(err, errlen, "out of memory");
+    explicit_bzero(buf, sizeof buf);
+    return key;
+}
+
+int cli_load_key(config *cfg, char *err, size_t errlen)
+{
+    /* The order services hand keys over: an explicit file, the file an environment names,
+     * systemd's LoadCredential=, then the variable itself. */
+    const char *env_file = getenv("OTTU_API_KEY_FILE");
+    const char *creds = getenv("CREDENTIALS_DIRECTORY");
+    char *cred_path = NULL;
+    if (cfg->api_key_file) {
+        cfg->api_key = key_from_file(cfg->api_key_file, "--api-key-file", err, errlen);
+    } else if (env_file && env_file[0]) {
+        cfg->api_key = key_from_file(env_file, "OTTU_API_KEY_FILE", err, errlen);
+    } else if (creds && creds[0] && asprintf(&cred_path, "%s/ottu-api-key", creds) >= 0 &&
+               access(cred_path, F_OK) == 0) {
+        cfg->api_key = key_from_file(cred_path, "the systemd credential", err, errlen);
+    } else if (getenv("OTTU_API_KEY")) {
+        const char *env = getenv("OTTU_API_KEY");
+        size_t n = strlen(env);
+        char *k = malloc(n + 1);
+        if (!k) {
+            snprintf(err, errlen, "out of memory");
+            free(cred_path);
+            return -1;
+        }
+        memcpy(k, env, n + 1);
+        if (key_clean(k, n, "OTTU_API_KEY", err, errlen) < 0) {
+            explicit_bzero(k, n);
+            free(k);
+            k = NULL;
+        }
+        cfg->api_key = k;
+    } else {
+        snprintf(err, errlen, "no API key: set OTTU_API_KEY or use --api-key-file PATH (or OTTU_API_KEY_FILE, "
+                              "or systemd's LoadCredential=ottu-api-key:PATH)");
+    }
+    free(cred_path);
+    return cfg->api_key ? 0 : -1;
 }
 
 char *cli_default_ledger(void)

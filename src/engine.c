@@ -1,6 +1,7 @@
-/* engine — worker threads: throttle → journal → send → classify → retry or finish. */
+/* engine — worker threads: throttle → budget → journal → send → classify → retry or finish. */
 #include "engine.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,13 +12,22 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "retry.h"
+#include "rules.h"
+#include "text.h"
+
+#define DEFAULT_MAX_PAUSE_MS (300LL * 1000)
 
 struct engine {
     engine_opts o;
     pthread_t *threads;
     int started;
-    atomic_int stopping;
-    atomic_int aborted;
+    atomic_int stopping;       /* a hard stop: no new attempts */
+    atomic_int no_new_rows;    /* --limit reached: rows not yet started are not sent */
+    atomic_int reason;         /* engine_reason; the first one wins */
+    _Atomic int64_t resume_after_ms;
+    atomic_llong rows_started; /* rows this run sent a first attempt for (--limit) */
+    pthread_mutex_t msg_mu;
+    char message[512];
 };
 
 /* xorshift64*: per-worker randomness for backoff jitter, no shared state. */
@@ -31,19 +41,146 @@ static double next_u01(uint64_t *s)
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
+/* ---- the default sender: libcurl ---- */
+
+static void *curl_open(void *arg) { return http_client_new(arg); }
+static void curl_send(void *client, const job *j, http_result *res)
+{
+    http_post(client, j->req.path, j->req.body, j->req.bodylen, res);
+}
+static void curl_close(void *client) { http_client_free(client); }
+
+/* ---- stopping ---- */
+
+int engine_stop_because(engine *e, engine_reason reason, int64_t resume_after_ms, const char *message)
+{
+    int none = ENGINE_STOP_NONE;
+    int first = atomic_compare_exchange_strong(&e->reason, &none, (int)reason);
+    if (first) {
+        atomic_store(&e->resume_after_ms, resume_after_ms);
+        pthread_mutex_lock(&e->msg_mu);
+        snprintf(e->message, sizeof e->message, "%s", message ? message : "");
+        if (e->o.api_key)
+            text_scrub_secret(e->message, sizeof e->message, e->o.api_key);
+        pthread_mutex_unlock(&e->msg_mu);
+    }
+    if (reason == ENGINE_STOP_LIMIT) {
+        atomic_store(&e->no_new_rows, 1);
+        return first;
+    }
+    atomic_store(&e->stopping, 1);
+    queue_stop(e->o.q);
+    throttle_stop(e->o.thr);
+    return first;
+}
+
+void engine_stop(engine *e) { (void)engine_stop_because(e, ENGINE_STOP_INTERRUPT, 0, NULL); }
+engine_reason engine_stop_reason(engine *e) { return (engine_reason)atomic_load(&e->reason); }
+int64_t engine_resume_after_ms(engine *e) { return atomic_load(&e->resume_after_ms); }
+int engine_stopping(engine *e) { return atomic_load(&e->stopping); }
+int engine_aborted(engine *e) { return atomic_load(&e->reason) == ENGINE_STOP_KEY_REJECTED; }
+
+void engine_stop_message(engine *e, char *buf, size_t size)
+{
+    pthread_mutex_lock(&e->msg_mu);
+    snprintf(buf, size, "%s", e->message);
+    pthread_mutex_unlock(&e->msg_mu);
+}
+
+/* ---- a row's outcome: decided here, and only here, for every row that reached a worker ---- */
+
+/* The journal refused a write: stop at once (a row whose attempt is not on record must
+ * not be sent), and say so once, naming the file and the error. */
+static void journal_failed(engine *e)
+{
+    char why[400], msg[512];
+    if (journal_error(e->o.jn, why, sizeof why) == 0)
+        snprintf(why, sizeof why, "cannot write the journal");
+    snprintf(msg, sizeof msg, "%s: stopping; no new requests (free the space, then --resume)", why);
+    if (engine_stop_because(e, ENGINE_STOP_STORAGE, 0, msg))
+        log_msg(LOG_QUIET, 0, "%s", msg);
+}
+
 static void finish(engine *e, job *j, row_status st)
 {
+    unsigned ch = j->channels;
+    if (st == RS_NOT_ATTEMPTED && j->maybe_channels)
+        st = RS_UNKNOWN; /* an earlier attempt (--retry-ambiguous) may have reached the API */
+    switch (st) {
+    case RS_SENT:
+        j->sent_channels = ch;
+        j->maybe_channels = j->failed_channels = 0;
+        break;
+    case RS_UNKNOWN:
+        j->maybe_channels = ch;
+        j->sent_channels = j->failed_channels = 0;
+        break;
+    case RS_FAILED:
+        /* the caller set failed_channels; what may have gone out on any attempt stays maybe */
+        j->sent_channels = 0;
+        j->failed_channels &= ch & ~j->maybe_channels;
+        break;
+    default:
+        j->sent_channels = j->maybe_channels = j->failed_channels = 0;
+        break;
+    }
     j->status = st;
     j->finished_at_ms = clock_now_ms();
     if (j->first_attempt_ns)
         j->latency_ms = (clock_mono_ns() - j->first_attempt_ns) / 1000000;
+    if (e->o.api_key)
+        text_scrub_secret(j->detail, sizeof j->detail, e->o.api_key);
     /* A not_attempted row needs no record: its last attempt (if any) was already
      * released with an F line when it failed. */
-    if (e->o.jn && (st == RS_SENT || st == RS_FAILED))
-        journal_outcome(e->o.jn, j);
+    if (e->o.jn && (st == RS_SENT || st == RS_FAILED || st == RS_UNKNOWN) && journal_outcome(e->o.jn, j) < 0)
+        journal_failed(e);
     queue_done(e->o.q);
     reorder_complete(e->o.ro, j);
 }
+
+static const char *stop_words(engine *e)
+{
+    switch (engine_stop_reason(e)) {
+    case ENGINE_STOP_KEY_REJECTED:
+        return "not sent: the job was aborted (API key rejected)";
+    case ENGINE_STOP_CONFIG:
+        return "not sent: the job stopped on a configuration error";
+    case ENGINE_STOP_QUOTA:
+        return "not sent: the API's quota is exhausted; --resume continues";
+    case ENGINE_STOP_BUDGET:
+        return "not sent: --daily-budget is spent; --resume continues";
+    case ENGINE_STOP_LIMIT:
+        return "not sent: --limit reached; --resume continues";
+    case ENGINE_STOP_STORAGE:
+        return "not sent: the job stopped because its state could not be recorded";
+    default:
+        return "not sent: the job was interrupted";
+    }
+}
+
+/* The row ends without a new attempt because the job stopped. */
+static void stop_row(engine *e, job *j, const char *why)
+{
+    if (!why)
+        why = stop_words(e);
+    if (j->maybe_channels) {
+        char prev[640];
+        snprintf(prev, sizeof prev, "%s", j->detail);
+        snprintf(j->detail, sizeof j->detail,
+                 "outcome unknown: an earlier attempt may have notified the customer; not retried (%.100s); "
+                 "last attempt: %.380s",
+                 why, prev);
+    } else if (j->attempts > j->attempts_before) {
+        char prev[640];
+        snprintf(prev, sizeof prev, "%s", j->detail);
+        snprintf(j->detail, sizeof j->detail, "%.100s; %.500s", why, prev);
+    } else {
+        snprintf(j->detail, sizeof j->detail, "%s", why);
+    }
+    finish(e, j, RS_NOT_ATTEMPTED);
+}
+
+/* ---- one attempt ---- */
 
 static void describe(job *j, const http_result *res, const char *prefix)
 {
@@ -52,81 +189,318 @@ static void describe(job *j, const http_result *res, const char *prefix)
         jsonutil_response_message(res->body, res->bodylen, msg, sizeof msg);
         snprintf(j->detail, sizeof j->detail, "%sHTTP %d%s%s", prefix, res->status, msg[0] ? ": " : "", msg);
     } else {
-        snprintf(j->detail, sizeof j->detail, "%s%s", prefix, res->error[0] ? res->error : "no answer");
+        text_printable(res->error[0] ? res->error : "no answer", strlen(res->error[0] ? res->error : "no answer"),
+                       msg, sizeof msg);
+        snprintf(j->detail, sizeof j->detail, "%s%s", prefix, msg);
     }
 }
 
-static void attempt(engine *e, http_client *client, job *j, uint64_t *rng, http_result *res)
+/* The key never travels further than the answer it came in: scrubbed from the body and
+ * the transport error before anything reads them. */
+static void scrub_answer(engine *e, http_result *res)
 {
+    const char *key = e->o.api_key;
+    if (!key || !*key)
+        return;
+    text_scrub_secret(res->error, sizeof res->error, key);
+    size_t klen = strlen(key);
+    if (!res->body || res->bodylen < klen || !memmem(res->body, res->bodylen, key, klen))
+        return;
+    /* "[redacted]" may be longer than the key: room for every occurrence to grow. The
+     * buffer only grows, so a sender that reuses it keeps at least what it allocated. */
+    size_t cap = res->bodylen * (sizeof TEXT_REDACTED) + 1;
+    if (cap < HTTP_MAX_BODY + 1)
+        cap = HTTP_MAX_BODY + 1;
+    char *b = realloc(res->body, cap);
+    if (!b) {
+        res->body[0] = '\0'; /* no memory to scrub it: drop it rather than leak the key */
+        res->bodylen = 0;
+        return;
+    }
+    res->body = b;
+    b[res->bodylen] = '\0';
+    text_scrub_secret(b, cap, key);
+    res->bodylen = strlen(b);
+}
+
+static void reset_result(http_result *res)
+{
+    res->status = 0;
+    res->transport_error = 0;
+    res->outcome = HTTP_ANSWERED;
+    res->error_kind = HTTP_ERR_NONE;
+    res->retry_after_s = -1;
+    res->error[0] = '\0';
+    res->bodylen = 0;
+    if (res->body)
+        res->body[0] = '\0';
+    res->retry_after[0] = '\0';
+}
+
+static void on_sent(engine *e, job *j, const http_result *res)
+{
+    char msg[480];
+    jsonutil_response_message(res->body, res->bodylen, msg, sizeof msg);
+    /* The validation note (dropped channels, ledger) in front of the API's message;
+     * whatever an earlier attempt said ("retrying after ...") is no longer true. */
+    const char *note = j->req.detail;
+    snprintf(j->detail, sizeof j->detail, "%.300s%s%.300s", note, note[0] && msg[0] ? "; " : "", msg);
+    log_msg(LOG_VERBOSE, j->rowno, "sent (%s) HTTP %d", j->req.log_ident, res->status);
+    finish(e, j, RS_SENT);
+}
+
+static void on_failed(engine *e, job *j, const http_result *res, const retry_decision *d)
+{
+    j->failed_channels = d->failed;
+    j->maybe_channels |= d->maybe;
+    if (d->maybe && d->failed) {
+        /* One channel failed beside others that may have gone out: say both, so nobody
+         * feeds the row back for the channels that may have reached the customer. */
+        char failed[32], maybe[32], msg[300];
+        rules_format_channels(d->failed, failed, sizeof failed);
+        rules_format_channels(d->maybe, maybe, sizeof maybe);
+        jsonutil_response_message(res->body, res->bodylen, msg, sizeof msg);
+        snprintf(j->detail, sizeof j->detail,
+                 "HTTP %d: %s failed (the transaction may not have %s enabled for its state; drop the channel "
+                 "rather than retry); %s may have been sent%s%.300s",
+                 res->status, failed, failed, maybe, msg[0] ? "; " : "", msg);
+    } else {
+        describe(j, res, "");
+    }
+    if (j->maybe_channels & ~d->maybe) {
+        size_t n = strlen(j->detail);
+        snprintf(j->detail + n, sizeof j->detail - n, "; an earlier attempt may have notified the customer");
+    }
+    log_msg(LOG_VERBOSE, j->rowno, "failed (%s): %s", j->req.log_ident, j->detail);
+    finish(e, j, RS_FAILED);
+}
+
+static void on_unknown(engine *e, job *j, const http_result *res)
+{
+    char what[520];
+    if (res->outcome == HTTP_ANSWERED && res->status >= 200 && res->status < 300) {
+        char msg[400];
+        jsonutil_response_message(res->body, res->bodylen, msg, sizeof msg);
+        snprintf(what, sizeof what, "HTTP %d without a confirmation%s%s%s", res->status, msg[0] ? " (" : "",
+                 msg, msg[0] ? ")" : "");
+    } else if (res->outcome == HTTP_ANSWERED && res->status) {
+        snprintf(what, sizeof what, "HTTP %d after the request was sent", res->status);
+    } else {
+        char err[300];
+        const char *s = res->error[0] ? res->error : "no answer";
+        text_printable(s, strlen(s), err, sizeof err);
+        snprintf(what, sizeof what, "%s after the request was sent", err);
+    }
+    snprintf(j->detail, sizeof j->detail,
+             "outcome unknown: %.500s; the customer may have been notified; not retried", what);
+    log_msg(LOG_VERBOSE, j->rowno, "%s", j->detail);
+    finish(e, j, RS_UNKNOWN);
+}
+
+static void on_abort(engine *e, job *j, const http_result *res)
+{
+    describe(j, res, "the API rejected the key: ");
+    j->failed_channels = j->channels;
+    char msg[160];
+    snprintf(msg, sizeof msg, "the API rejected the key (HTTP %d): stopping the job; no further requests",
+             res->status);
+    /* Stop first, log after: no worker may start another request in between. */
+    int first = engine_stop_reason(e) == ENGINE_STOP_NONE;
+    engine_stop_because(e, ENGINE_STOP_KEY_REJECTED, 0, msg);
+    if (first)
+        log_msg(LOG_QUIET, 0, "%s", msg);
+    finish(e, j, RS_FAILED);
+}
+
+/* DNS and certificate failures do not heal by probing: the configuration is wrong. */
+static int config_error(engine *e, job *j, const http_result *res)
+{
+    if (res->outcome != HTTP_NOT_SENT || (res->error_kind != HTTP_ERR_DNS && res->error_kind != HTTP_ERR_TLS_CERT))
+        return 0;
+    char err[200], msg[400];
+    text_printable(res->error, strlen(res->error), err, sizeof err);
+    snprintf(msg, sizeof msg, "%s (%s): a configuration error, not an outage; stopping the job (check %s)",
+             res->error_kind == HTTP_ERR_DNS ? "the API's host name does not resolve"
+                                             : "the API's TLS certificate is not trusted",
+             err, res->error_kind == HTTP_ERR_DNS ? "--base-url" : "--base-url and --cacert");
+    int first = engine_stop_reason(e) == ENGINE_STOP_NONE;
+    engine_stop_because(e, ENGINE_STOP_CONFIG, 0, msg);
+    if (first)
+        log_msg(LOG_QUIET, 0, "%s", msg);
     if (e->o.jn)
-        journal_begin(e->o.jn, j->rowno);
+        journal_release(e->o.jn, j->rowno); /* nothing left: the row is to do on --resume */
+    describe(j, res, "last attempt: ");
+    stop_row(e, j, "not sent: the job stopped on a configuration error");
+    return 1;
+}
+
+/* A 429 asking for more than max_pause: the quota is spent; stop for a later --resume. */
+static int quota_stop(engine *e, job *j, const http_result *res, int64_t wait_ms)
+{
+    int64_t max = e->o.max_pause_ms > 0 ? e->o.max_pause_ms : DEFAULT_MAX_PAUSE_MS;
+    if (res->status != 429 || wait_ms <= max)
+        return 0;
+    int64_t when = clock_now_ms() + wait_ms;
+    char at[40], msg[300];
+    clock_format_iso(when, at, sizeof at);
+    snprintf(msg, sizeof msg,
+             "the API's quota is exhausted (HTTP 429, available again in %lld s, at %s): stopping; no new "
+             "requests; --resume continues",
+             (long long)(wait_ms / 1000), at);
+    if (engine_stop_because(e, ENGINE_STOP_QUOTA, when, msg))
+        log_msg(LOG_QUIET, 0, "%s", msg);
+    if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
+        journal_failed(e);
+    describe(j, res, "last attempt: ");
+    stop_row(e, j, NULL);
+    return 1;
+}
+
+static void on_again(engine *e, job *j, http_result *res, const retry_decision *d, uint64_t *rng)
+{
+    int64_t wait = retry_server_wait_ms(res->retry_after_s, res->retry_after, res->body, res->bodylen, time(NULL));
+    if (quota_stop(e, j, res, wait))
+        return;
+    int64_t max = e->o.max_pause_ms > 0 ? e->o.max_pause_ms : DEFAULT_MAX_PAUSE_MS;
+    int64_t after = wait > max ? max : wait;
+    if (after > 0)
+        throttle_pause(e->o.thr, after); /* the whole job waits, not just this row */
+    int made = j->attempts - j->attempts_before;
+    if (made >= e->o.max_attempts) {
+        if (j->maybe_channels) {
+            char last[520];
+            describe(j, res, "");
+            snprintf(last, sizeof last, "%.500s", j->detail);
+            snprintf(j->detail, sizeof j->detail,
+                     "outcome unknown: gave up after %d attempts, some of which may have reached the API; the "
+                     "customer may have been notified; last attempt: %.400s",
+                     made, last);
+            finish(e, j, RS_UNKNOWN);
+            return;
+        }
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "gave up after %d attempts: ", made);
+        describe(j, res, prefix);
+        log_msg(LOG_VERBOSE, j->rowno, "%s", j->detail);
+        j->failed_channels = j->channels;
+        finish(e, j, RS_FAILED);
+        return;
+    }
+    if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
+        journal_failed(e);
+    if (atomic_load(&e->stopping)) {
+        describe(j, res, "last attempt: ");
+        stop_row(e, j, NULL);
+        return;
+    }
+    int64_t backoff = retry_backoff_ms(made, e->o.backoff_base_ms, e->o.backoff_max_ms, next_u01(rng));
+    if (after > backoff)
+        backoff = after;
+    describe(j, res, d->ambiguous ? "retrying (--retry-ambiguous: may notify twice) after " : "retrying after ");
+    log_msg(LOG_VERBOSE, j->rowno, "%s; next attempt in %lld ms", j->detail, (long long)backoff);
+    j->ready_at_ns = clock_mono_ns() + backoff * 1000000;
+    queue_push_delayed(e->o.q, j);
+}
+
+static throttle_health health_of(const retry_decision *d, const http_result *res)
+{
+    switch (d->verdict) {
+    case RETRY_AGAIN:
+        return res->status == 429 ? THROTTLE_RATE_LIMITED : THROTTLE_TRANSIENT;
+    case RETRY_UNKNOWN:
+        /* An outage of lost answers must slow the job to one probe at a time, or every
+         * row in flight ends unknown. */
+        return THROTTLE_TRANSIENT;
+    default:
+        return THROTTLE_OK;
+    }
+}
+
+/* Before the request goes out: the budget, then the journal. 0 = go. */
+static int may_send(engine *e, job *j)
+{
+    char msg[300] = "";
+    if (e->o.take_request) {
+        int t = e->o.take_request(e->o.take_request_ctx, msg, sizeof msg);
+        if (t <= 0) {
+            if (t == 0 && !msg[0])
+                snprintf(msg, sizeof msg, "the daily budget of requests is spent: stopping; --resume continues");
+            else if (!msg[0])
+                snprintf(msg, sizeof msg, "cannot record the request in the ledger: stopping; no new requests");
+            int first = engine_stop_reason(e) == ENGINE_STOP_NONE;
+            engine_stop_because(e, t == 0 ? ENGINE_STOP_BUDGET : ENGINE_STOP_STORAGE, 0, msg);
+            if (first)
+                log_msg(LOG_QUIET, 0, "%s", msg);
+            return -1;
+        }
+    }
+    if (e->o.jn && journal_begin(e->o.jn, j->rowno) < 0) {
+        /* No record of the attempt, no attempt: a resume could not tell it was sent. */
+        journal_failed(e);
+        return -1;
+    }
+    return 0;
+}
+
+static void attempt(engine *e, void *client, job *j, uint64_t *rng, http_result *res)
+{
+    if (may_send(e, j) < 0) {
+        throttle_release(e->o.thr, THROTTLE_OK);
+        stop_row(e, j, NULL);
+        return;
+    }
     if (!j->first_attempt_ns)
         j->first_attempt_ns = clock_mono_ns();
     if (j->attempts > 0)
         atomic_fetch_add(&e->o.sum->retries, 1);
     atomic_fetch_add(&e->o.sum->requests, 1);
     j->attempts++;
-    http_post(client, j->req.path, j->req.body, j->req.bodylen, res);
+    reset_result(res);
+    e->o.sender.send(client, j, res);
+    scrub_answer(e, res);
     if (res->status)
         j->http_status = res->status;
-    retry_verdict v = retry_classify(res->status, res->transport_error);
-    throttle_release(e->o.thr, v == RETRY_AGAIN ? (res->status == 429 ? THROTTLE_RATE_LIMITED : THROTTLE_TRANSIENT)
-                                                : THROTTLE_OK);
-    switch (v) {
-    case RETRY_SUCCESS: {
-        char msg[480];
-        jsonutil_response_message(res->body, res->bodylen, msg, sizeof msg);
-        /* The validation note (dropped channels, ledger) in front of the API's message;
-         * whatever an earlier attempt said ("retrying after ...") is no longer true. */
-        const char *note = j->req.detail;
-        snprintf(j->detail, sizeof j->detail, "%.300s%s%.300s", note, note[0] && msg[0] ? "; " : "", msg);
-        log_msg(LOG_VERBOSE, j->rowno, "sent (%s) HTTP %d", j->req.log_ident, res->status);
-        finish(e, j, RS_SENT);
+    if (config_error(e, j, res)) {
+        throttle_release(e->o.thr, THROTTLE_OK);
         return;
     }
+    retry_decision d =
+        retry_classify(res->outcome, res->status, res->body, res->bodylen, j->channels, e->o.retry_ambiguous);
+    if (d.verdict == RETRY_AGAIN)
+        j->maybe_channels |= d.maybe; /* --retry-ambiguous: remembered if it never succeeds */
+    throttle_release(e->o.thr, health_of(&d, res));
+    switch (d.verdict) {
+    case RETRY_SUCCESS:
+        on_sent(e, j, res);
+        return;
     case RETRY_FAIL:
-        describe(j, res, "");
-        log_msg(LOG_VERBOSE, j->rowno, "failed (%s): %s", j->req.log_ident, j->detail);
-        finish(e, j, RS_FAILED);
+        on_failed(e, j, res, &d);
+        return;
+    case RETRY_UNKNOWN:
+        on_unknown(e, j, res);
         return;
     case RETRY_ABORT:
-        describe(j, res, "the API rejected the key: ");
-        /* Stop first, log after: no worker may start another request in between. */
-        int first = !atomic_exchange(&e->aborted, 1);
-        engine_stop(e);
-        if (first)
-            log_msg(LOG_QUIET, 0, "the API rejected the key (HTTP %d): stopping the job; no further requests",
-                    res->status);
-        finish(e, j, RS_FAILED);
+        on_abort(e, j, res);
         return;
     case RETRY_AGAIN:
-        break;
-    }
-    int64_t after = retry_after_ms(res->retry_after[0] ? res->retry_after : NULL, time(NULL));
-    if (after > 0)
-        throttle_pause(e->o.thr, after); /* the whole job waits, not just this row */
-    if (j->attempts - j->attempts_before >= e->o.max_attempts) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "gave up after %d attempts: ", j->attempts - j->attempts_before);
-        describe(j, res, prefix);
-        log_msg(LOG_VERBOSE, j->rowno, "%s", j->detail);
-        finish(e, j, RS_FAILED);
+        on_again(e, j, res, &d, rng);
         return;
     }
-    if (e->o.jn)
-        journal_release(e->o.jn, j->rowno);
-    if (atomic_load(&e->stopping)) {
-        describe(j, res, "interrupted while waiting to retry; last attempt: ");
-        finish(e, j, RS_NOT_ATTEMPTED);
-        return;
-    }
-    int64_t wait = retry_backoff_ms(j->attempts - j->attempts_before, e->o.backoff_base_ms, e->o.backoff_max_ms, next_u01(rng));
-    if (after > wait)
-        wait = after;
-    describe(j, res, "retrying after ");
-    log_msg(LOG_VERBOSE, j->rowno, "%s; next attempt in %lld ms", j->detail, (long long)wait);
-    j->ready_at_ns = clock_mono_ns() + wait * 1000000;
-    queue_push_delayed(e->o.q, j);
+}
+
+/* --limit: a row not started in this run may start only while rows are left. */
+static int over_limit(engine *e, job *j)
+{
+    if (e->o.limit <= 0 || j->attempts > j->attempts_before)
+        return 0;
+    if (!atomic_load(&e->no_new_rows) && atomic_fetch_add(&e->rows_started, 1) < e->o.limit)
+        return 0;
+    char msg[120];
+    snprintf(msg, sizeof msg, "--limit %lld reached: no new rows; --resume continues", e->o.limit);
+    if (engine_stop_reason(e) == ENGINE_STOP_NONE)
+        log_msg(LOG_NORMAL, 0, "%s", msg);
+    engine_stop_because(e, ENGINE_STOP_LIMIT, 0, msg);
+    return 1;
 }
 
 struct worker_arg {
@@ -142,45 +516,39 @@ static void *worker(void *p)
     if (!rng)
         rng = 1;
     free(wa);
-    http_client *client = http_client_new(e->o.http);
+    void *client = e->o.sender.open(e->o.sender.arg);
     http_result res;
     memset(&res, 0, sizeof res);
     int stopping;
     job *j;
     while ((j = queue_pop(e->o.q, &stopping)) != NULL) {
-        if (!client || stopping || atomic_load(&e->stopping)) {
-            const char *why = atomic_load(&e->aborted) ? "not sent: the job was aborted (API key rejected)"
-                                                       : "not sent: the job was interrupted";
-            if (!client)
-                why = "not sent: could not create an HTTP client";
-            if (j->attempts > 0) {
-                char prev[640];
-                snprintf(prev, sizeof prev, "%s", j->detail);
-                snprintf(j->detail, sizeof j->detail, "%.100s; %.500s", why, prev);
-            } else {
-                snprintf(j->detail, sizeof j->detail, "%s", why);
-            }
-            finish(e, j, RS_NOT_ATTEMPTED);
+        if (!client) {
+            stop_row(e, j, "not sent: could not create an HTTP client");
+            continue;
+        }
+        if (stopping || atomic_load(&e->stopping)) {
+            stop_row(e, j, NULL);
+            continue;
+        }
+        if (over_limit(e, j)) {
+            stop_row(e, j, NULL);
             continue;
         }
         if (throttle_acquire(e->o.thr) < 0) {
-            snprintf(j->detail, sizeof j->detail, "not sent: the job was %s",
-                     atomic_load(&e->aborted) ? "aborted (API key rejected)" : "interrupted");
-            finish(e, j, RS_NOT_ATTEMPTED);
+            stop_row(e, j, NULL);
             continue;
         }
         if (atomic_load(&e->stopping)) {
-            /* stopped while this worker waited for its turn: never send after an abort */
+            /* stopped while this worker waited for its turn: never send after a stop */
             throttle_release(e->o.thr, THROTTLE_OK);
-            snprintf(j->detail, sizeof j->detail, "not sent: the job was %s",
-                     atomic_load(&e->aborted) ? "aborted (API key rejected)" : "interrupted");
-            finish(e, j, RS_NOT_ATTEMPTED);
+            stop_row(e, j, NULL);
             continue;
         }
         attempt(e, client, j, &rng, &res);
     }
     http_result_free(&res);
-    http_client_free(client);
+    if (client)
+        e->o.sender.close(client);
     return NULL;
 }
 
@@ -192,8 +560,14 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
         return NULL;
     }
     e->o = *o;
-    e->threads = calloc((size_t)o->workers, sizeof *e->threads);
+    if (!e->o.sender.send) {
+        engine_sender curl = {curl_open, curl_send, curl_close, o->http};
+        e->o.sender = curl;
+    }
+    pthread_mutex_init(&e->msg_mu, NULL);
+    e->threads = calloc((size_t)(o->workers > 0 ? o->workers : 1), sizeof *e->threads);
     if (!e->threads) {
+        pthread_mutex_destroy(&e->msg_mu);
         free(e);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -201,13 +575,16 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 512 * 1024); /* -j 1024 must not reserve 8 GiB */
+    int rc = 0;
     for (int i = 0; i < o->workers; i++) {
         struct worker_arg *wa = malloc(sizeof *wa);
-        if (!wa)
+        if (!wa) {
+            rc = ENOMEM;
             break;
+        }
         wa->e = e;
         wa->index = i;
-        if (pthread_create(&e->threads[i], &attr, worker, wa) != 0) {
+        if ((rc = pthread_create(&e->threads[i], &attr, worker, wa)) != 0) {
             free(wa);
             break;
         }
@@ -215,23 +592,17 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
     }
     pthread_attr_destroy(&attr);
     if (e->started == 0) {
-        snprintf(err, errlen, "cannot start worker threads");
+        snprintf(err, errlen, "cannot start worker threads: %s", strerror(rc ? rc : EINVAL));
         free(e->threads);
+        pthread_mutex_destroy(&e->msg_mu);
         free(e);
         return NULL;
     }
+    if (e->started < o->workers)
+        log_msg(LOG_NORMAL, 0, "started %d of %d workers (%s): sending with fewer", e->started, o->workers,
+                strerror(rc));
     return e;
 }
-
-void engine_stop(engine *e)
-{
-    atomic_store(&e->stopping, 1);
-    queue_stop(e->o.q);
-    throttle_stop(e->o.thr);
-}
-
-int engine_stopping(engine *e) { return atomic_load(&e->stopping); }
-int engine_aborted(engine *e) { return atomic_load(&e->aborted); }
 
 void engine_join(engine *e)
 {
@@ -243,6 +614,7 @@ void engine_free(engine *e)
 {
     if (!e)
         return;
+    pthread_mutex_destroy(&e->msg_mu);
     free(e->threads);
     free(e);
 }

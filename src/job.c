@@ -41,6 +41,7 @@ void job_reset(job *j, long rowno)
     j->attempts_before = 0;
     j->channels = 0;
     j->sent_channels = j->maybe_channels = j->failed_channels = 0;
+    j->claimed = 0;
     j->detail[0] = '\0';
     j->first_attempt_ns = 0;
     j->latency_ms = -1;

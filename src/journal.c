@@ -26,6 +26,7 @@ struct journal {
     unsigned char *tries; /* attempts started per row (B lines), saturating at 255 */
     long index_rows;
     int rfd;          /* read side for outcome lines */
+    int error;        /* errno of the first failed write: every later write fails too */
 };
 
 int journal_fingerprint(const char *path, journal_header *h, char *err, size_t errlen)
@@ -50,13 +51,18 @@ int journal_fingerprint(const char *path, journal_header *h, char *err, size_t e
     return 0;
 }
 
+/* A journal that failed once stays failed: after a short write (disk full) the file ends
+ * in half a line, and a row "begun" that was never recorded must not be sent. */
 static int write_all(journal *jn, const char *s, size_t len)
 {
+    if (jn->error)
+        return -1;
     while (len) {
         ssize_t n = write(jn->fd, s, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            jn->error = errno;
             return -1;
         }
         s += n;
@@ -64,7 +70,10 @@ static int write_all(journal *jn, const char *s, size_t len)
     }
     int64_t now = clock_mono_ns();
     if (now - jn->last_sync_ns >= SYNC_INTERVAL_NS) {
-        fdatasync(jn->fd);
+        if (fdatasync(jn->fd) < 0) {
+            jn->error = errno;
+            return -1;
+        }
         jn->last_sync_ns = now;
     }
     return 0;
@@ -353,6 +362,16 @@ int journal_outcome(journal *jn, const job *j)
         len = sizeof line - 2; /* cannot happen: detail is at most 640 bytes */
     line[len++] = '\n';
     return append(jn, line, len);
+}
+
+int journal_error(journal *jn, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&jn->mu);
+    int e = jn->error;
+    pthread_mutex_unlock(&jn->mu);
+    if (e)
+        snprintf(err, errlen, "cannot write the journal %s: %s", jn->path, strerror(e));
+    return e ? -1 : 0;
 }
 
 int journal_sync(journal *jn)

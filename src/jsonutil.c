@@ -1,4 +1,5 @@
-/* jsonutil — reads the human-readable message out of the API's response shapes (pure). */
+/* jsonutil — reads the API's response shapes (pure): the human-readable message, whether a
+ * 2xx confirms a send, which channels a failure names, and DRF's throttle wait. */
 #include "jsonutil.h"
 
 #include <cjson/cJSON.h>
@@ -7,49 +8,11 @@
 #include <string.h>
 
 #include "rules.h"
+#include "text.h"
 
 size_t jsonutil_printable(const char *s, size_t len, char *out, size_t size)
 {
-    size_t o = 0, i = 0;
-    if (size == 0)
-        return 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n = 1;
-        if (c >= 0x80) {
-            /* Keep whole valid UTF-8 sequences (Arabic text in messages), replace the rest. */
-            size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-            if (want && i + want <= len && rules_utf8_count(s + i, want, NULL) == 1 &&
-                !(c == 0xc2 && (unsigned char)s[i + 1] < 0xa0))
-                n = want;
-            else
-                n = 0;
-        } else if (c < 0x20 || c == 0x7f) {
-            n = 0;
-        }
-        if (o + (n ? n : 1) + 1 > size) {
-            /* Out of room: end with "...", backing up to a character boundary. */
-            if (size >= 4) {
-                if (o > size - 4)
-                    o = size - 4;
-                while (o > 0 && ((unsigned char)out[o] & 0xc0) == 0x80)
-                    o--;
-                memcpy(out + o, "...", 3);
-                o += 3;
-            }
-            break;
-        }
-        if (n) {
-            memcpy(out + o, s + i, n);
-            o += n;
-            i += n;
-        } else {
-            out[o++] = (c == '\n' || c == '\r' || c == '\t') ? ' ' : '?';
-            i++;
-        }
-    }
-    out[o] = '\0';
-    return o;
+    return text_printable(s, len, out, size);
 }
 
 /* Appends "text" to out at *o, with a separator when something is already there. */
@@ -64,6 +27,19 @@ static void append(char *out, size_t size, size_t *o, const char *sep, const cha
         *o += (size_t)n < size - *o ? (size_t)n : size - *o - 1;
 }
 
+/* cJSON's parser records its error position in a process-wide variable: workers parse
+ * answers one at a time (parsing takes microseconds). */
+static cJSON *parse(const char *body, size_t len)
+{
+    static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
+    if (!body || !len)
+        return NULL;
+    pthread_mutex_lock(&parse_lock);
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    pthread_mutex_unlock(&parse_lock);
+    return root;
+}
+
 static const char *string_of(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -76,15 +52,7 @@ size_t jsonutil_response_message(const char *body, size_t len, char *out, size_t
     if (size == 0)
         return 0;
     out[0] = '\0';
-    /* cJSON's parser records its error position in a process-wide variable: workers
-     * parse answers one at a time (parsing takes microseconds). */
-    static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
-    cJSON *root = NULL;
-    if (body && len) {
-        pthread_mutex_lock(&parse_lock);
-        root = cJSON_ParseWithLength(body, len);
-        pthread_mutex_unlock(&parse_lock);
-    }
+    cJSON *root = parse(body, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         if (!body || !len)
@@ -136,4 +104,79 @@ size_t jsonutil_response_message(const char *body, size_t len, char *out, size_t
     }
     cJSON_Delete(root);
     return o;
+}
+
+/* The channels a failure answer names: "sms", "sms,email" or ["sms", "email"]. 0 when
+ * none (or nothing that is a channel). */
+static unsigned named_channels(const cJSON *v)
+{
+    unsigned mask = 0;
+    if (cJSON_IsString(v)) {
+        char err[8];
+        if (rules_parse_channels(v->valuestring, strlen(v->valuestring), &mask, err, sizeof err) < 0)
+            mask = 0;
+    } else if (cJSON_IsArray(v)) {
+        for (const cJSON *it = v->child; it; it = it->next)
+            if (cJSON_IsString(it))
+                mask |= rules_channel_from_name(it->valuestring, strlen(it->valuestring));
+    }
+    return mask;
+}
+
+jsonutil_confirmation_kind jsonutil_confirmation(const char *body, size_t len, unsigned requested,
+                                                 unsigned *failed_channels)
+{
+    *failed_channels = 0;
+    cJSON *root = parse(body, len);
+    jsonutil_confirmation_kind k = JSONUTIL_NOT_A_CONFIRMATION;
+    if (cJSON_IsObject(root)) {
+        const cJSON *result = cJSON_GetObjectItemCaseSensitive(root, "result");
+        if (cJSON_IsString(result) && strcmp(result->valuestring, "failed") == 0) {
+            k = JSONUTIL_FAILED;
+            unsigned named = named_channels(cJSON_GetObjectItemCaseSensitive(root, "channels")) & requested;
+            /* Naming none of the requested channels says nothing about which went out: the
+             * request as a whole failed. */
+            *failed_channels = named ? named : requested;
+        } else if (cJSON_IsString(result)) {
+            if (strcmp(result->valuestring, "success") == 0)
+                k = JSONUTIL_CONFIRMED;
+            /* any other result ("pending", ...) is not a confirmation, message or not */
+        } else if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "message"))) {
+            k = JSONUTIL_CONFIRMED;
+        }
+    }
+    cJSON_Delete(root);
+    return k;
+}
+
+long long jsonutil_throttle_wait_s(const char *body, size_t len)
+{
+    static const char phrase[] = "Expected available in ";
+    const size_t plen = sizeof phrase - 1;
+    if (!body)
+        return -1;
+    for (size_t i = 0; i + plen <= len; i++) {
+        if (memcmp(body + i, phrase, plen) != 0)
+            continue;
+        size_t k = i + plen;
+        long long secs = 0;
+        int digits = 0;
+        while (k < len && body[k] >= '0' && body[k] <= '9') {
+            if (secs < 1000000000LL)
+                secs = secs * 10 + (body[k] - '0');
+            k++;
+            digits++;
+        }
+        if (!digits)
+            return -1;
+        if (k < len && body[k] == '.') {
+            /* DRF rounds up; a fraction here (older versions) waits the whole second */
+            int frac = 0;
+            for (k++; k < len && body[k] >= '0' && body[k] <= '9'; k++)
+                frac |= body[k] != '0';
+            secs += frac;
+        }
+        return secs;
+    }
+    return -1;
 }

@@ -12,53 +12,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "columns.h"
-#include "dedupe.h"
-#include "engine.h"
-#include "journal.h"
-#include "ledger.h"
+#include "budget.h"
+#include "confirm.h"
+#include "exitcode.h"
+#include "joblock.h"
 #include "log.h"
-#include "progress.h"
-#include "reader.h"
-#include "reorder.h"
-#include "request.h"
-#include "resume.h"
-#include "rules.h"
-#include "summary.h"
-#include "writer.h"
-#include "xlsxout.h"
-
-#define EXIT_USAGE 2
-#define EXIT_ABORTED 3
-#define EXIT_INTERRUPTED 130
-
-typedef struct job_ctx {
-    config *cfg;
-    columns cols;
-    reader *in;
-    resume rs;            /* earlier runs of this job, and this run's journal */
-    ledger *led;
-    dedupe *seen;
-    dedupe *requested;    /* with --ledger: identifier+channel already requested in this job */
-    reorder *ro;
-    queue *q;
-    throttle *thr;
-    http_shared *http;
-    engine *eng;
-    writer *out, *fail;
-    xlsxout *xl;
-    summary sum;
-    progress *prog;
-    request_opts ropts;
-    char *attach_dir;     /* the input's folder, for template attachments */
-    char job_id[40];
-    atomic_int interrupted;
-    atomic_int fatal;      /* the writer could not write */
-    char fatal_msg[512];
-    pthread_t writer_thread, watch_thread;
-    int watch_started;
-} job_ctx;
+#include "metrics.h"
+#include "paths.h"
+#include "pipeline.h"
+#include "preflight.h"
 
 static int fail_usage(const char *msg)
 {
@@ -66,53 +28,11 @@ static int fail_usage(const char *msg)
     return EXIT_USAGE;
 }
 
-/* ---- writer thread: rows in input order to the CSV, failures, workbook, ledger ---- */
-
-static int is_failure(row_status s)
-{
-    return s == RS_FAILED || s == RS_INVALID || s == RS_NOT_ATTEMPTED || s == RS_UNKNOWN;
-}
-
-static void *writer_main(void *p)
-{
-    job_ctx *c = p;
-    row_cells rc;
-    char err[512];
-    if (row_cells_init(&rc, &c->cols) < 0)
-        abort();
-    job *j;
-    while ((j = reorder_next(c->ro)) != NULL) {
-        row_cells_fill(&rc, &c->cols, j);
-        int bad = writer_cells(c->out, &rc) < 0;
-        if (c->fail && is_failure(j->status))
-            bad |= writer_cells(c->fail, &rc) < 0;
-        if (c->xl && xlsxout_row(c->xl, rc.cell, rc.len) < 0 && !atomic_load(&c->fatal)) {
-            snprintf(c->fatal_msg, sizeof c->fatal_msg, "--xlsx: %s", xlsxout_error(c->xl));
-            atomic_store(&c->fatal, 1);
-        }
-        /* An unknown row may have reached the customer: the ledger assumes it did, so the
-         * next job does not notify them again within the cooldown. */
-        if (c->led && (j->status == RS_SENT || j->status == RS_UNKNOWN) && !c->cfg->dry_run &&
-            ledger_record(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->channels, j->finished_at_ms,
-                          j->rowno, err, sizeof err) < 0)
-            log_msg(LOG_QUIET, j->rowno, "ledger: %s", err);
-        if (bad && !atomic_load(&c->fatal)) {
-            snprintf(c->fatal_msg, sizeof c->fatal_msg, "cannot write the results: %s", strerror(errno));
-            atomic_store(&c->fatal, 1);
-        }
-        summary_add(&c->sum, j);
-        progress_row_done(c->prog, j->status);
-        reorder_release(c->ro, j);
-    }
-    row_cells_free(&rc);
-    return NULL;
-}
-
 /* ---- watcher thread: SIGINT/SIGTERM, and the progress line a few times a second ---- */
 
 static void *watch_main(void *p)
 {
-    job_ctx *c = p;
+    pipeline *c = p;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -137,11 +57,9 @@ static void *watch_main(void *p)
                 engine_stop(c->eng);
             continue;
         }
-        if (c->led) {
-            char err[256];
-            if (ledger_tick(c->led, err, sizeof err) < 0)
-                log_msg(LOG_QUIET, 0, "ledger: %s", err);
-        }
+        char err[256];
+        if (c->led && !c->cfg->dry_run && ledger_tick(c->led, err, sizeof err) < 0)
+            pipeline_fail(c, "ledger: %s; no further notification is sent (fix it, then --resume)", err);
         progress_draw(c->prog, 0);
     }
     return NULL;
@@ -149,354 +67,44 @@ static void *watch_main(void *p)
 
 /* ---- setup ---- */
 
-/* Two paths name the same file (existing: same inode; new: same directory and name). */
-static int same_file(const char *a, const char *b)
+/* ---- setup: everything that can be refused before a row is read or sent ---- */
+
+/* Options, URL and key: configuration errors first. */
+static int check_config(config *cfg, char *err, size_t errlen)
 {
-    struct stat sa, sb;
-    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    char *ca = realpath(a, NULL), *cb = realpath(b, NULL);
-    int same = 0;
-    if (!ca || !cb) {
-        /* A file still to be created: compare its directory and name. */
-        char *da = strdup(a), *db = strdup(b), *ba = strdup(a), *bb = strdup(b);
-        if (da && db && ba && bb) {
-            char *ra = realpath(dirname(da), NULL), *rb = realpath(dirname(db), NULL);
-            same = ra && rb && strcmp(ra, rb) == 0 && strcmp(basename(ba), basename(bb)) == 0;
-            free(ra);
-            free(rb);
-        }
-        free(da);
-        free(db);
-        free(ba);
-        free(bb);
-    } else {
-        same = strcmp(ca, cb) == 0;
+    if (cfg->dry_run)
+        return 0;
+    if (!cfg->base_url || !cfg->base_url[0]) {
+        snprintf(err, errlen, "no base URL: use --base-url https://MERCHANT.ottu.net or set OTTU_BASE_URL");
+        return -1;
     }
-    free(ca);
-    free(cb);
-    return same;
+    return http_check_url(cfg->base_url, err, errlen) < 0 || cli_load_key(cfg, err, errlen) < 0 ? -1 : 0;
 }
 
-/* Every file the job writes must be its own: an output naming the input would destroy
- * it, and the summary must be writable before anything is sent. */
-static int check_paths(const config *cfg, char *err, size_t errlen)
+/* The input's header decides the columns and the mode. */
+static int open_input(pipeline *c, char *err, size_t errlen)
 {
-    const struct {
-        const char *opt, *path;
-    } files[] = {
-        {"the input", strcmp(cfg->input, "-") ? cfg->input : NULL},
-        {"-o/--output", writer_is_stream(cfg->output) ? NULL : cfg->output},
-        {"--failures", cfg->failures && !writer_is_stream(cfg->failures) ? cfg->failures : NULL},
-        {"--summary-json", cfg->summary_json && strcmp(cfg->summary_json, "-") ? cfg->summary_json : NULL},
-        {"--xlsx", cfg->xlsx},
-        {"--ledger", cfg->ledger},
-        {"--api-key-file", cfg->api_key_file},
-    };
-    size_t n = sizeof files / sizeof files[0];
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = i + 1; files[i].path && k < n; k++) {
-            if (files[k].path && same_file(files[i].path, files[k].path)) {
-                snprintf(err, errlen, "%s and %s are the same file (%s); give each its own path", files[i].opt,
-                         files[k].opt, files[k].path);
-                return -1;
-            }
-        }
-    }
-    if (cfg->summary_json && strcmp(cfg->summary_json, "-") != 0) {
-        FILE *f = fopen(cfg->summary_json, "a");
-        if (!f) {
-            snprintf(err, errlen, "cannot write --summary-json %s: %s", cfg->summary_json, strerror(errno));
-            return -1;
-        }
-        fclose(f);
-    }
-    return 0;
-}
-
-/* ---- the reader stage: every row is decided here or handed to the workers ---- */
-
-/* Drops channels the ledger saw within the cooldown. Returns 1 when nothing is left. */
-static int consult_ledger(job_ctx *c, job *j, char *err, size_t errlen)
-{
-    unsigned recent = 0;
-    int64_t at[3] = {0, 0, 0};
-    if (ledger_recent(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->req.channels, clock_now_ms(),
-                      c->cfg->cooldown_ms, &recent, at, err, errlen) < 0)
-        return -1;
-    /* An earlier row of this job may have asked for the same channel moments ago, its
-     * answer not yet in the ledger: count it as sent, so the outcome does not depend on
-     * timing. (--cooldown 0 never skips.) */
-    long by_row[3] = {0, 0, 0};
-    if (c->cfg->cooldown_ms > 0) {
-        uint64_t key = rules_fnv1a64(j->req.ledger_key, strlen(j->req.ledger_key));
-        for (int i = 0; i < 3; i++) {
-            unsigned char bit = (unsigned char)(1u << i);
-            if (!(j->req.channels & bit) || (recent & bit))
-                continue;
-            long first = dedupe_check(c->requested, rules_fnv1a64_update(key, &bit, 1), j->rowno);
-            if (first < 0)
-                return -1;
-            if (first > 0) {
-                recent |= bit;
-                by_row[i] = first;
-            }
-        }
-    }
-    if (!recent)
-        return 0;
-    char note[300];
-    size_t n = 0;
-    for (int i = 0; i < 3; i++) {
-        if (!(recent & (1u << i)))
-            continue;
-        char ts[32];
-        if (by_row[i])
-            snprintf(ts, sizeof ts, "by row %ld of this job", by_row[i]);
-        else
-            clock_format_iso(at[i], ts, sizeof ts);
-        n += (size_t)snprintf(note + n, sizeof note - n, "%s%s sent %s", n ? ", " : "", rules_channel_name(1u << i), ts);
-        if (n >= sizeof note)
-            n = sizeof note - 1;
-    }
-    if (!(j->req.channels & ~recent)) {
-        /* Nothing left: no need to build the request again (or re-read attachments). */
-        j->req.channels = 0;
-        snprintf(j->detail, sizeof j->detail, "already sent within the cooldown: %s", note);
-        return 1;
-    }
-    char prev[640];
-    snprintf(prev, sizeof prev, "%s", j->req.detail);
-    if (request_build(&c->cols, &j->rec, &c->ropts, recent, &j->req) < 0)
-        return -1;
-    snprintf(j->req.detail, sizeof j->req.detail, "%.300s%sskipped %.300s (within the cooldown)", prev,
-             prev[0] ? "; " : "", note);
-    return 0;
-}
-
-static int decide(job_ctx *c, job *j, char *err, size_t errlen)
-{
-    config *cfg = c->cfg;
-    if (!j->req.valid) {
-        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
-        j->status = RS_INVALID;
-        log_msg(LOG_VERBOSE, j->rowno, "invalid: %s", j->detail);
-        return 0;
-    }
-    j->channels = j->req.channels;
-    long first = dedupe_check(c->seen, j->req.fingerprint, j->rowno);
-    if (first < 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (first > 0) {
-        snprintf(j->detail, sizeof j->detail, "duplicate of row %ld", first);
-        j->status = RS_DUPLICATE;
-        return 0;
-    }
-    int kept = resume_row(&c->rs, j, err, errlen);
-    if (kept < 0)
-        return -1;
-    if (kept)
-        return 0;
-    if (c->led) {
-        int none = consult_ledger(c, j, err, errlen);
-        if (none < 0)
-            return -1;
-        j->channels = j->req.channels;
-        if (none) {
-            j->status = RS_SKIPPED;
-            return 0;
-        }
-    }
-    if (request_load_attachments(&j->req, &c->cols, &j->rec, &c->ropts) < 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (!j->req.valid) {
-        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
-        j->status = RS_INVALID;
-        return 0;
-    }
-    snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
-    if (cfg->dry_run) {
-        j->status = RS_DRY_RUN;
-        return 0;
-    }
-    if (atomic_load(&c->interrupted) || (c->eng && engine_stopping(c->eng))) {
-        snprintf(j->detail, sizeof j->detail, "not sent: the job was %s",
-                 c->eng && engine_aborted(c->eng) ? "aborted (API key rejected)" : "interrupted");
-        j->status = RS_NOT_ATTEMPTED;
-        return 0;
-    }
-    return 1; /* to the workers */
-}
-
-static int read_rows(job_ctx *c, char *err, size_t errlen)
-{
-    record rec;
-    request req;
-    record_init(&rec);
-    request_init(&req);
-    int rc = 0, got;
-    while (!atomic_load(&c->fatal) && (got = reader_next(c->in, &rec, err, errlen)) == 1) {
-        if (request_build(&c->cols, &rec, &c->ropts, 0, &req) < 0) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
-            break;
-        }
-        if (c->cfg->shard_n > 1 &&
-            rules_fnv1a64(req.ident, strlen(req.ident)) % c->cfg->shard_n != c->cfg->shard_k)
-            continue;
-        progress_row_read(c->prog, reader_bytes(c->in));
-        if (resume_advance(&c->rs, &rec, err, errlen) < 0) {
-            rc = -1; /* cannot happen after verify_old_output, unless a file changed meanwhile */
-            break;
-        }
-        job *j = reorder_acquire(c->ro);
-        job_reset(j, rec.rowno);
-        /* Swap buffers instead of copying: the slot keeps ours, we keep its old ones. */
-        record tr = j->rec;
-        j->rec = rec;
-        rec = tr;
-        request tq = j->req;
-        j->req = req;
-        req = tq;
-        int to_send = decide(c, j, err, errlen);
-        if (to_send < 0) {
-            rc = -1;
-            j->status = RS_NOT_ATTEMPTED;
-            snprintf(j->detail, sizeof j->detail, "not sent: the job stopped on an error");
-            reorder_complete(c->ro, j);
-            break;
-        }
-        if (to_send) {
-            queue_push(c->q, j);
-        } else {
-            if (!j->finished_at_ms)
-                j->finished_at_ms = clock_now_ms();
-            reorder_complete(c->ro, j);
-        }
-    }
-    if (rc == 0 && got < 0)
-        rc = -1;
-    record_free(&rec);
-    request_free(&req);
-    return rc;
-}
-
-/* ---- the job ---- */
-
-static int open_outputs(job_ctx *c, char *err, size_t errlen)
-{
-    config *cfg = c->cfg;
-    c->out = writer_open(cfg->output, cfg->excel, err, errlen);
-    if (!c->out)
-        return -1;
-    row_cells hdr;
-    if (row_cells_init(&hdr, &c->cols) < 0)
-        return -1;
-    row_cells_header(&hdr, &c->cols);
-    writer_cells(c->out, &hdr);
-    if (cfg->failures) {
-        c->fail = writer_open(cfg->failures, cfg->excel, err, errlen);
-        if (c->fail)
-            writer_cells(c->fail, &hdr);
-    }
-    if (c->fail || !cfg->failures) {
-        if (cfg->xlsx)
-            c->xl = xlsxout_open(cfg->xlsx, hdr.cell, hdr.n, err, errlen);
-    }
-    row_cells_free(&hdr);
-    if ((cfg->failures && !c->fail) || (cfg->xlsx && !c->xl))
-        return -1;
-    return 0;
-}
-
-static int close_outputs(job_ctx *c, int commit, char *err, size_t errlen)
-{
-    int rc = 0;
-    char e2[512];
-    if (writer_close(c->out, commit, err, errlen) < 0)
-        rc = -1;
-    if (c->fail && writer_close(c->fail, commit, e2, sizeof e2) < 0 && rc == 0) {
-        snprintf(err, errlen, "%s", e2);
-        rc = -1;
-    }
-    c->out = c->fail = NULL;
-    if (c->xl) {
-        if (!commit) {
-            xlsxout_discard(c->xl);
-        } else {
-            char rate[32], conc[16], shard[32];
-            snprintf(rate, sizeof rate, "%g/s", c->cfg->rate);
-            snprintf(conc, sizeof conc, "%d", c->cfg->concurrency);
-            snprintf(shard, sizeof shard, "%u/%u", c->cfg->shard_k, c->cfg->shard_n ? c->cfg->shard_n : 1);
-            xlsxout_kv info[] = {
-                {"input", c->cfg->input},
-                {"mode", c->cols.mode == MODE_TEMPLATE ? "template" : "message"},
-                {"dry run", c->cfg->dry_run ? "yes" : "no"},
-                {"rate", c->cfg->rate > 0 ? rate : "unlimited"},
-                {"concurrency", conc},
-                {"shard", shard},
-                {"job", c->job_id},
-            };
-            if (xlsxout_close(c->xl, info, sizeof info / sizeof info[0], e2, sizeof e2) < 0 && rc == 0) {
-                snprintf(err, errlen, "--xlsx: %s", e2);
-                rc = -1;
-            }
-        }
-        c->xl = NULL;
-    }
-    return rc;
-}
-
-static int run(config *cfg)
-{
-    job_ctx *c = calloc(1, sizeof *c);
-    char err[1024] = "";
-    int exit_code = EXIT_USAGE;
-    int sending_started = 0;
-    int paths_ok = 0; /* the summary file may be written even for a usage error */
-    if (!c)
-        return fail_usage("out of memory");
-    c->cfg = cfg;
-    summary_init(&c->sum);
-
-    /* Configuration errors first: nothing is read or sent before they are clear. */
-    if (check_paths(cfg, err, sizeof err) < 0)
-        goto done;
-    paths_ok = 1;
-    if (!cfg->dry_run) {
-        if (!cfg->base_url || !cfg->base_url[0]) {
-            snprintf(err, sizeof err, "no base URL: use --base-url https://MERCHANT.ottu.net or set OTTU_BASE_URL");
-            goto done;
-        }
-        if (http_check_url(cfg->base_url, err, sizeof err) < 0 || cli_load_key(cfg, err, sizeof err) < 0)
-            goto done;
-    }
-    c->in = reader_open(cfg->input, cfg->delimiter, cfg->encoding, err, sizeof err);
+    const config *cfg = c->cfg;
+    c->in = reader_open(cfg->input, cfg->delimiter, cfg->encoding, err, errlen);
     if (!c->in)
-        goto done;
+        return -1;
     record header;
     record_init(&header);
-    int got = reader_next(c->in, &header, err, sizeof err);
-    if (got <= 0 || header.malformed || header.n == 0) {
-        if (got == 0)
-            snprintf(err, sizeof err, "%s is empty: expected a header row (e.g. order_no,channels)",
-                     strcmp(cfg->input, "-") ? cfg->input : "standard input");
-        else if (got > 0)
-            snprintf(err, sizeof err, "%s: the header row is not valid CSV (%s)", cfg->input, header.problem);
-        record_free(&header);
-        goto done;
-    }
-    int cols_rc = columns_parse(&c->cols, &header, cfg->mode, cfg->maps, cfg->nmaps, err, sizeof err);
+    int got = reader_next(c->in, &header, err, errlen);
+    int rc = -1;
+    if (got == 0)
+        snprintf(err, errlen, "%s is empty: expected a header row (e.g. order_no,channels)",
+                 strcmp(cfg->input, "-") ? cfg->input : "standard input");
+    else if (got > 0 && (header.malformed || header.n == 0))
+        snprintf(err, errlen, "%s: the header row is not valid CSV (%s)", cfg->input, header.problem);
+    else if (got > 0)
+        rc = columns_parse(&c->cols, &header, cfg->mode, cfg->maps, cfg->nmaps, err, errlen);
     record_free(&header);
-    if (cols_rc < 0)
-        goto done;
+    if (rc < 0)
+        return -1;
     if (c->cols.mode == MODE_MESSAGE && c->cols.idx[COL_CHANNELS] < 0 && !cfg->default_channels) {
-        snprintf(err, sizeof err, "the header has no channels column: add one, or give --channels (e.g. --channels sms,email)");
-        goto done;
+        snprintf(err, errlen, "the header has no channels column: add one, or give --channels (e.g. --channels sms,email)");
+        return -1;
     }
     c->ropts.mode = c->cols.mode;
     c->ropts.default_channels = cfg->default_channels;
@@ -508,106 +116,232 @@ static int run(config *cfg)
         free(copy);
         c->ropts.attach_dir = c->attach_dir;
     }
-    if (resume_open(&c->rs, cfg, &c->cols, &c->ropts, c->job_id, sizeof c->job_id, err, sizeof err) < 0)
-        goto done;
-    if (cfg->ledger && cfg->dry_run) {
-        log_msg(LOG_NORMAL, 0, "--dry-run: the ledger is not consulted or written");
-    } else if (cfg->ledger) {
-        c->led = ledger_open(cfg->ledger, c->job_id, LEDGER_READWRITE, err, sizeof err);
-        if (!c->led)
-            goto done;
-    }
-    if (open_outputs(c, err, sizeof err) < 0)
-        goto done;
+    return 0;
+}
 
+/* At a terminal, nothing stands between a typo and 50,000 real SMS but this question:
+ * validate the whole input first, then ask (never under cron, in a dry run or with --yes).
+ * Asked before any journal or output exists, so "no" leaves nothing behind. */
+static int confirm(pipeline *c, char *err, size_t errlen)
+{
+    const config *cfg = c->cfg;
+    long rows, ch[3];
+    if (!confirm_needed(cfg))
+        return 0;
+    if (confirm_count(cfg, &c->cols, &c->ropts, &rows, ch, err, errlen) < 0)
+        return -1;
+    if (rows > 0 && !confirm_send(stdin, stderr, rows, ch, cfg->base_url)) {
+        snprintf(err, errlen, "not confirmed: nothing sent (--yes sends without asking)");
+        return -1;
+    }
+    return 0;
+}
+
+/* What the job remembers: one process per job, a finished job not run again by accident,
+ * the journal of earlier runs, the ledger. */
+static int open_state(pipeline *c, char *err, size_t errlen)
+{
+    config *cfg = c->cfg;
+    if (!writer_is_stream(cfg->output) && !(c->lock = joblock_acquire(cfg->output, err, errlen)))
+        return -1;
+    if (resume_refuse_finished(cfg, err, errlen) < 0)
+        return -1;
+    if (resume_open(&c->rs, cfg, &c->cols, &c->ropts, c->job_id, sizeof c->job_id, err, errlen) < 0)
+        return -1;
+    if (cfg->ledger) {
+        c->led = ledger_open(cfg->ledger, c->job_id, cfg->dry_run ? LEDGER_READONLY : LEDGER_READWRITE, err, errlen);
+        if (!c->led)
+            return -1;
+    }
+    return 0;
+}
+
+/* The engine's budget hook: one request of today's budget, before every attempt. */
+static int take_budget(void *ctx, char *msg, size_t msglen) { return budget_take(ctx, msg, msglen); }
+
+/* The parts between the stages, and the workers. */
+static int build_pipeline(pipeline *c, char *err, size_t errlen)
+{
+    config *cfg = c->cfg;
     size_t window = cfg->concurrency * 4 > 4096 ? (size_t)cfg->concurrency * 4 : 4096;
     c->seen = dedupe_new();
-    if (c->led && !(c->requested = dedupe_new())) {
-        snprintf(err, sizeof err, "out of memory");
-        goto done;
-    }
+    c->requested = c->led ? dedupe_new() : NULL;
     c->ro = reorder_new(window);
     c->q = queue_new(window);
     c->prog = progress_new(cfg->progress, reader_size(c->in), &c->sum);
-    if (!c->seen || !c->ro || !c->q || !c->prog) {
-        snprintf(err, sizeof err, "out of memory");
-        goto done;
+    if (!c->seen || (c->led && !c->requested) || !c->ro || !c->q || !c->prog) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
-    if (!cfg->dry_run) {
-        c->http = http_shared_new(cfg->base_url, cfg->api_key, cfg->cacert, (long)(cfg->timeout_s * 1000), err,
-                                  sizeof err);
-        c->thr = throttle_new(cfg->rate, cfg->burst, cfg->backoff_base_ms, cfg->backoff_max_ms);
-        if (!c->http || !c->thr)
-            goto done;
-        progress_set_throttle(c->prog, c->thr, c->q);
-        engine_opts eo = {c->http, c->thr, c->q, c->ro, c->rs.jn, &c->sum, cfg->concurrency, cfg->max_attempts,
-                          cfg->backoff_base_ms, cfg->backoff_max_ms};
-        c->eng = engine_start(&eo, err, sizeof err);
-        if (!c->eng)
-            goto done;
+    if (cfg->dry_run)
+        return 0;
+    c->http = http_shared_new(cfg->base_url, cfg->api_key, cfg->cacert, (long)(cfg->timeout_s * 1000), err, errlen);
+    c->thr = throttle_new(cfg->rate, cfg->burst, cfg->backoff_base_ms, cfg->backoff_max_ms);
+    if (!c->http || !c->thr)
+        return -1;
+    /* The daily budget lives in the ledger, so the jobs (and hosts) of a day share it. */
+    if (c->led && cfg->daily_budget > 0 && !(c->bud = budget_new(c->led, cfg->base_url, cfg->api_key, cfg->daily_budget))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
-    sending_started = 1;
-    pthread_create(&c->writer_thread, NULL, writer_main, c);
-    c->watch_started = pthread_create(&c->watch_thread, NULL, watch_main, c) == 0;
+    progress_set_throttle(c->prog, c->thr, c->q);
+    engine_opts eo = {.http = c->http, .thr = c->thr, .q = c->q, .ro = c->ro, .jn = c->rs.jn, .sum = &c->sum,
+                      .workers = cfg->concurrency, .max_attempts = cfg->max_attempts,
+                      .backoff_base_ms = cfg->backoff_base_ms, .backoff_max_ms = cfg->backoff_max_ms,
+                      .retry_ambiguous = cfg->retry_ambiguous,
+                      .max_pause_ms = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1, /* 0 would mean the default */
+                      .api_key = cfg->api_key,
+                      .take_request = c->bud ? take_budget : NULL, .take_request_ctx = c->bud};
+    c->eng = engine_start(&eo, err, errlen);
+    return c->eng ? 0 : -1;
+}
 
-    int read_rc = read_rows(c, err, sizeof err);
+/* The GET before the first row (contract: Sending). Returns 0 to go on (a rejected key or a
+ * spent budget has then stopped the engine, so every row becomes not_attempted and the
+ * exit status says why), or -1 with err: exit 2, nothing sent. */
+static int preflight(pipeline *c, char *err, size_t errlen)
+{
+    const config *cfg = c->cfg;
+    if (cfg->dry_run || cfg->no_preflight)
+        return 0;
+    if (c->bud) {
+        char msg[512];
+        int ok = budget_take(c->bud, msg, sizeof msg);
+        if (ok < 0) {
+            snprintf(err, errlen, "ledger: %s", msg);
+            return -1;
+        }
+        if (ok == 0) {
+            engine_stop_because(c->eng, ENGINE_STOP_BUDGET, 0,
+                                "today's --daily-budget is spent: no request was made; --resume continues tomorrow "
+                                "(UTC), or raise --daily-budget");
+            return 0;
+        }
+    }
+    char msg[768];
+    switch (preflight_run(c->http, cfg->base_url, request_endpoint(&c->ropts), msg, sizeof msg)) {
+    case PREFLIGHT_GO:
+        return 0;
+    case PREFLIGHT_KEY_REJECTED:
+        engine_stop_because(c->eng, ENGINE_STOP_KEY_REJECTED, 0, msg);
+        log_msg(LOG_QUIET, 0, "%s", msg);
+        return 0;
+    case PREFLIGHT_REFUSED:
+        break;
+    }
+    snprintf(err, errlen, "%s", msg);
+    return -1;
+}
 
+/* ---- the run ---- */
+
+/* Reader on this thread, workers, writer and watcher beside it; returns when every row
+ * is written. */
+static int run_stages(pipeline *c, char *err, size_t errlen)
+{
+    pthread_t writer_thread, watch_thread;
+    if (pthread_create(&writer_thread, NULL, stage_write_main, c) != 0) {
+        snprintf(err, errlen, "cannot start the writer thread");
+        if (c->eng) {
+            engine_stop(c->eng);
+            queue_close(c->q);
+            engine_join(c->eng);
+        }
+        return -1;
+    }
+    int watching = pthread_create(&watch_thread, NULL, watch_main, c) == 0;
+    int rc = stage_read_run(c, err, errlen);
     queue_close(c->q);
     if (c->eng)
         engine_join(c->eng);
     reorder_close(c->ro);
-    pthread_join(c->writer_thread, NULL);
-    if (c->watch_started) {
-        pthread_kill(c->watch_thread, SIGUSR1);
-        pthread_join(c->watch_thread, NULL);
+    pthread_join(writer_thread, NULL);
+    if (watching) {
+        pthread_kill(watch_thread, SIGUSR1);
+        pthread_join(watch_thread, NULL);
     }
-    progress_draw(c->prog, 1);
+    return rc;
+}
 
-    int interrupted = atomic_load(&c->interrupted);
-    int aborted = c->eng && engine_aborted(c->eng);
-    if (read_rc < 0 || atomic_load(&c->fatal)) {
-        if (atomic_load(&c->fatal))
-            snprintf(err, sizeof err, "%s", c->fatal_msg);
-        /* Keep the journal: what was sent is on record, --resume continues. */
-        close_outputs(c, 0, err + strlen(err), 0);
-        resume_close(&c->rs, 0);
-        exit_code = EXIT_USAGE;
-        goto done;
+/* After the stages: settle the files and pick the exit status. */
+/* Why the engine stopped, as the exit policy sees it; the summary learns what stopped a
+ * job early and when the API expects requests again. */
+static void engine_causes(pipeline *c, exit_causes *why)
+{
+    engine_reason r = c->eng ? engine_stop_reason(c->eng) : ENGINE_STOP_NONE;
+    const char *by = NULL;
+    switch (r) {
+    case ENGINE_STOP_KEY_REJECTED: why->key_rejected = 1; break;
+    case ENGINE_STOP_INTERRUPT: why->interrupted = 1; break;
+    case ENGINE_STOP_CONFIG: why->config_error = 1; break;
+    case ENGINE_STOP_STORAGE: why->storage_failed = 1; break;
+    case ENGINE_STOP_QUOTA: by = "quota"; break;
+    case ENGINE_STOP_BUDGET: by = "budget"; break;
+    case ENGINE_STOP_LIMIT: by = "limit"; break;
+    case ENGINE_STOP_NONE: break;
     }
-    if (aborted)
-        exit_code = EXIT_ABORTED;
-    else if (interrupted)
-        exit_code = EXIT_INTERRUPTED;
-    else
-        exit_code = summary_exit_code(&c->sum);
-    if (close_outputs(c, 1, err, sizeof err) < 0) {
-        resume_close(&c->rs, 0);
-        exit_code = EXIT_USAGE;
-        goto done;
+    if (!by && atomic_load(&c->limited))
+        by = "limit";
+    if (by) {
+        why->limited = 1;
+        summary_set_stop(&c->sum, by, c->eng ? engine_resume_after_ms(c->eng) : 0);
     }
-    /* The journal goes only when the job ran to the end; otherwise --resume needs it. */
-    resume_close(&c->rs, !aborted && !interrupted);
-    if (aborted)
+    if (c->eng && r != ENGINE_STOP_NONE && r != ENGINE_STOP_INTERRUPT && r != ENGINE_STOP_KEY_REJECTED) {
+        char msg[512];
+        engine_stop_message(c->eng, msg, sizeof msg);
+        if (msg[0] && !atomic_load(&c->fatal))
+            log_msg(LOG_QUIET, 0, "%s", msg);
+    }
+}
+
+/* After the stages: settle the files and pick the exit status. */
+static exit_status finish(pipeline *c, int read_rc, char *err, size_t errlen)
+{
+    config *cfg = c->cfg;
+    exit_causes why = {0};
+    why.storage_failed = read_rc < 0 || atomic_load(&c->fatal);
+    why.interrupted = atomic_load(&c->interrupted);
+    engine_causes(c, &why);
+    why.rows_need_attention = summary_exit_code(&c->sum) != 0;
+    if (atomic_load(&c->fatal))
+        snprintf(err, errlen, "%s", c->fatal_msg);
+    int complete = !why.storage_failed && !why.key_rejected && !why.interrupted && !why.limited && !why.config_error;
+    /* The results are written whatever stopped the job (every row once, those not sent
+     * not_attempted). A storage failure keeps the journal: what was sent is on record,
+     * and --resume continues once the disk is fixed. */
+    char werr[512] = "";
+    if (stage_write_close(c, 1, exit_decide(&why), werr, sizeof werr) < 0) {
+        why.storage_failed = 1;
+        if (!err[0])
+            snprintf(err, errlen, "%s", werr);
+    }
+    budget_free(c->bud); /* gives back the unused part of its block, before the ledger closes */
+    c->bud = NULL;
+    if (c->led && ledger_close(c->led) < 0)
+        why.storage_failed = 1; /* never exit 0 with sends missing from the ledger */
+    c->led = NULL;
+    resume_close(&c->rs, complete && !why.storage_failed);
+    exit_status code = exit_decide(&why);
+    progress_finish(c->prog, code); /* the last line says what was not sent, and --resume */
+    if (why.key_rejected)
         log_msg(LOG_QUIET, 0, "the API rejected the key (401/403): job aborted. The rows that got 401/403 are "
                               "failed (see --failures); after fixing the key, --resume sends the rows not attempted");
-    if (cfg->verbosity > 0 || exit_code != 0)
-        summary_print(&c->sum, stderr, cfg->output, cfg->failures, exit_code);
-    if (cfg->summary_json && summary_write_json(&c->sum, cfg->summary_json, exit_code, err, sizeof err) < 0) {
-        fprintf(stderr, "ottu-resend: %s\n", err);
-        err[0] = '\0';
-    }
-    err[0] = '\0';
+    if (why.storage_failed)
+        return code;
+    if (cfg->verbosity > 0 || code != EXIT_DONE)
+        summary_print(&c->sum, stderr, cfg->output, cfg->failures, code);
+    char e2[512];
+    if (cfg->summary_json && summary_write_json(&c->sum, cfg->summary_json, code, e2, sizeof e2) < 0)
+        fprintf(stderr, "ottu-resend: %s\n", e2);
+    return code;
+}
 
-done:
-    if (err[0])
-        fprintf(stderr, "ottu-resend: %s\n", err);
-    if (exit_code == EXIT_USAGE && !sending_started && cfg->summary_json && paths_ok) {
-        char e2[256];
-        summary_write_json(&c->sum, cfg->summary_json, exit_code, e2, sizeof e2);
-    }
+static void pipeline_free(pipeline *c)
+{
     if (c->out || c->fail || c->xl)
-        close_outputs(c, 0, err, 0);
-    resume_close(&c->rs, !sending_started && c->rs.jn_new);
+        stage_write_close(c, 0, EXIT_USAGE, NULL, 0);
+    resume_close(&c->rs, 0);
+    budget_free(c->bud); /* gives back the unused part of its block, before the ledger closes */
     if (c->led)
         ledger_close(c->led);
     engine_free(c->eng);
@@ -619,10 +353,67 @@ done:
     dedupe_free(c->requested);
     progress_free(c->prog);
     reader_close(c->in);
+    joblock_release(c->lock);
     free(c->attach_dir);
     columns_free(&c->cols);
     free(c);
-    return exit_code;
+}
+
+/* From here on signals are taken by the watcher thread only (sigtimedwait), never
+ * asynchronously. Before it, while the input is opened and its header read (a FIFO may
+ * wait for a writer), Ctrl-C simply ends the process: nothing has been written yet. */
+static void block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* Everything that can be refused before a row is sent (exit 2). */
+static int setup(pipeline *c, char *err, size_t errlen)
+{
+    if (check_config(c->cfg, err, errlen) < 0 || open_input(c, err, errlen) < 0 || confirm(c, err, errlen) < 0)
+        return -1;
+    block_signals();
+    if (open_state(c, err, errlen) < 0 || stage_write_open(c, err, errlen) < 0)
+        return -1;
+    return build_pipeline(c, err, errlen) < 0 ? -1 : preflight(c, err, errlen);
+}
+
+static int run(config *cfg)
+{
+    pipeline *c = calloc(1, sizeof *c);
+    char err[1024] = "";
+    if (!c)
+        return fail_usage("out of memory");
+    c->cfg = cfg;
+    summary_init(&c->sum);
+    summary_set_ledger(&c->sum, cfg->no_ledger ? NULL : cfg->ledger);
+    exit_status code = EXIT_USAGE;
+    /* The summary file may be written for a usage error, unless it is itself the problem. */
+    int paths_ok = paths_check(cfg, err, sizeof err) == 0;
+    if (!paths_ok || setup(c, err, sizeof err) < 0) {
+        /* Nothing was sent. A journal this run created goes; an earlier run's stays. */
+        resume_close(&c->rs, c->rs.jn_new);
+        char e2[256];
+        if (cfg->summary_json && paths_ok)
+            summary_write_json(&c->sum, cfg->summary_json, code, e2, sizeof e2);
+    } else {
+        int read_rc = run_stages(c, err, sizeof err);
+        code = finish(c, read_rc, err, sizeof err);
+    }
+    if (err[0])
+        fprintf(stderr, "ottu-resend: %s\n", err);
+    /* Written on every exit (2, 3, 4 and 130 included): monitoring must see failures. */
+    char merr[512];
+    if (cfg->metrics_file && paths_ok &&
+        metrics_write(cfg->metrics_file, &c->sum, cfg->job_name, cfg->input, code, merr, sizeof merr) < 0)
+        fprintf(stderr, "ottu-resend: %s\n", merr);
+    pipeline_free(c);
+    return code;
 }
 
 int main(int argc, char **argv)
@@ -641,13 +432,6 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : EXIT_USAGE;
     }
     log_set_level(cfg.verbosity);
-    /* Signals are taken by the watcher thread only (sigtimedwait), never asynchronously. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (http_global_init() < 0) {
         fprintf(stderr, "ottu-resend: cannot initialise libcurl\n");

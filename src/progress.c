@@ -1,31 +1,50 @@
 /* progress — live progress on stderr (one redrawn line on a terminal, plain lines else). */
 #include "progress.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
 
 struct progress {
     int enabled, tty;
+    FILE *out;
+    int width; /* fixed width for tests, 0 = ask the terminal */
     unsigned long long size;
     _Atomic unsigned long long bytes;
-    atomic_long read, done, sent, failed, invalid, other;
+    atomic_long read, done, sent, failed, invalid, not_attempted, other;
     summary *sum;
     throttle *thr;
     queue *q;
-    int64_t start_ns, last_draw_ns;
-    int drawn;
+    int64_t start_ns;
+    /* The watcher draws while any thread may log: mu keeps the line and the log's
+     * clearing of it apart, and guards the fields below. */
+    pthread_mutex_t mu;
+    int64_t last_draw_ns;
+    int drawn; /* a line is on the screen, without its newline */
 };
 
-static progress *the_progress; /* for the log hook, which takes no argument */
+/* For the log hook, which takes no argument; set before any thread starts. */
+static progress *_Atomic the_progress;
 
+/* Before a log line: take the progress line off the screen; the next draw puts it back. */
 static void clear_line(void)
 {
-    if (the_progress && the_progress->tty && the_progress->drawn)
-        fputs("\r\033[K", stderr);
+    progress *p = atomic_load(&the_progress);
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (p->tty && p->drawn) {
+        fputs("\r\033[K", p->out);
+        fflush(p->out);
+        p->drawn = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 progress *progress_new(progress_mode mode, unsigned long long size, summary *sum)
@@ -33,24 +52,41 @@ progress *progress_new(progress_mode mode, unsigned long long size, summary *sum
     progress *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    p->out = stderr;
     p->tty = isatty(2);
     p->enabled = mode == PROGRESS_ALWAYS || (mode == PROGRESS_AUTO && p->tty);
     p->size = size;
     p->sum = sum;
     p->start_ns = clock_mono_ns();
     if (p->enabled && p->tty) {
-        the_progress = p;
+        atomic_store(&the_progress, p);
         log_set_hook(clear_line);
     }
     return p;
 }
 
+void progress_set_output(progress *p, FILE *out, int tty, int width)
+{
+    p->out = out;
+    p->tty = tty;
+    p->width = width;
+    p->enabled = 1;
+    if (tty) {
+        atomic_store(&the_progress, p);
+        log_set_hook(clear_line);
+    }
+}
+
 void progress_free(progress *p)
 {
-    if (p && the_progress == p) {
+    if (!p)
+        return;
+    if (atomic_load(&the_progress) == p) {
         log_set_hook(NULL);
-        the_progress = NULL;
+        atomic_store(&the_progress, NULL);
     }
+    pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
@@ -75,8 +111,148 @@ void progress_row_done(progress *p, row_status st)
         atomic_fetch_add(&p->failed, 1);
     else if (st == RS_INVALID)
         atomic_fetch_add(&p->invalid, 1);
+    else if (st == RS_NOT_ATTEMPTED)
+        atomic_fetch_add(&p->not_attempted, 1);
     else
         atomic_fetch_add(&p->other, 1);
+}
+
+/* ---- the line (pure) ---- */
+
+static void fmt_eta(long s, char *buf, size_t size)
+{
+    if (s < 3600)
+        snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(buf, size, "%ldh%02ldm", s / 3600, s / 60 % 60);
+}
+
+/* Level 0: full words; 1: abbreviations; 2: the essentials. */
+static int format_level(const progress_view *v, int level, char *buf, size_t size)
+{
+    char tot[32], eta[32] = "", state[64] = "";
+    if (v->total)
+        snprintf(tot, sizeof tot, "%s%ld", v->estimated ? "~" : "", v->total);
+    else
+        snprintf(tot, sizeof tot, "?");
+    if (v->eta_s >= 0)
+        fmt_eta(v->eta_s, eta, sizeof eta);
+    if (v->throttled) {
+        if (level == 2 && (v->degraded || v->paused_s))
+            snprintf(state, sizeof state, v->paused_s ? " [paused]" : " [failing]");
+        else if (v->degraded)
+            snprintf(state, sizeof state, level == 0 ? " [API failing: slowed down%s]" : " [failing%s]",
+                     v->paused_s ? ", paused" : "");
+        else if (v->paused_s)
+            snprintf(state, sizeof state, level == 0 ? " [paused %lds by the API]" : level == 1 ? " [paused %lds]" : " [paused]",
+                     v->paused_s);
+    }
+    switch (level) {
+    case 0: {
+        char retry[32] = "";
+        if (v->throttled)
+            snprintf(retry, sizeof retry, ", retrying %zu", v->retrying);
+        return snprintf(buf, size, "progress: %ld/%s rows, %.1f rows/s%s%s, sent %ld failed %ld invalid %ld%s%s", v->done, tot,
+                        v->rate, eta[0] ? ", ETA " : "", eta, v->sent, v->failed, v->invalid, retry, state);
+    }
+    case 1: {
+        char retry[32] = "";
+        if (v->throttled && v->retrying)
+            snprintf(retry, sizeof retry, " retry %zu", v->retrying);
+        return snprintf(buf, size, "%ld/%s %.1f/s%s%s ok %ld fail %ld inv %ld%s%s", v->done, tot, v->rate,
+                        eta[0] ? " ETA " : "", eta, v->sent, v->failed, v->invalid, retry, state);
+    }
+    default: {
+        char fail[32] = "";
+        if (v->failed)
+            snprintf(fail, sizeof fail, " fail %ld", v->failed);
+        return snprintf(buf, size, "%ld/%s%s%s%s%s", v->done, tot, eta[0] ? " ETA " : "", eta, fail, state);
+    }
+    }
+}
+
+size_t progress_format(const progress_view *v, int width, char *buf, size_t size)
+{
+    char tmp[512];
+    if (size == 0)
+        return 0;
+    size_t max = width > 0 ? (size_t)width - 1 : (size_t)-1;
+    int n = 0;
+    for (int level = 0; level < 3; level++) {
+        n = format_level(v, level, tmp, sizeof tmp);
+        if (n < 0)
+            n = 0;
+        if ((size_t)n >= sizeof tmp)
+            n = (int)sizeof tmp - 1;
+        if ((size_t)n <= max)
+            break;
+    }
+    size_t len = (size_t)n;
+    if (len > max)
+        len = max; /* a very narrow window: cut, rather than wrap */
+    if (len >= size)
+        len = size - 1;
+    memcpy(buf, tmp, len);
+    buf[len] = '\0';
+    return len;
+}
+
+/* ---- drawing ---- */
+
+static void take_view(progress *p, int64_t now, progress_view *v)
+{
+    memset(v, 0, sizeof *v);
+    double el = (double)(now - p->start_ns) / 1e9;
+    long rd = atomic_load(&p->read);
+    unsigned long long bytes = atomic_load(&p->bytes);
+    v->done = atomic_load(&p->done);
+    if (p->size && bytes >= p->size) {
+        v->total = rd;
+    } else if (p->size && bytes > 0) {
+        v->total = (long)((double)rd * (double)p->size / (double)bytes);
+        v->estimated = 1;
+    }
+    v->rate = el > 0 ? (double)v->done / el : 0;
+    v->eta_s = v->total > v->done && v->rate > 0 ? (long)((double)(v->total - v->done) / v->rate) : -1;
+    v->sent = atomic_load(&p->sent);
+    v->failed = atomic_load(&p->failed);
+    v->invalid = atomic_load(&p->invalid);
+    if (p->thr) {
+        int64_t paused;
+        throttle_status(p->thr, &paused, &v->degraded);
+        v->throttled = 1;
+        v->retrying = p->q ? queue_retrying(p->q) : 0;
+        v->paused_s = paused ? (long)(paused / 1000 + 1) : 0;
+    }
+}
+
+/* Columns of the terminal now (read at every draw: an ioctl a few times a second is
+ * cheaper than wiring SIGWINCH through the watcher). */
+static int term_width(progress *p)
+{
+    if (!p->tty)
+        return 0;
+    if (p->width > 0)
+        return p->width;
+    struct winsize ws;
+    if (ioctl(fileno(p->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+static void draw_locked(progress *p, int final, int64_t now)
+{
+    progress_view v;
+    char line[512];
+    take_view(p, now, &v);
+    size_t n = progress_format(&v, term_width(p), line, sizeof line);
+    if (p->tty)
+        fputs("\r\033[K", p->out); /* back to the start of the line, erase to its end */
+    fwrite(line, 1, n, p->out);
+    p->drawn = p->tty && !final;
+    if (!p->tty || final)
+        fputc('\n', p->out);
+    fflush(p->out);
 }
 
 void progress_draw(progress *p, int final)
@@ -85,46 +261,26 @@ void progress_draw(progress *p, int final)
         return;
     int64_t now = clock_mono_ns();
     int64_t every = p->tty ? 200000000LL : 10000000000LL;
-    if (!final && now - p->last_draw_ns < every)
+    pthread_mutex_lock(&p->mu);
+    if (final || now - p->last_draw_ns >= every) {
+        p->last_draw_ns = now;
+        draw_locked(p, final, now);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void progress_finish(progress *p, int exit_code)
+{
+    if (!p || !p->enabled)
         return;
-    p->last_draw_ns = now;
-    double el = (double)(now - p->start_ns) / 1e9;
-    long done = atomic_load(&p->done), rd = atomic_load(&p->read);
-    unsigned long long bytes = atomic_load(&p->bytes);
-    long total = 0;
-    if (p->size && bytes >= p->size)
-        total = rd;
-    else if (p->size && bytes > 0)
-        total = (long)((double)rd * (double)p->size / (double)bytes); /* estimate */
-    double rate = el > 0 ? (double)done / el : 0;
-    char eta[32] = "";
-    if (total > done && rate > 0) {
-        long s = (long)((double)(total - done) / rate);
-        snprintf(eta, sizeof eta, " ETA %ldm%02lds", s / 60, s % 60);
-    }
-    char state[96] = "";
-    if (p->thr) {
-        int64_t paused;
-        int degraded;
-        throttle_status(p->thr, &paused, &degraded);
-        size_t retrying = p->q ? queue_retrying(p->q) : 0;
-        int n = snprintf(state, sizeof state, " retrying %zu", retrying);
-        if (degraded)
-            snprintf(state + n, sizeof state - (size_t)n, " [API failing: slowed down%s]", paused ? ", paused" : "");
-        else if (paused)
-            snprintf(state + n, sizeof state - (size_t)n, " [paused %llds by the API]", (long long)(paused / 1000 + 1));
-    }
-    char tot[32];
-    if (total)
-        snprintf(tot, sizeof tot, "%s%ld", p->size && bytes >= p->size ? "" : "~", total);
-    else
-        snprintf(tot, sizeof tot, "?");
-    if (p->tty)
-        fputs("\r\033[K", stderr);
-    fprintf(stderr, "progress: %ld/%s rows, %.1f rows/s%s, sent %ld failed %ld invalid %ld%s", done, tot, rate, eta,
-            atomic_load(&p->sent), atomic_load(&p->failed), atomic_load(&p->invalid), state);
-    if (!p->tty || final)
-        fputc('\n', stderr);
-    p->drawn = 1;
-    fflush(stderr);
+    progress_draw(p, 1);
+    long left = atomic_load(&p->not_attempted);
+    if ((exit_code != 130 && exit_code != 4) || left == 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    fprintf(p->out, "%s: %ld row%s not sent; run the same command again with --resume to send %s\n",
+            exit_code == 130 ? "interrupted" : "stopped by a limit", left, left == 1 ? "" : "s",
+            left == 1 ? "it" : "them");
+    fflush(p->out);
+    pthread_mutex_unlock(&p->mu);
 }

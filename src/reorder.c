@@ -1,33 +1,58 @@
 /* reorder — a ring of job slots: acquired in input order, completed in any order,
- * released in input order. */
+ * released in input order. The ring starts small and grows (up to the window given) only
+ * when rows finished out of order pile up behind a slow head. */
 #include "reorder.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
+/* Slots at start: enough for every worker of a usual -j to be busy; a 10-row job touches
+ * only 10 of them (the chunk is calloc'd, job_init is all zeros, so untouched pages stay
+ * unmapped). The old fixed window of 4096 touched ~10 MB whatever the job's size. */
+#define REORDER_START 1024
+
 struct reorder {
     pthread_mutex_t mu;
     pthread_cond_t not_full, head_done;
-    job *slots;
-    size_t window;
+    job **slots;             /* ring of cap pointers; the jobs never move */
+    size_t cap, max;
+    job **chunks;            /* the job arrays, freed at the end */
+    size_t nchunks;
     unsigned long long head; /* next row the writer takes */
     unsigned long long tail; /* next row the reader acquires */
+    size_t ndone;            /* complete rows not yet released */
+    int reader_waiting;
     int closed;
 };
+
+static int add_chunk(reorder *r, job *chunk)
+{
+    job **c = realloc(r->chunks, (r->nchunks + 1) * sizeof *c);
+    if (!c)
+        return -1;
+    r->chunks = c;
+    r->chunks[r->nchunks++] = chunk;
+    return 0;
+}
 
 reorder *reorder_new(size_t window)
 {
     reorder *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->slots = calloc(window, sizeof *r->slots);
-    if (!r->slots) {
+    r->max = window ? window : 1;
+    r->cap = r->max < REORDER_START ? r->max : REORDER_START;
+    r->slots = calloc(r->cap, sizeof *r->slots);
+    job *chunk = calloc(r->cap, sizeof *chunk); /* == job_init for each */
+    if (!r->slots || !chunk || add_chunk(r, chunk) < 0) {
+        free(chunk);
+        free(r->slots);
+        free(r->chunks);
         free(r);
         return NULL;
     }
-    for (size_t i = 0; i < window; i++)
-        job_init(&r->slots[i]);
-    r->window = window;
+    for (size_t i = 0; i < r->cap; i++)
+        r->slots[i] = &chunk[i];
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->not_full, NULL);
     pthread_cond_init(&r->head_done, NULL);
@@ -38,8 +63,11 @@ void reorder_free(reorder *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->window; i++)
-        job_free(&r->slots[i]);
+    for (size_t i = 0; i < r->cap; i++)
+        job_free(r->slots[i]);
+    for (size_t i = 0; i < r->nchunks; i++)
+        free(r->chunks[i]);
+    free(r->chunks);
     free(r->slots);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->not_full);
@@ -47,12 +75,44 @@ void reorder_free(reorder *r)
     free(r);
 }
 
+/* The ring is full and a quarter of it is finished rows waiting for the head: more room
+ * lets the other workers go on. When the rows are merely queued or in flight, a bigger
+ * ring would only hold more of them, so it stays as it is. */
+static int should_grow(const reorder *r) { return r->cap < r->max && r->ndone * 4 >= r->cap; }
+
+/* Doubles the ring (up to max) while it is full; the live rows keep their jobs. */
+static int grow(reorder *r)
+{
+    size_t ncap = r->cap * 2 < r->max ? r->cap * 2 : r->max;
+    job **ns = calloc(ncap, sizeof *ns);
+    job *chunk = calloc(ncap - r->cap, sizeof *chunk);
+    if (!ns || !chunk || add_chunk(r, chunk) < 0) {
+        free(ns);
+        free(chunk);
+        return -1; /* no memory: keep waiting in the ring we have */
+    }
+    for (unsigned long long i = r->head; i < r->tail; i++)
+        ns[i % ncap] = r->slots[i % r->cap];
+    size_t k = 0;
+    for (unsigned long long i = r->tail; i < r->head + ncap; i++)
+        ns[i % ncap] = &chunk[k++];
+    free(r->slots);
+    r->slots = ns;
+    r->cap = ncap;
+    return 0;
+}
+
 job *reorder_acquire(reorder *r)
 {
     pthread_mutex_lock(&r->mu);
-    while (r->tail - r->head >= r->window)
+    while (r->tail - r->head >= r->cap) {
+        if (should_grow(r) && grow(r) == 0)
+            break;
+        r->reader_waiting = 1;
         pthread_cond_wait(&r->not_full, &r->mu);
-    job *j = &r->slots[r->tail % r->window];
+        r->reader_waiting = 0;
+    }
+    job *j = r->slots[r->tail % r->cap];
     j->done = 0;
     r->tail++;
     pthread_mutex_unlock(&r->mu);
@@ -63,8 +123,11 @@ void reorder_complete(reorder *r, job *j)
 {
     pthread_mutex_lock(&r->mu);
     j->done = 1;
-    if (j == &r->slots[r->head % r->window])
+    r->ndone++;
+    if (j == r->slots[r->head % r->cap])
         pthread_cond_signal(&r->head_done);
+    else if (r->reader_waiting && should_grow(r))
+        pthread_cond_signal(&r->not_full); /* the reader may grow the ring */
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -73,8 +136,8 @@ job *reorder_next(reorder *r)
     job *j = NULL;
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        if (r->head < r->tail && r->slots[r->head % r->window].done) {
-            j = &r->slots[r->head % r->window];
+        if (r->head < r->tail && r->slots[r->head % r->cap]->done) {
+            j = r->slots[r->head % r->cap];
             break;
         }
         if (r->closed && r->head == r->tail)
@@ -90,6 +153,7 @@ void reorder_release(reorder *r, job *j)
     (void)j;
     pthread_mutex_lock(&r->mu);
     r->head++;
+    r->ndone--;
     pthread_cond_signal(&r->not_full);
     pthread_mutex_unlock(&r->mu);
 }

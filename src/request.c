@@ -641,3 +641,11 @@ int request_build(const columns *c, const record *rec, const request_opts *o, un
         return invalid(r, "row has %zu field%s, the header has %zu", rec->n, rec->n == 1 ? "" : "s", c->n);
     return c->mode == MODE_TEMPLATE ? build_template(c, rec, o, drop, r) : build_message(c, rec, o, drop, r);
 }
+
+const char *request_endpoint(const request_opts *o)
+{
+    if (o->mode != MODE_TEMPLATE)
+        return PATH_MESSAGE;
+    /* Every channel's endpoint answers alike; the preflight needs one of them. */
+    return o->per_channel_endpoint ? "/b/pbl/v2/notifications/send/sms/" : PATH_SEND;
+}

@@ -98,6 +98,63 @@ static int verify_old_output(resume *rs, char *err, size_t errlen)
     return rc;
 }
 
+/* A finished job's results (no journal): does the file record sends? Fills what the
+ * refusal message says. Returns 1 when it does, 0 when not (or not a result file). */
+static int finished_sends(const char *path, long *sent, long *unknown, int64_t *last_ms)
+{
+    char err[256];
+    reader *r = reader_open(path, ',', NULL, err, sizeof err);
+    if (!r)
+        return 0;
+    record rec;
+    record_init(&rec);
+    long st_col = -1, at_col = -1;
+    if (reader_next(r, &rec, err, sizeof err) == 1) {
+        for (size_t i = 0; i < rec.n; i++) {
+            if (strcmp(record_field(&rec, i), "result_status") == 0)
+                st_col = (long)i;
+            else if (strcmp(record_field(&rec, i), "result_finished_at") == 0)
+                at_col = (long)i;
+        }
+    }
+    *sent = *unknown = 0;
+    *last_ms = 0;
+    while (st_col >= 0 && reader_next(r, &rec, err, sizeof err) == 1) {
+        if ((size_t)st_col >= rec.n)
+            continue;
+        row_status st = job_status_from_name(record_field(&rec, (size_t)st_col));
+        if (st != RS_SENT && st != RS_UNKNOWN)
+            continue;
+        ++*(st == RS_SENT ? sent : unknown);
+        int64_t at = at_col >= 0 && (size_t)at_col < rec.n ? parse_time_ms(record_field(&rec, (size_t)at_col)) : 0;
+        if (at > *last_ms)
+            *last_ms = at;
+    }
+    record_free(&rec);
+    reader_close(r);
+    return *sent + *unknown > 0;
+}
+
+int resume_refuse_finished(const config *cfg, char *err, size_t errlen)
+{
+    if (cfg->resume || cfg->overwrite || writer_is_stream(cfg->output) || !file_exists(cfg->output))
+        return 0;
+    long sent, unknown;
+    int64_t last;
+    if (!finished_sends(cfg->output, &sent, &unknown, &last))
+        return 0;
+    char when[40] = "at an unknown time";
+    if (last)
+        clock_format_iso(last, when, sizeof when);
+    snprintf(err, errlen,
+             "%s holds the results of a finished job (last outcome %s: %ld rows sent, %ld unknown); running it "
+             "again could notify those customers twice. Nothing was sent and the file is untouched. To go on: "
+             "-o NEW.csv writes elsewhere; --overwrite replaces the file (the ledger still skips what was sent); "
+             "--resume continues that job (rows not yet done)",
+             cfg->output, when, sent, unknown);
+    return -1;
+}
+
 int resume_open(resume *rs, const config *cfg, const columns *cols, const request_opts *ropts, char *job_id,
                 size_t job_id_size, char *err, size_t errlen)
 {

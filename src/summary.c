@@ -1,4 +1,4 @@
-/* summary — end-of-job counts, latency percentiles and the monitoring JSON. */
+/* summary — end-of-job counts, latency percentiles, failure reasons and the monitoring JSON. */
 #include "summary.h"
 
 #include <cjson/cJSON.h>
@@ -11,7 +11,178 @@
 void summary_init(summary *s)
 {
     memset(s, 0, sizeof *s);
+    memset(s->reason_index, 0xff, sizeof s->reason_index);
     s->started_ns = clock_mono_ns();
+}
+
+void summary_set_stop(summary *s, const char *by, int64_t resume_after_ms)
+{
+    snprintf(s->stopped_by, sizeof s->stopped_by, "%s", by ? by : "");
+    s->resume_after_ms = resume_after_ms > 0 ? resume_after_ms : 0;
+}
+
+/* A postgresql:// URL may carry a password (user:secret@host) or one in its query
+ * (?password=...): neither belongs in a summary that monitoring systems collect. */
+void summary_set_ledger(summary *s, const char *ledger)
+{
+    if (!ledger) {
+        snprintf(s->ledger, sizeof s->ledger, "off");
+        return;
+    }
+    const char *scheme = strstr(ledger, "://");
+    if (!scheme) {
+        snprintf(s->ledger, sizeof s->ledger, "%s", ledger);
+        return;
+    }
+    const char *auth = scheme + 3;
+    size_t authlen = strcspn(auth, "/?#");
+    const char *at = memrchr(auth, '@', authlen);
+    size_t n = 0;
+    int w = snprintf(s->ledger, sizeof s->ledger, "%.*s", (int)(auth - ledger), ledger);
+    n = w > 0 ? (size_t)w : 0;
+    if (at) {
+        size_t userlen = strcspn(auth, ":@");
+        w = snprintf(s->ledger + n, sizeof s->ledger - n, "%.*s@", (int)userlen, auth);
+        n += w > 0 ? (size_t)w : 0;
+        auth = at + 1;
+    }
+    if (n < sizeof s->ledger)
+        snprintf(s->ledger + n, sizeof s->ledger - n, "%.*s", (int)strcspn(auth, "?#"), auth);
+}
+
+static int is_sep(unsigned char c)
+{
+    return c <= ' ' || c == 0x7f || strchr(",;:()[]{}=<>", c) != NULL;
+}
+
+static int token_is_specific(const char *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((t[i] >= '0' && t[i] <= '9') || t[i] == '@')
+            return 1;
+    return 0;
+}
+
+/* Appends what fits, keeping room for the NUL. */
+static size_t put(char *out, size_t size, size_t n, const char *s, size_t len)
+{
+    if (n + len >= size)
+        len = size - 1 - n;
+    memcpy(out + n, s, len);
+    return n + len;
+}
+
+size_t summary_reason_key(const char *detail, char *out, size_t size)
+{
+    size_t n = 0;
+    const char *prev = NULL; /* the previous token, to keep the code after "HTTP" */
+    size_t prevlen = 0;
+    const char *p = detail ? detail : "";
+    if (!size)
+        return 0;
+    while (*p) {
+        unsigned char c = (unsigned char)*p;
+        if (is_sep(c)) {
+            /* one space for a run of blanks and controls; other separators kept */
+            if (c <= ' ' || c == 0x7f) {
+                if (n && out[n - 1] != ' ')
+                    n = put(out, size, n, " ", 1);
+            } else {
+                n = put(out, size, n, p, 1);
+            }
+            p++;
+            continue;
+        }
+        if (c == '"' || (c == '\'' && (p == detail || is_sep((unsigned char)p[-1])))) {
+            const char *end = strchr(p + 1, (char)c);
+            if (end) {
+                n = put(out, size, n, c == '"' ? "\"…\"" : "'…'", 5); /* 5 bytes: … is 3 */
+                p = end + 1;
+                prev = NULL;
+                continue;
+            }
+        }
+        size_t len = 0;
+        while (p[len] && !is_sep((unsigned char)p[len]))
+            len++;
+        int keep_status = prev && prevlen == 4 && memcmp(prev, "HTTP", 4) == 0 && len == 3 &&
+                          strspn(p, "0123456789") >= 3;
+        if (token_is_specific(p, len) && !keep_status)
+            n = put(out, size, n, "N", 1);
+        else
+            n = put(out, size, n, p, len);
+        prev = p;
+        prevlen = len;
+        p += len;
+    }
+    while (n && out[n - 1] == ' ')
+        n--;
+    /* never end in the middle of a UTF-8 sequence (put() may have stopped short) */
+    size_t lead = n;
+    while (lead && ((unsigned char)out[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (lead && (unsigned char)out[lead - 1] >= 0xc0) {
+        unsigned char c = (unsigned char)out[lead - 1];
+        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (n - (lead - 1) < need)
+            n = lead - 1;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void add_reason(summary *s, const char *detail)
+{
+    char key[SUMMARY_REASON_LEN];
+    summary_reason_key(detail, key, sizeof key);
+    if (!key[0])
+        snprintf(key, sizeof key, "(no detail)");
+    const size_t slots = sizeof s->reason_index / sizeof s->reason_index[0];
+    size_t i = (size_t)(fnv1a(key) % slots);
+    for (;; i = (i + 1) % slots) {
+        short r = s->reason_index[i];
+        if (r < 0)
+            break;
+        if (strcmp(s->reasons[r].text, key) == 0) {
+            s->reasons[r].count++;
+            return;
+        }
+    }
+    if (s->nreasons == SUMMARY_REASONS) {
+        s->other_reasons++;
+        return;
+    }
+    s->reason_index[i] = (short)s->nreasons;
+    snprintf(s->reasons[s->nreasons].text, SUMMARY_REASON_LEN, "%s", key);
+    s->reasons[s->nreasons++].count = 1;
+}
+
+int summary_top_reasons(const summary *s, const summary_reason **out, int max)
+{
+    int n = 0;
+    for (int r = 0; r < s->nreasons; r++) {
+        /* insertion into the short sorted list; a stable order for ties (first seen) */
+        int at = n;
+        while (at > 0 && out[at - 1]->count < s->reasons[r].count)
+            at--;
+        if (at >= max)
+            continue;
+        int last = n < max ? n : max - 1;
+        for (int k = last; k > at; k--)
+            out[k] = out[k - 1];
+        out[at] = &s->reasons[r];
+        if (n < max)
+            n++;
+    }
+    return n;
 }
 
 /* 1 ms buckets to 1 s, then 100 ms buckets to 70 s, then one overflow bucket. */
@@ -32,14 +203,25 @@ void summary_add(summary *s, const job *j)
     s->rows++;
     s->status[j->status]++;
     if (j->status == RS_SENT || j->status == RS_FAILED) {
+        unsigned sent = j->status == RS_SENT ? j->channels : j->sent_channels;
+        /* a failed row that does not say which channel failed failed in all those not
+         * sent or maybe sent */
+        unsigned failed = j->status == RS_FAILED
+                              ? (j->failed_channels ? j->failed_channels
+                                                    : j->channels & ~(j->sent_channels | j->maybe_channels))
+                              : 0;
         for (int i = 0; i < 3; i++) {
-            if (j->channels & (1u << i)) {
+            unsigned bit = 1u << i;
+            if (j->channels & bit)
                 s->channel_requested[i]++;
-                if (j->status == RS_SENT)
-                    s->channel_sent[i]++;
-            }
+            if (sent & bit)
+                s->channel_sent[i]++;
+            if (failed & bit)
+                s->channel_failed[i]++;
         }
     }
+    if (j->status == RS_FAILED || j->status == RS_INVALID || j->status == RS_UNKNOWN)
+        add_reason(s, j->detail);
     if (j->http_status > 0 && j->http_status < 600)
         s->http[j->http_status]++;
     else if (j->http_status)
@@ -94,6 +276,12 @@ void summary_print(const summary *s, FILE *out, const char *output, const char *
         for (int i = 0; i < 3; i++)
             fprintf(out, " %s %ld/%ld", rules_channel_name(1u << i), s->channel_sent[i], s->channel_requested[i]);
         fputc('\n', out);
+        if (s->channel_failed[0] || s->channel_failed[1] || s->channel_failed[2]) {
+            fprintf(out, "  channels failed:");
+            for (int i = 0; i < 3; i++)
+                fprintf(out, " %s %ld", rules_channel_name(1u << i), s->channel_failed[i]);
+            fputc('\n', out);
+        }
         int any = 0;
         for (int i = 0; i < 600; i++) {
             if (s->http[i])
@@ -102,6 +290,26 @@ void summary_print(const summary *s, FILE *out, const char *output, const char *
         if (any)
             fputc('\n', out);
     }
+    const summary_reason *top[SUMMARY_TOP_REASONS];
+    int ntop = summary_top_reasons(s, top, SUMMARY_TOP_REASONS);
+    if (ntop) {
+        fprintf(out, "  why rows failed (most frequent first):\n");
+        for (int i = 0; i < ntop; i++)
+            fprintf(out, "    %6ld  %s\n", top[i]->count, top[i]->text);
+    }
+    if (s->stopped_by[0]) {
+        char when[40] = "";
+        if (s->resume_after_ms)
+            clock_format_iso(s->resume_after_ms, when, sizeof when);
+        fprintf(out, "  stopped by the %s%s%s: --resume continues the job\n",
+                strcmp(s->stopped_by, "quota") == 0   ? "API's quota"
+                : strcmp(s->stopped_by, "budget") == 0 ? "daily budget"
+                : strcmp(s->stopped_by, "limit") == 0  ? "--limit"
+                                                       : s->stopped_by,
+                when[0] ? "; the API takes requests again after " : "", when);
+    }
+    if (s->ledger[0])
+        fprintf(out, "  ledger: %s\n", s->ledger);
     if (output)
         fprintf(out, "  results: %s\n", strcmp(output, "-") ? output : "(standard output)");
     if (failures)
@@ -128,6 +336,28 @@ int summary_write_json(const summary *s, const char *path, int exit_code, char *
     cJSON *ch = cJSON_AddObjectToObject(o, "channels_sent");
     for (int i = 0; i < 3; i++)
         cJSON_AddNumberToObject(ch, rules_channel_name(1u << i), (double)s->channel_sent[i]);
+    cJSON *chf = cJSON_AddObjectToObject(o, "channels_failed");
+    for (int i = 0; i < 3; i++)
+        cJSON_AddNumberToObject(chf, rules_channel_name(1u << i), (double)s->channel_failed[i]);
+    const summary_reason *top[SUMMARY_TOP_REASONS];
+    int ntop = summary_top_reasons(s, top, SUMMARY_TOP_REASONS);
+    cJSON *reasons = cJSON_AddArrayToObject(o, "failure_reasons");
+    for (int i = 0; i < ntop; i++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "reason", top[i]->text);
+        cJSON_AddNumberToObject(r, "count", (double)top[i]->count);
+        cJSON_AddItemToArray(reasons, r);
+    }
+    if (s->stopped_by[0]) {
+        cJSON_AddStringToObject(o, "stopped_by", s->stopped_by);
+        if (s->resume_after_ms) {
+            char when[40];
+            clock_format_iso(s->resume_after_ms, when, sizeof when);
+            cJSON_AddStringToObject(o, "resume_after", when);
+        }
+    }
+    if (s->ledger[0])
+        cJSON_AddStringToObject(o, "ledger", s->ledger);
     cJSON *http = cJSON_AddObjectToObject(o, "http_status");
     for (int i = 0; i < 600; i++) {
         if (s->http[i]) {

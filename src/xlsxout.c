@@ -8,35 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xlsxwriter.h>
 
-/* Bounds on what the Summary remembers, so a hostile result column cannot grow memory
- * with the number of rows. */
-#define TALLY_MAX_KEYS 200
-#define TALLY_MAX_KEY_BYTES 64
+#include "clock.h"
+#include "rules.h"
+#include "writer.h"
+
 #define WIDTH_MIN 8.0
 #define WIDTH_MAX 60.0
 #define EXCEL_MAX_COLS 16384
-
-typedef struct {
-    char *key;
-    unsigned long n;
-} tally_item;
-
-/* Counts per distinct value, in first-seen order; values past TALLY_MAX_KEYS go to other. */
-typedef struct {
-    tally_item *v;
-    size_t n, cap;
-    unsigned long other;
-} tally;
-
-/* A result_finished_at value: the cell value and a key that orders instants. */
-typedef struct {
-    lxw_datetime dt;
-    int64_t ms; /* milliseconds since 0000-03-01, only for comparing */
-} stamp;
 
 enum { ST_NONE, ST_GOOD, ST_BAD, ST_WARN, ST_GREY };
 
@@ -45,17 +28,16 @@ struct xlsxout {
     lxw_worksheet **sheets;       /* Results, Results 2, … */
     unsigned long *sheet_rows;    /* data rows written on each */
     size_t nsheets;
-    char **header;
-    size_t ncols;
+    char **header;                /* input columns, result columns, the local time */
+    size_t ninput, ncols;
     double *width;
-    long col_status, col_http, col_attempts, col_latency, col_channels, col_finished;
-    lxw_format *f_header, *f_datetime, *f_bold, *f_status[5];
+    lxw_format *f_header, *f_datetime, *f_local, *f_bold, *f_wrap, *f_status[5];
     unsigned long limit;
     unsigned long rows;
     unsigned long truncated, replaced;
-    tally status, channels, http;
-    stamp first, last;
-    int have_time;
+    unsigned long status[RS_COUNT];
+    unsigned long http[600], http_none, http_other;
+    int64_t first_ms, last_ms;    /* result_finished_at range, 0 = none yet */
     char *buf;
     size_t bufcap;
     char *tmpdir;
@@ -198,162 +180,42 @@ static int sanitise(xlsxout *x, const char *s, size_t len, text_info *ti)
 
 /* ---- typed result cells -------------------------------------------------------- */
 
-/* A plain decimal number of at most 15 significant digits, so the value is exact. */
-static int parse_number(const char *s, size_t len, double *out)
+static int status_kind(row_status s)
 {
-    size_t i = 0, digits = 0;
-    char tmp[40];
-    if (len == 0 || len >= sizeof tmp)
-        return 0;
-    if (s[i] == '-')
-        i++;
-    size_t int_start = i;
-    while (i < len && s[i] >= '0' && s[i] <= '9')
-        i++, digits++;
-    if (i == int_start)
-        return 0;
-    if (i < len && s[i] == '.') {
-        size_t frac_start = ++i;
-        while (i < len && s[i] >= '0' && s[i] <= '9')
-            i++, digits++;
-        if (i == frac_start)
-            return 0;
+    switch (s) {
+    case RS_SENT: return ST_GOOD;
+    case RS_FAILED: return ST_BAD;
+    case RS_INVALID:
+    case RS_UNKNOWN: return ST_WARN;
+    case RS_NOT_ATTEMPTED: return ST_GREY;
+    default: return ST_NONE;
     }
-    if (i != len || digits > 15)
+}
+
+/* An instant as a spreadsheet date-time, in UTC or in the local zone (TZ); 0 outside the
+ * years Excel can show. */
+static int to_datetime(int64_t ms, int local, lxw_datetime *dt)
+{
+    int64_t secs = ms / 1000, frac = ms % 1000;
+    if (frac < 0)
+        frac += 1000, secs--;
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!(local ? localtime_r(&t, &tm) : gmtime_r(&t, &tm)))
         return 0;
-    memcpy(tmp, s, len);
-    tmp[len] = '\0';
-    *out = strtod(tmp, NULL);
+    if (tm.tm_year + 1900 < 1900 || tm.tm_year + 1900 > 9999)
+        return 0;
+    *dt = (lxw_datetime){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec + (double)frac / 1000.0};
     return 1;
 }
 
-static int digits_at(const char *s, size_t n, int *out)
+static unsigned digits(long long v)
 {
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = y / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe;
-}
-
-/* result_finished_at as written by the writer: YYYY-MM-DDTHH:MM:SS[.fff…][Z] in UTC.
- * Years outside Excel's 1900..9999 and other offsets stay text. */
-static int parse_stamp(const char *s, size_t len, stamp *st)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, se;
-    if (len && s[len - 1] == 'Z')
-        len--;
-    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
-        s[13] != ':' || s[16] != ':')
-        return 0;
-    if (!digits_at(s, 4, &y) || !digits_at(s + 5, 2, &mo) || !digits_at(s + 8, 2, &d) ||
-        !digits_at(s + 11, 2, &h) || !digits_at(s + 14, 2, &mi) || !digits_at(s + 17, 2, &se))
-        return 0;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1900 || y > 9999 || mo < 1 || mo > 12 || d < 1 ||
-        d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 || se > 59)
-        return 0;
-    double frac = 0, scale = 0.1;
-    int ms = 0;
-    if (len > 19) {
-        if (s[19] != '.' || len == 20 || len > 29)
-            return 0;
-        for (size_t i = 20; i < len; i++) {
-            if (s[i] < '0' || s[i] > '9')
-                return 0;
-            frac += (s[i] - '0') * scale;
-            if (i < 23)
-                ms = ms * 10 + (s[i] - '0');
-            scale /= 10;
-        }
-        for (size_t i = len; i < 23; i++)
-            ms *= 10;
-    }
-    st->dt = (lxw_datetime){y, mo, d, h, mi, se + frac};
-    st->ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + se * 1000 + ms;
-    return 1;
-}
-
-static int status_kind(const char *s, size_t len)
-{
-#define IS(lit) (len == sizeof lit - 1 && memcmp(s, lit, len) == 0)
-    if (IS("sent"))
-        return ST_GOOD;
-    if (IS("failed"))
-        return ST_BAD;
-    if (IS("invalid") || IS("unknown"))
-        return ST_WARN;
-    if (IS("not_attempted"))
-        return ST_GREY;
-    return ST_NONE;
-#undef IS
-}
-
-/* ---- tallies for the Summary --------------------------------------------------- */
-
-static int tally_add(tally *t, const char *k, size_t klen)
-{
-    const char *nul = memchr(k, '\0', klen);
-    if (nul)
-        klen = (size_t)(nul - k); /* keys are C strings */
-    if (klen > TALLY_MAX_KEY_BYTES) {
-        klen = TALLY_MAX_KEY_BYTES;
-        while (klen && ((unsigned char)k[klen] & 0xc0) == 0x80)
-            klen--; /* cut on a character boundary */
-    }
-    for (size_t i = 0; i < t->n; i++) {
-        if (strlen(t->v[i].key) == klen && memcmp(t->v[i].key, k, klen) == 0) {
-            t->v[i].n++;
-            return 0;
-        }
-    }
-    if (t->n == TALLY_MAX_KEYS) {
-        t->other++;
-        return 0;
-    }
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 8;
-        tally_item *v = realloc(t->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        t->v = v, t->cap = cap;
-    }
-    char *key = malloc(klen + 1);
-    if (!key)
-        return -1;
-    memcpy(key, k, klen);
-    key[klen] = '\0';
-    t->v[t->n++] = (tally_item){key, 1};
-    return 0;
-}
-
-static unsigned long tally_get(const tally *t, const char *k)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->v[i].key, k) == 0)
-            return t->v[i].n;
-    return 0;
-}
-
-static void tally_free(tally *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->v[i].key);
-    free(t->v);
+    unsigned n = v < 0 ? 2 : 1;
+    while (v >= 10 || v <= -10)
+        v /= 10, n++;
+    return n;
 }
 
 /* ---- sheets -------------------------------------------------------------------- */
@@ -387,12 +249,31 @@ static int write_num(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, do
     return e == LXW_NO_ERROR ? 0 : lxw_fail(x, e, "writing a number");
 }
 
+static int write_time(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, int64_t ms, int local,
+                      lxw_format *f)
+{
+    lxw_datetime dt;
+    if (!to_datetime(ms, local, &dt))
+        return 0;
+    lxw_error e = worksheet_write_datetime(ws, r, c, &dt, f);
+    return e == LXW_NO_ERROR ? 0 : lxw_fail(x, e, "writing a date");
+}
+
 static void sheet_name(size_t k, char *name, size_t size)
 {
     if (k == 1)
         snprintf(name, size, "Results");
     else
         snprintf(name, size, "Results %zu", k);
+}
+
+/* Printed, a sheet of results is wide: landscape, one page across, the header on every
+ * page. */
+static void print_setup(lxw_worksheet *ws)
+{
+    worksheet_set_landscape(ws);
+    worksheet_fit_to_pages(ws, 1, 0);
+    worksheet_repeat_rows(ws, 0, 0);
 }
 
 static int start_sheet(xlsxout *x)
@@ -421,9 +302,10 @@ static int start_sheet(xlsxout *x)
         if (write_text(x, ws, 0, (lxw_col_t)c, x->header[c], strlen(x->header[c]), x->f_header,
                        NULL) < 0)
             return -1;
-    /* Only <sheetData> is streamed in constant-memory mode; panes, filter and column
-     * widths are kept and written when the workbook is closed. */
+    /* Only <sheetData> is streamed in constant-memory mode; panes, filter, column widths
+     * and the page setup are kept and written when the workbook is closed. */
     worksheet_freeze_panes(ws, 1, 0);
+    print_setup(ws);
     return 0;
 oom:
     snprintf(x->err, sizeof x->err, "xlsx: out of memory");
@@ -459,15 +341,6 @@ static int check_writable(const char *path, char *err, size_t errlen)
     return -1;
 }
 
-static long find_col(char *const *header, size_t ncols, const char *name)
-{
-    /* The result_* columns come last, so search from the end. */
-    for (size_t i = ncols; i-- > 0;)
-        if (strcmp(header[i], name) == 0)
-            return (long)i;
-    return -1;
-}
-
 static void free_x(xlsxout *x)
 {
     if (x->header)
@@ -479,17 +352,18 @@ static void free_x(xlsxout *x)
     free(x->sheet_rows);
     free(x->buf);
     free(x->tmpdir);
-    tally_free(&x->status);
-    tally_free(&x->channels);
-    tally_free(&x->http);
     free(x);
 }
 
-xlsxout *xlsxout_open(const char *path, const char *const *header, size_t ncols, char *err,
+/* The result columns, after the input's: the CSV's names, then the local time. */
+#define LOCAL_NAME "result_finished_local"
+enum { RC_STATUS, RC_HTTP, RC_ATTEMPTS, RC_CHANNELS, RC_DETAIL, RC_LATENCY, RC_FINISHED, RC_LOCAL, RC_N };
+
+xlsxout *xlsxout_open(const char *path, const char *const *input, size_t ninput, char *err,
                       size_t errlen)
 {
-    if (!path || !*path || !header || ncols == 0 || ncols > EXCEL_MAX_COLS) {
-        seterr(err, errlen, "xlsx: need a path and 1..%d columns", EXCEL_MAX_COLS);
+    if (!path || !*path || !input || ninput == 0 || ninput + RC_N > EXCEL_MAX_COLS) {
+        seterr(err, errlen, "xlsx: need a path and 1..%d input columns", EXCEL_MAX_COLS - RC_N);
         return NULL;
     }
     if (check_writable(path, err, errlen) < 0)
@@ -497,15 +371,18 @@ xlsxout *xlsxout_open(const char *path, const char *const *header, size_t ncols,
     xlsxout *x = calloc(1, sizeof *x);
     if (!x)
         goto oom;
-    x->ncols = ncols;
+    x->ninput = ninput;
+    x->ncols = ninput + RC_N;
     x->limit = XLSXOUT_SHEET_ROWS;
     x->notice = notice_stderr;
-    x->header = calloc(ncols, sizeof *x->header);
-    x->width = calloc(ncols, sizeof *x->width);
+    x->header = calloc(x->ncols, sizeof *x->header);
+    x->width = calloc(x->ncols, sizeof *x->width);
     if (!x->header || !x->width)
         goto oom;
-    for (size_t i = 0; i < ncols; i++) {
-        const char *h = header[i] ? header[i] : "";
+    for (size_t i = 0; i < x->ncols; i++) {
+        const char *h = i < ninput ? (input[i] ? input[i] : "")
+                        : i - ninput < WRITER_RESULT_COLUMNS ? writer_result_names[i - ninput]
+                                                             : LOCAL_NAME;
         if (!(x->header[i] = strdup(h)))
             goto oom;
         /* room for the name (in characters) and the filter button */
@@ -514,14 +391,9 @@ xlsxout *xlsxout_open(const char *path, const char *const *header, size_t ncols,
             w += ((unsigned char)*p & 0xc0) != 0x80;
         x->width[i] = w < WIDTH_MIN ? WIDTH_MIN : w > WIDTH_MAX ? WIDTH_MAX : w;
     }
-    x->col_status = find_col(x->header, ncols, "result_status");
-    x->col_http = find_col(x->header, ncols, "result_http_status");
-    x->col_attempts = find_col(x->header, ncols, "result_attempts");
-    x->col_latency = find_col(x->header, ncols, "result_latency_ms");
-    x->col_channels = find_col(x->header, ncols, "result_channels");
-    x->col_finished = find_col(x->header, ncols, "result_finished_at");
-    if (x->col_finished >= 0 && x->width[x->col_finished] < 25)
-        x->width[x->col_finished] = 25;
+    for (int i = RC_FINISHED; i <= RC_LOCAL; i++)
+        if (x->width[ninput + i] < 25)
+            x->width[ninput + i] = 25;
 
     /* Temporary row data goes where the user keeps temporary files; glibc's tmpfile()
      * would ignore TMPDIR. */
@@ -540,6 +412,8 @@ xlsxout *xlsxout_open(const char *path, const char *const *header, size_t ncols,
     format_set_bold(x->f_bold);
     x->f_datetime = workbook_add_format(x->wb);
     format_set_num_format(x->f_datetime, "yyyy-mm-dd hh:mm:ss.000");
+    x->f_local = workbook_add_format(x->wb);
+    format_set_num_format(x->f_local, "yyyy-mm-dd hh:mm:ss");
     /* Excel's own Good / Bad / Neutral cell-style colours, and a grey. */
     x->f_status[ST_NONE] = NULL;
     x->f_status[ST_GOOD] = colour_format(x->wb, 0xC6EFCE, 0x006100);
@@ -590,49 +464,65 @@ static void notify(xlsxout *x, const char *msg)
         x->notice(x->notice_ctx, msg);
 }
 
-/* A cell by column number; a NULL cell reads as empty. */
-static const char *cell_at(const char *const *cells, const size_t *lens, long col, size_t *len)
+static void widen(xlsxout *x, size_t c, double w)
 {
-    *len = cells[col] ? lens[col] : 0;
-    return cells[col] ? cells[col] : "";
+    if (w > x->width[c])
+        x->width[c] = w > WIDTH_MAX ? WIDTH_MAX : w;
 }
 
-static int count_row(xlsxout *x, const char *const *cells, const size_t *lens)
+/* Text cell c of the row: sanitised, widths and the Summary's counts kept. */
+static int put_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, const char *s, size_t len,
+                    lxw_format *f)
 {
-    int rc = 0;
-    size_t n;
-    const char *s;
-    if (x->col_status >= 0) {
-        s = cell_at(cells, lens, x->col_status, &n);
-        rc |= n ? tally_add(&x->status, s, n) : tally_add(&x->status, "(empty)", 7);
+    text_info ti;
+    int rc = write_text(x, ws, r, (lxw_col_t)c, s, len, f, &ti);
+    if (ti.truncated && x->truncated++ == 0) {
+        char msg[240], name[64];
+        terminal_safe(x->header[c], name, sizeof name);
+        snprintf(msg, sizeof msg,
+                 "xlsx: row %lu, column \"%s\": text cut to Excel's %d characters "
+                 "(cut cells are counted on the Summary sheet)",
+                 x->rows + 1, name, XLSXOUT_CELL_CHARS);
+        notify(x, msg);
     }
-    if (x->col_http >= 0) {
-        s = cell_at(cells, lens, x->col_http, &n);
-        rc |= n ? tally_add(&x->http, s, n) : tally_add(&x->http, "(none)", 6);
+    x->replaced += (unsigned long)ti.replaced;
+    widen(x, c, ti.width + 1);
+    return rc;
+}
+
+static int put_number(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, long long v)
+{
+    widen(x, c, digits(v) + 1);
+    return write_num(x, ws, r, (lxw_col_t)c, (double)v, NULL);
+}
+
+/* The outcome columns, from the typed job: formatted here and nowhere else. */
+static int put_outcome(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, const job *j)
+{
+    size_t c = x->ninput;
+    const char *st = job_status_name(j->status);
+    char ch[32];
+    size_t chlen = rules_format_channels(j->channels, ch, sizeof ch);
+    int rc = put_text(x, ws, r, c + RC_STATUS, st, strlen(st), x->f_status[status_kind(j->status)]);
+    if (j->http_status)
+        rc |= put_number(x, ws, r, c + RC_HTTP, j->http_status);
+    rc |= put_number(x, ws, r, c + RC_ATTEMPTS, j->attempts);
+    rc |= put_text(x, ws, r, c + RC_CHANNELS, ch, chlen < sizeof ch ? chlen : 0, NULL);
+    rc |= put_text(x, ws, r, c + RC_DETAIL, j->detail, strnlen(j->detail, sizeof j->detail), NULL);
+    if (j->latency_ms >= 0)
+        rc |= put_number(x, ws, r, c + RC_LATENCY, j->latency_ms);
+    if (j->finished_at_ms) {
+        rc |= write_time(x, ws, r, (lxw_col_t)(c + RC_FINISHED), j->finished_at_ms, 0, x->f_datetime);
+        rc |= write_time(x, ws, r, (lxw_col_t)(c + RC_LOCAL), j->finished_at_ms, 1, x->f_local);
+        if (!x->first_ms || j->finished_at_ms < x->first_ms)
+            x->first_ms = j->finished_at_ms;
+        if (!x->last_ms || j->finished_at_ms > x->last_ms)
+            x->last_ms = j->finished_at_ms;
     }
-    if (x->col_channels >= 0) {
-        size_t len;
-        s = cell_at(cells, lens, x->col_channels, &len);
-        for (size_t i = 0; i < len;) {
-            size_t j = i;
-            while (j < len && s[j] != ';')
-                j++;
-            size_t a = i, b = j;
-            while (a < b && s[a] == ' ')
-                a++;
-            while (b > a && s[b - 1] == ' ')
-                b--;
-            if (b > a)
-                rc |= tally_add(&x->channels, s + a, b - a);
-            i = j + 1;
-        }
-    }
-    if (rc)
-        snprintf(x->err, sizeof x->err, "xlsx: out of memory");
     return rc ? -1 : 0;
 }
 
-int xlsxout_row(xlsxout *x, const char *const *cells, const size_t *lens)
+int xlsxout_row(xlsxout *x, const char *const *cells, const size_t *lens, const job *j)
 {
     if (x->sheet_rows[x->nsheets - 1] >= x->limit) {
         char full[32], next[32], msg[160];
@@ -646,201 +536,194 @@ int xlsxout_row(xlsxout *x, const char *const *cells, const size_t *lens)
     }
     lxw_worksheet *ws = x->sheets[x->nsheets - 1];
     lxw_row_t r = (lxw_row_t)(x->sheet_rows[x->nsheets - 1] + 1);
-    for (size_t c = 0; c < x->ncols; c++) {
-        long lc = (long)c;
-        size_t len;
-        const char *s = cell_at(cells, lens, lc, &len);
-        double v, w;
-        stamp st;
-        int rc;
-        if (len && (lc == x->col_http || lc == x->col_attempts || lc == x->col_latency) &&
-            parse_number(s, len, &v)) {
-            rc = write_num(x, ws, r, (lxw_col_t)c, v, NULL);
-            w = (double)len;
-        } else if (len && lc == x->col_finished && parse_stamp(s, len, &st)) {
-            lxw_error e = worksheet_write_datetime(ws, r, (lxw_col_t)c, &st.dt, x->f_datetime);
-            rc = e == LXW_NO_ERROR ? 0 : lxw_fail(x, e, "writing a date");
-            if (!x->have_time || st.ms < x->first.ms)
-                x->first = st;
-            if (!x->have_time || st.ms > x->last.ms)
-                x->last = st;
-            x->have_time = 1;
-            w = 23;
-        } else {
-            text_info ti;
-            lxw_format *f = lc == x->col_status ? x->f_status[status_kind(s, len)] : NULL;
-            rc = write_text(x, ws, r, (lxw_col_t)c, s, len, f, &ti);
-            if (ti.truncated && x->truncated++ == 0) {
-                char msg[240], name[64];
-                terminal_safe(x->header[c], name, sizeof name);
-                snprintf(msg, sizeof msg,
-                         "xlsx: row %lu, column \"%s\": text cut to Excel's %d characters "
-                         "(cut cells are counted on the Summary sheet)",
-                         x->rows + 1, name, XLSXOUT_CELL_CHARS);
-                notify(x, msg);
-            }
-            x->replaced += (unsigned long)ti.replaced;
-            w = ti.width + 1;
-        }
-        if (rc < 0)
+    for (size_t c = 0; c < x->ninput; c++) {
+        const char *s = cells[c] ? cells[c] : "";
+        if (put_text(x, ws, r, c, s, cells[c] ? lens[c] : 0, NULL) < 0)
             return -1;
-        if (w > x->width[c])
-            x->width[c] = w > WIDTH_MAX ? WIDTH_MAX : w;
     }
+    if (put_outcome(x, ws, r, j) < 0)
+        return -1;
     x->sheet_rows[x->nsheets - 1]++;
     x->rows++;
-    return count_row(x, cells, lens);
+    x->status[j->status < RS_COUNT ? j->status : RS_PENDING]++;
+    if (j->http_status > 0 && j->http_status < 600)
+        x->http[j->http_status]++;
+    else if (j->http_status)
+        x->http_other++;
+    else
+        x->http_none++;
+    return 0;
 }
 
 /* ---- Summary sheet ------------------------------------------------------------- */
+
+const char *xlsxout_exit_meaning(int code)
+{
+    switch (code) {
+    case 0: return "done: every row sent, or nothing left to send";
+    case 1: return "finished, but some rows need attention";
+    case 2: return "stopped by an error (see the message on the terminal)";
+    case 3: return "aborted: the API rejected the key (401/403)";
+    case 4: return "stopped early by a limit (the API's quota, --daily-budget or --limit)";
+    case 130: return "interrupted";
+    default: return "ended with an unexpected status";
+    }
+}
+
+const char *xlsxout_exit_next_step(int code)
+{
+    switch (code) {
+    case 0: return "nothing to do";
+    case 1: return "see the failures: filter result_status for failed, invalid and unknown (or open "
+                   "the --failures file), fix them, and send only those rows";
+    case 2: return "fix the error, then run again (--resume continues a job that had started)";
+    case 3: return "fix the API key, then run again with --resume to send the rows not attempted";
+    case 4: return "run again with --resume (once the quota resets, or with a higher --daily-budget "
+                   "or --limit) to send the rows not attempted";
+    case 130: return "run the same command again with --resume to send the rows not attempted";
+    default: return "read the messages on the terminal";
+    }
+}
 
 typedef struct {
     xlsxout *x;
     lxw_worksheet *ws;
     lxw_row_t r;
     int rc;
-} summary;
+} sheet;
 
-static void put_label(summary *s, const char *label, lxw_format *f)
+static void put_cell(sheet *s, lxw_col_t c, const char *text, lxw_format *f)
 {
-    if (write_text(s->x, s->ws, s->r, 0, label, strlen(label), f, NULL) < 0)
+    if (write_text(s->x, s->ws, s->r, c, text, strlen(text), f, NULL) < 0)
         s->rc = -1;
 }
 
-static void put_count(summary *s, const char *label, lxw_format *f, unsigned long n)
+static void put_num(sheet *s, lxw_col_t c, double v)
 {
-    put_label(s, label, f);
-    if (write_num(s->x, s->ws, s->r, 1, (double)n, NULL) < 0)
+    if (write_num(s->x, s->ws, s->r, c, v, NULL) < 0)
         s->rc = -1;
+}
+
+static void put_count(sheet *s, const char *label, lxw_format *f, unsigned long n)
+{
+    put_cell(s, 0, label, f);
+    put_num(s, 1, (double)n);
     s->r++;
 }
 
-static void put_heading(summary *s, const char *a, const char *b)
+static void put_heading(sheet *s, const char *a, const char *b, const char *c)
 {
     if (s->r > 0)
         s->r++; /* a blank row between sections */
-    put_label(s, a, s->x->f_bold);
-    if (write_text(s->x, s->ws, s->r, 1, b, strlen(b), s->x->f_bold, NULL) < 0)
+    put_cell(s, 0, a, s->x->f_bold);
+    put_cell(s, 1, b, s->x->f_bold);
+    if (c)
+        put_cell(s, 2, c, s->x->f_bold);
+    s->r++;
+}
+
+/* A time in UTC (a date-time cell) and beside it in the local zone (text with its offset). */
+static void put_time(sheet *s, const char *label, int64_t ms)
+{
+    char local[64];
+    put_cell(s, 0, label, NULL);
+    if (write_time(s->x, s->ws, s->r, 1, ms, 0, s->x->f_datetime) < 0)
         s->rc = -1;
+    clock_format_local(ms, local, sizeof local);
+    put_cell(s, 2, local, NULL);
     s->r++;
 }
 
-static void put_time(summary *s, const char *label, const stamp *st)
+static void put_job(sheet *s, const xlsxout_end *end)
 {
-    lxw_datetime dt = st->dt; /* the library takes a non-const pointer */
-    put_label(s, label, NULL);
-    lxw_error e = worksheet_write_datetime(s->ws, s->r, 1, &dt, s->x->f_datetime);
-    if (e != LXW_NO_ERROR)
-        s->rc = lxw_fail(s->x, e, "writing the Summary");
-    s->r++;
-}
-
-static int http_order(const void *a, const void *b)
-{
-    const tally_item *p = a, *q = b;
-    double u, v;
-    int pn = parse_number(p->key, strlen(p->key), &u);
-    int qn = parse_number(q->key, strlen(q->key), &v);
-    if (pn != qn)
-        return pn ? -1 : 1; /* numbers first, then "(none)" and anything else */
-    if (pn && u != v)
-        return u < v ? -1 : 1;
-    return strcmp(p->key, q->key);
-}
-
-static int in_list(const char *k, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(k, list[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* The fixed names first (with their zeros, so a glance shows nothing is missing), then
- * any other value seen. */
-static void put_tally(summary *s, const tally *t, const char *const *fixed, size_t nfixed,
-                      int coloured)
-{
-    for (size_t i = 0; i < nfixed; i++) {
-        lxw_format *f = coloured ? s->x->f_status[status_kind(fixed[i], strlen(fixed[i]))] : NULL;
-        put_count(s, fixed[i], f, tally_get(t, fixed[i]));
+    xlsxout *x = s->x;
+    char zone[80] = "local time";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (localtime_r(&now, &tm) && tm.tm_zone)
+        snprintf(zone, sizeof zone, "local time (%s)", tm.tm_zone);
+    put_heading(s, "Job", "", zone);
+    if (end) {
+        put_cell(s, 0, "exit status", NULL);
+        put_num(s, 1, end->exit_code);
+        put_cell(s, 2, xlsxout_exit_meaning(end->exit_code), x->f_status[end->exit_code == 0 ? ST_GOOD : ST_WARN]);
+        s->r++;
+        put_cell(s, 0, "what to do next", NULL);
+        put_cell(s, 1, xlsxout_exit_next_step(end->exit_code), NULL);
+        s->r++;
+        for (size_t i = 0; i < end->ninfo; i++) {
+            put_cell(s, 0, end->info[i].key ? end->info[i].key : "", NULL);
+            put_cell(s, 1, end->info[i].value ? end->info[i].value : "", NULL);
+            s->r++;
+        }
+        if (end->shard_n > 1) {
+            char shard[64];
+            snprintf(shard, sizeof shard, "%u of %u (K = 0..%u)", end->shard_k, end->shard_n, end->shard_n - 1);
+            put_cell(s, 0, "shard", NULL);
+            put_cell(s, 1, shard, NULL);
+            s->r++;
+        }
     }
-    for (size_t i = 0; i < t->n; i++) {
-        if (in_list(t->v[i].key, fixed, nfixed))
-            continue;
-        const char *k = t->v[i].key;
-        lxw_format *f = coloured ? s->x->f_status[status_kind(k, strlen(k))] : NULL;
-        put_count(s, k, f, t->v[i].n);
+    put_count(s, "rows", NULL, x->rows);
+    put_count(s, "results sheets", NULL, x->nsheets);
+    if (x->first_ms) {
+        put_time(s, "first finished (UTC)", x->first_ms);
+        put_time(s, "last finished (UTC)", x->last_ms);
     }
-    if (t->other)
-        put_count(s, "(other values)", NULL, t->other);
+    if (x->truncated)
+        put_count(s, "cells cut to 32,767 characters", NULL, x->truncated);
+    if (x->replaced)
+        put_count(s, "cells with unreadable text (shown as \xef\xbf\xbd)", NULL, x->replaced);
 }
 
-static int write_summary(xlsxout *x, const xlsxout_kv *info, size_t ninfo)
+static int write_summary(xlsxout *x, const xlsxout_end *end)
 {
-    static const char *const statuses[] = {"sent",          "failed",  "invalid", "duplicate",
-                                           "skipped",       "not_attempted", "unknown",
-                                           "dry_run"};
-    static const char *const channels[] = {"sms", "email", "whatsapp"};
-    summary s = {x, workbook_add_worksheet(x->wb, "Summary"), 0, 0};
+    sheet s = {x, workbook_add_worksheet(x->wb, "Summary"), 0, 0};
     if (!s.ws) {
         snprintf(x->err, sizeof x->err, "xlsx: cannot add the Summary sheet");
         return -1;
     }
-    worksheet_set_column(s.ws, 0, 0, 34, NULL);
-    worksheet_set_column(s.ws, 1, 1, 40, NULL);
+    worksheet_set_column(s.ws, 0, 0, 32, NULL);
+    worksheet_set_column(s.ws, 1, 1, 26, NULL);
+    worksheet_set_column(s.ws, 2, 2, 30, NULL);
+    worksheet_fit_to_pages(s.ws, 1, 0);
+    put_job(&s, end);
 
-    put_heading(&s, "Job", "");
-    for (size_t i = 0; i < ninfo; i++) {
-        const char *k = info[i].key ? info[i].key : "";
-        const char *v = info[i].value ? info[i].value : "";
-        put_label(&s, k, NULL);
-        if (write_text(x, s.ws, s.r, 1, v, strlen(v), NULL, NULL) < 0)
-            s.rc = -1;
+    /* Every status with its zero, so a glance shows nothing is missing. */
+    put_heading(&s, "result_status", "rows", NULL);
+    for (int st = RS_SENT; st < RS_COUNT; st++)
+        put_count(&s, job_status_name((row_status)st), x->f_status[status_kind((row_status)st)],
+                  x->status[st]);
+    if (x->status[RS_PENDING])
+        put_count(&s, "(no outcome)", NULL, x->status[RS_PENDING]);
+
+    if (end) {
+        /* As stderr counts them: of the rows sent or failed, channels sent of requested. */
+        put_heading(&s, "channel", "sent", "requested");
+        for (int i = 0; i < 3; i++) {
+            put_cell(&s, 0, rules_channel_name(1u << i), NULL);
+            put_num(&s, 1, (double)end->channel_sent[i]);
+            put_num(&s, 2, (double)end->channel_requested[i]);
+            s.r++;
+        }
+    }
+
+    put_heading(&s, "result_http_status", "rows", NULL);
+    for (int code = 0; code < 600; code++) {
+        if (!x->http[code])
+            continue;
+        put_num(&s, 0, code);
+        put_num(&s, 1, (double)x->http[code]);
         s.r++;
     }
-    put_count(&s, "rows", NULL, x->rows);
-    put_count(&s, "results sheets", NULL, x->nsheets);
-    if (x->have_time) {
-        put_time(&s, "first finished (UTC)", &x->first);
-        put_time(&s, "last finished (UTC)", &x->last);
-    }
-    if (x->truncated)
-        put_count(&s, "cells cut to 32,767 characters", NULL, x->truncated);
-    if (x->replaced)
-        put_count(&s, "cells with unreadable text (shown as \xef\xbf\xbd)", NULL, x->replaced);
-
-    if (x->col_status >= 0) {
-        put_heading(&s, "result_status", "rows");
-        put_tally(&s, &x->status, statuses, sizeof statuses / sizeof *statuses, 1);
-    }
-    if (x->col_channels >= 0) {
-        put_heading(&s, "result_channels", "rows");
-        put_tally(&s, &x->channels, channels, sizeof channels / sizeof *channels, 0);
-    }
-    if (x->col_http >= 0) {
-        put_heading(&s, "result_http_status", "rows");
-        qsort(x->http.v, x->http.n, sizeof *x->http.v, http_order);
-        for (size_t i = 0; i < x->http.n && s.rc == 0; i++) {
-            double v;
-            const char *k = x->http.v[i].key;
-            if (parse_number(k, strlen(k), &v)) {
-                if (write_num(x, s.ws, s.r, 0, v, NULL) < 0)
-                    s.rc = -1;
-                if (write_num(x, s.ws, s.r, 1, (double)x->http.v[i].n, NULL) < 0)
-                    s.rc = -1;
-                s.r++;
-            } else {
-                put_count(&s, k, NULL, x->http.v[i].n);
-            }
-        }
-        if (x->http.other)
-            put_count(&s, "(other values)", NULL, x->http.other);
-    }
+    if (x->http_other)
+        put_count(&s, "(other values)", NULL, x->http_other);
+    if (x->http_none)
+        put_count(&s, "(none)", NULL, x->http_none);
     return s.rc;
 }
 
-int xlsxout_close(xlsxout *x, const xlsxout_kv *info, size_t ninfo, char *err, size_t errlen)
+int xlsxout_close(xlsxout *x, const xlsxout_end *end, char *err, size_t errlen)
 {
     int rc = x->err[0] ? -1 : 0; /* an earlier row failed: still write what we have */
     char first_err[sizeof x->err];
@@ -851,7 +734,7 @@ int xlsxout_close(xlsxout *x, const xlsxout_kv *info, size_t ninfo, char *err, s
             worksheet_set_column(ws, (lxw_col_t)c, (lxw_col_t)c, x->width[c], NULL);
         worksheet_autofilter(ws, 0, 0, (lxw_row_t)x->sheet_rows[k], (lxw_col_t)(x->ncols - 1));
     }
-    if (write_summary(x, info, ninfo) < 0 && rc == 0) {
+    if (write_summary(x, end) < 0 && rc == 0) {
         rc = -1;
         memcpy(first_err, x->err, sizeof first_err);
     }

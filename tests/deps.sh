@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, only when some are missing.
 set -u
-pkgs="build-essential pkg-config clang libcsv-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev
-      libmicrohttpd-dev libxlsxwriter-dev libsqlite3-dev sqlite3 unzip curl python3 valgrind time openssl"
+# libssl-dev: http.c hands every TLS connection one shared OpenSSL trust store (issue 20).
+# postgresql, libpq-dev: the PostgreSQL ledger and its tests (issue 17).
+pkgs="build-essential pkg-config clang libcsv-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcmocka-dev
+      libmicrohttpd-dev libxlsxwriter-dev libsqlite3-dev sqlite3 libpq-dev postgresql unzip curl python3 valgrind time openssl"
 missing=()
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -59,3 +59,30 @@ PY
 }
 # rows FILE: number of data records (python's csv module)
 rows() { python3 -c 'import csv,sys; csv.field_size_limit(sys.maxsize); print(sum(1 for _ in csv.reader(open(sys.argv[1], newline="", encoding="utf-8-sig", errors="surrogateescape")))-1)' "$1"; }
+
+# twice DELIVERIES: prints the (identifier, channel) pairs the mock delivered more than
+# once, "" when none: the witness of "at most once".
+twice() {
+  python3 - "$1" <<'PY'
+import csv, sys, collections
+try:
+    c = collections.Counter((r[2], r[3]) for r in csv.reader(open(sys.argv[1])) if len(r) > 3)
+except FileNotFoundError:
+    c = collections.Counter()
+print(' '.join(f'{i}/{ch}x{n}' for (i, ch), n in sorted(c.items()) if n > 1))
+PY
+}
+# delivered DELIVERIES: number of (identifier, channel) deliveries
+delivered() { if [ -f "$1" ]; then python3 -c 'import csv,sys; print(sum(1 for r in csv.reader(open(sys.argv[1])) if len(r) > 3))' "$1"; else echo 0; fi; }
+# statuses FILE: "status count" pairs of result_status, sorted
+statuses() { col "$1" result_status | sort | uniq -c | awk '{printf "%s %s ", $2, $1}' | sed 's/ $//'; }
+# mock_stat KEY: a number from the mock's /__mock/stats
+mock_stat() { curl -s "$MOCK_URL/__mock/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get(sys.argv[1], 0))' "$1"; }
+# gen_rows N FILE [CHANNELS] [PREFIX]: a message-mode input of N rows
+gen_rows() {
+  python3 -c "
+import sys
+n, ch, p = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+print('order_no,channels')
+for i in range(1, n + 1): print(f'{p}{i:05d},\"{ch}\"')" "$1" "${3:-sms}" "${4:-R}" >"$2"
+}

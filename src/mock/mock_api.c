@@ -31,6 +31,44 @@ void mock_answer_json(mock_answer *ans, unsigned status, cJSON *obj)
     ans->status = status;
     ans->body = text;
     ans->len = text ? strlen(text) : 0;
+    ans->content_type = NULL;
+}
+
+void mock_answer_text(mock_answer *ans, unsigned status, const char *content_type, const char *text)
+{
+    free(ans->body);
+    ans->body = strdup(text);
+    if (!ans->body) {
+        mock_answer_json(ans, 500, NULL);
+        return;
+    }
+    ans->status = status;
+    ans->len = strlen(text);
+    ans->content_type = content_type;
+}
+
+/* What a session-expired reverse proxy or a misrouted base URL answers: a 200 that is no
+ * answer of the API at all. */
+static const char login_page[] =
+    "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
+    "<body><h1>Sign in</h1><form method=\"post\" action=\"/accounts/login/\">"
+    "<input name=\"username\"><input name=\"password\" type=\"password\">"
+    "<button type=\"submit\">Sign in</button></form></body></html>\n";
+
+/* Turns the answer of a processed request into the --false-200 kind (html, empty). */
+static void false_200(mock_api *api, mock_answer *ans, mock_false200_kind kind)
+{
+    mock_stats_add(&api->stats->false_200, 1);
+    if (kind == MOCK_FALSE200_HTML) {
+        mock_answer_text(ans, 200, "text/html; charset=utf-8", login_page);
+    } else if (kind == MOCK_FALSE200_EMPTY) {
+        mock_answer_text(ans, 200, NULL, "");
+    } else {
+        cJSON *obj = cJSON_CreateObject();
+        if (obj)
+            cJSON_AddStringToObject(obj, "result", "failed");
+        mock_answer_json(ans, 200, obj);
+    }
 }
 
 void mock_answer_detail(mock_answer *ans, unsigned status, const char *detail)
@@ -160,25 +198,34 @@ static unsigned reachable(const mock_api *api, const mock_txn *x)
     return m;
 }
 
-static void message_failed(mock_answer *ans, const mock_txn *x, unsigned channel)
+/* The documented failure shape; an identifier that is NULL or empty is left out. */
+static void message_failed(mock_answer *ans, const char *order_no, size_t order_no_len,
+                           const char *session_id, size_t session_id_len, unsigned channel)
 {
     cJSON *obj = cJSON_CreateObject();
     if (obj) {
-        if (*x->order_no)
-            cJSON_AddStringToObject(obj, "order_no", x->order_no);
-        if (*x->session_id)
-            cJSON_AddStringToObject(obj, "session_id", x->session_id);
+        char *o = order_no && order_no_len ? strndup(order_no, order_no_len) : NULL;
+        char *s = session_id && session_id_len ? strndup(session_id, session_id_len) : NULL;
+        if (o)
+            cJSON_AddStringToObject(obj, "order_no", o);
+        if (s)
+            cJSON_AddStringToObject(obj, "session_id", s);
+        free(o);
+        free(s);
         cJSON_AddStringToObject(obj, "channels", rules_channel_name(channel));
         cJSON_AddStringToObject(obj, "result", "failed");
     }
     mock_answer_json(ans, 400, obj);
 }
 
-static void notify_message(mock_api *api, const cJSON *root, mock_answer *ans)
+static void notify_message(mock_api *api, const cJSON *root, const mock_plan *plan, mock_answer *ans)
 {
     mock_message_req req;
     cJSON *errs = mock_validate_message(root, &req);
     rules_state state = RULES_STATE_PAID;
+    /* The identifiers the failure shape names: the transaction's when there is a file. */
+    const char *fo = NULL, *fs = NULL;
+    size_t fo_len = 0, fs_len = 0;
     if (errs) {
         mock_answer_json(ans, 400, errs);
         return;
@@ -195,20 +242,48 @@ static void notify_message(mock_api *api, const cJSON *root, mock_answer *ans)
         unsigned ok = reachable(api, x);
         for (int i = 0; i < req.n_channels; i++) {
             if (!(ok & req.order[i])) {
-                message_failed(ans, x, req.order[i]);
+                message_failed(ans, x->order_no, strlen(x->order_no), x->session_id,
+                               strlen(x->session_id), req.order[i]);
                 return;
             }
         }
         state = x->state;
+        fo = x->order_no;
+        fo_len = strlen(fo);
+        fs = x->session_id;
+        fs_len = strlen(fs);
+    } else {
+        fo = req.order_no;
+        fo_len = req.order_no_len;
+        fs = req.session_id;
+        fs_len = req.session_id_len;
+    }
+    /* --fail-channel: the API sent the other channels and reports only the one that
+     * failed, in the documented failure shape (the row's fate for the client: partial). */
+    unsigned failed = plan ? (plan->fail_channel & req.channels) : 0;
+    unsigned deliver = req.channels & ~failed;
+    mock_false200_kind f200 = plan && !failed ? plan->false200 : MOCK_FALSE200_NONE;
+    if (f200 == MOCK_FALSE200_RESULT_FAILED) {
+        false_200(api, ans, f200);
+        return;
     }
     const char *id = req.order_no ? req.order_no : req.session_id;
     size_t id_len = req.order_no ? req.order_no_len : req.session_id_len;
     const char *st = rules_state_name(state);
-    if (mock_deliveries_write(api->deliveries, "message", id, id_len, req.channels, st, strlen(st))) {
+    if (deliver && mock_deliveries_write(api->deliveries, "message", id, id_len, deliver, st, strlen(st))) {
         mock_answer_detail(ans, 500, "ottu-mock could not write the deliveries file.");
         return;
     }
-    count_delivered(api, req.channels);
+    count_delivered(api, deliver);
+    if (failed) {
+        mock_stats_add(&api->stats->partial, 1);
+        message_failed(ans, fo, fo_len, fs, fs_len, failed);
+        return;
+    }
+    if (f200) {
+        false_200(api, ans, f200);
+        return;
+    }
     cJSON *obj = cJSON_CreateObject();
     if (obj)
         cJSON_AddStringToObject(obj, "message", "Customer notified.");
@@ -227,7 +302,7 @@ static int template_exists(const mock_api *api, const char *id, size_t len)
 }
 
 static void notify_template(mock_api *api, mock_endpoint ep, const char *path_channel,
-                            const cJSON *root, mock_answer *ans)
+                            const cJSON *root, const mock_plan *plan, mock_answer *ans)
 {
     mock_template_req req;
     cJSON *errs = mock_validate_template(root, path_channel, &req);
@@ -248,12 +323,21 @@ static void notify_template(mock_api *api, mock_endpoint ep, const char *path_ch
         mock_answer_json(ans, 400, obj);
         return;
     }
+    mock_false200_kind f200 = plan ? plan->false200 : MOCK_FALSE200_NONE;
+    if (f200 == MOCK_FALSE200_RESULT_FAILED) {
+        false_200(api, ans, f200);
+        return;
+    }
     if (mock_deliveries_write(api->deliveries, mock_endpoint_name(ep), req.to, req.to_len,
                               req.channel, req.template_id, req.template_id_len)) {
         mock_answer_detail(ans, 500, "ottu-mock could not write the deliveries file.");
         return;
     }
     count_delivered(api, req.channel);
+    if (f200) {
+        false_200(api, ans, f200);
+        return;
+    }
     obj = cJSON_CreateObject();
     if (obj) {
         cJSON_AddStringToObject(obj, "message", "Notification sent.");
@@ -263,14 +347,14 @@ static void notify_template(mock_api *api, mock_endpoint ep, const char *path_ch
 }
 
 void mock_api_notify(mock_api *api, mock_endpoint ep, const char *path_channel, const char *body,
-                     size_t len, mock_answer *ans)
+                     size_t len, const mock_plan *plan, mock_answer *ans)
 {
     cJSON *root = parse_body(api, body, len, ans);
     if (!root)
         return;
     if (ep == MOCK_EP_MESSAGE)
-        notify_message(api, root, ans);
+        notify_message(api, root, plan, ans);
     else
-        notify_template(api, ep, ep == MOCK_EP_SEND_CHANNEL ? path_channel : NULL, root, ans);
+        notify_template(api, ep, ep == MOCK_EP_SEND_CHANNEL ? path_channel : NULL, root, plan, ans);
     cJSON_Delete(root);
 }

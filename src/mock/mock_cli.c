@@ -1,5 +1,6 @@
 /* mock_cli — parses ottu-mock's options into a mock_config and prints the usage text. */
 #include "mock_cli.h"
+#include "mock_faults.h"
 #include "rules.h"
 
 #include <errno.h>
@@ -18,6 +19,11 @@ void mock_cli_defaults(mock_config *cfg)
     cfg->port = MOCK_DEFAULT_PORT;
     cfg->api_key = "test-key";
     cfg->max_body = MOCK_DEFAULT_MAX_BODY;
+    cfg->ambiguous_kinds = MOCK_LOST_ALL;
+    cfg->stall_ms = MOCK_DEFAULT_STALL_MS;
+    cfg->fail_channel_rate = 1.0;
+    cfg->false200_rate = 1.0;
+    cfg->daily_quota = -1;
 }
 
 void mock_cli_usage(FILE *out)
@@ -42,13 +48,26 @@ void mock_cli_usage(FILE *out)
           "  --drop-rate P         close this fraction of connections without answering\n"
           "  --rate-limit N        answer 429 (Retry-After: 1) above N requests per second\n"
           "  --outage-ms N         answer 503 to everything for the first N ms\n"
+          "  --ambiguous-rate P    deliver, then lose the answer of this fraction of requests\n"
+          "  --ambiguous-kinds L   how: comma list of 500,502,504,drop,stall (default all)\n"
+          "  --stall-ms N          how long a stall answers nothing before closing (default 120000)\n"
+          "  --fail-channel CH     sms|email|whatsapp: fail CH in a message request, deliver the\n"
+          "                        other channels, answer 400 {..., \"channels\": CH, \"result\": \"failed\"}\n"
+          "  --fail-channel-rate P the fraction of requests naming CH that fail so (default 1)\n"
+          "  --false-200 KIND      result-failed (200 {\"result\": \"failed\"}, nothing delivered), html\n"
+          "                        (deliver, then a 200 HTML login page) or empty (deliver, empty 200)\n"
+          "  --false-200-rate P    the fraction of successful requests so answered (default 1)\n"
+          "  --echo-auth           401 details repeat the Authorization header the client sent\n"
+          "  --daily-quota N       after N authenticated requests in a UTC day, 429 with Retry-After\n"
+          "                        until the next UTC midnight\n"
           "  --seed N              makes the random faults repeatable\n"
           "  --threads N           HTTP worker threads (default: number of CPUs)\n"
           "  --max-body BYTES      larger request bodies get 413 (default 1048576)\n"
           "  -h, --help            this text\n"
           "  -V, --version         print the version\n"
           "\n"
-          "GET /__mock/stats answers counters as JSON; POST /__mock/reset zeroes them.\n",
+          "GET /__mock/stats answers counters as JSON; POST /__mock/reset zeroes them;\n"
+          "POST /__mock/quota-reset forgets the day's --daily-quota count.\n",
           out);
 }
 
@@ -83,7 +102,9 @@ static int parse_fraction(const char *s, double *out)
 enum {
     OPT_PORT = 256, OPT_API_KEY, OPT_FORBIDDEN_KEY, OPT_TRANSACTIONS, OPT_DELIVERIES,
     OPT_TEMPLATES, OPT_LATENCY, OPT_JITTER, OPT_FAIL_RATE, OPT_DROP_RATE, OPT_RATE_LIMIT,
-    OPT_OUTAGE, OPT_SEED, OPT_THREADS, OPT_MAX_BODY, OPT_REQUIRE_CONTACT
+    OPT_OUTAGE, OPT_SEED, OPT_THREADS, OPT_MAX_BODY, OPT_REQUIRE_CONTACT, OPT_AMBIGUOUS_RATE,
+    OPT_AMBIGUOUS_KINDS, OPT_STALL, OPT_FAIL_CHANNEL, OPT_FAIL_CHANNEL_RATE, OPT_FALSE200,
+    OPT_FALSE200_RATE, OPT_ECHO_AUTH, OPT_DAILY_QUOTA
 };
 
 int mock_cli_parse(int argc, char **argv, mock_config *cfg, char *err, size_t errlen)
@@ -105,6 +126,15 @@ int mock_cli_parse(int argc, char **argv, mock_config *cfg, char *err, size_t er
         {"threads", required_argument, NULL, OPT_THREADS},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"require-contact", no_argument, NULL, OPT_REQUIRE_CONTACT},
+        {"ambiguous-rate", required_argument, NULL, OPT_AMBIGUOUS_RATE},
+        {"ambiguous-kinds", required_argument, NULL, OPT_AMBIGUOUS_KINDS},
+        {"stall-ms", required_argument, NULL, OPT_STALL},
+        {"fail-channel", required_argument, NULL, OPT_FAIL_CHANNEL},
+        {"fail-channel-rate", required_argument, NULL, OPT_FAIL_CHANNEL_RATE},
+        {"false-200", required_argument, NULL, OPT_FALSE200},
+        {"false-200-rate", required_argument, NULL, OPT_FALSE200_RATE},
+        {"echo-auth", no_argument, NULL, OPT_ECHO_AUTH},
+        {"daily-quota", required_argument, NULL, OPT_DAILY_QUOTA},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -177,6 +207,38 @@ int mock_cli_parse(int argc, char **argv, mock_config *cfg, char *err, size_t er
             cfg->max_body = (size_t)v;
             break;
         case OPT_REQUIRE_CONTACT: cfg->require_contact = 1; break;
+        case OPT_AMBIGUOUS_RATE:
+            if (parse_fraction(optarg, &cfg->ambiguous_rate)) goto bad_value;
+            break;
+        case OPT_AMBIGUOUS_KINDS:
+            if (mock_lost_parse(optarg, &cfg->ambiguous_kinds)) goto bad_value;
+            break;
+        case OPT_STALL:
+            if (parse_long(optarg, 1, day_ms, &cfg->stall_ms)) goto bad_value;
+            break;
+        case OPT_FAIL_CHANNEL: {
+            unsigned m = 0;
+            char why[64];
+            /* Exactly one channel: the failure shape names one. */
+            if (rules_parse_channels(optarg, strlen(optarg), &m, why, sizeof why) || !m || (m & (m - 1)))
+                goto bad_value;
+            cfg->fail_channel = m;
+            break;
+        }
+        case OPT_FAIL_CHANNEL_RATE:
+            if (parse_fraction(optarg, &cfg->fail_channel_rate)) goto bad_value;
+            break;
+        case OPT_FALSE200:
+            cfg->false200 = (int)mock_false200_parse(optarg);
+            if (!cfg->false200) goto bad_value;
+            break;
+        case OPT_FALSE200_RATE:
+            if (parse_fraction(optarg, &cfg->false200_rate)) goto bad_value;
+            break;
+        case OPT_ECHO_AUTH: cfg->echo_auth = 1; break;
+        case OPT_DAILY_QUOTA:
+            if (parse_long(optarg, 0, 1000000000L, &cfg->daily_quota)) goto bad_value;
+            break;
         case ':':
             snprintf(err, errlen, "option %s needs a value (see --help)", bad);
             return -1;

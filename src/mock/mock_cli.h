@@ -8,6 +8,7 @@
 
 #define MOCK_DEFAULT_PORT 8080
 #define MOCK_DEFAULT_MAX_BODY (1024u * 1024u)
+#define MOCK_DEFAULT_STALL_MS 120000L
 
 typedef struct mock_config {
     unsigned port;              /* 0 = any free port */
@@ -24,6 +25,15 @@ typedef struct mock_config {
     unsigned threads;           /* MHD thread-pool size, 0 = number of CPUs */
     size_t max_body;
     int require_contact;        /* fail a channel whose customer contact cell is empty */
+    double ambiguous_rate;      /* deliver, then lose the answer */
+    unsigned ambiguous_kinds;   /* bits 1 << mock_lost_kind */
+    long stall_ms;              /* how long a "stall" lasts */
+    unsigned fail_channel;      /* RULES_* bit, 0 = none */
+    double fail_channel_rate;
+    int false200;               /* mock_false200_kind */
+    double false200_rate;
+    int echo_auth;              /* 401 details repeat the Authorization header */
+    long daily_quota;           /* requests per UTC day, -1 = none */
 } mock_config;
 
 /* Fills cfg with the defaults. */

@@ -70,6 +70,11 @@ int main(int argc, char **argv)
         fail("cannot initialise the fault injector");
         goto out_deliveries;
     }
+    mock_answer_faults answer_faults = {
+        cfg.ambiguous_rate, cfg.ambiguous_kinds, cfg.fail_channel, cfg.fail_channel_rate,
+        (mock_false200_kind)cfg.false200, cfg.false200_rate,
+    };
+    mock_faults_set_answer(&faults, &answer_faults);
     if (mock_api_init(&api, cfg.transactions ? &txns : NULL, &deliveries, &stats, cfg.templates,
                       cfg.require_contact) != 0) {
         fail("out of memory");

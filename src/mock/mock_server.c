@@ -3,11 +3,15 @@
  * Order of checks for the API paths (everything outside /__mock/), modelled on a load
  * balancer in front of a Django REST framework service:
  *   edge:  Content-Length over --max-body -> 413 (at once, connection closed)
- *          --drop-rate -> close; --outage-ms / --fail-rate -> 503
- *   app:   unknown path -> 404; auth -> 401/403; --rate-limit -> 429; method -> 405;
- *          media type -> 415; body too big (chunked) -> 413; then the endpoint (mock_api).
+ *          --drop-rate -> close; --outage-ms / --fail-rate -> 503 (GETs: the outage only)
+ *   app:   unknown path -> 404; auth -> 401/403; --daily-quota, --rate-limit -> 429;
+ *          method -> 405 (OPTIONS -> 200); media type -> 415; body too big (chunked) -> 413;
+ *          then the endpoint (mock_api), with --fail-channel and --false-200;
+ *   after: --ambiguous-rate loses the answer of a processed request (5xx, drop, stall).
  * Every answer (and drop) of an API path waits --latency-ms (+ jitter), except the early
- * 413. /__mock/ paths get no faults, no auth and no delay. */
+ * 413; a stall waits --stall-ms instead. /__mock/ paths get no faults, no auth and no delay.
+ * GET and HEAD are counted apart (a client's preflight is not a notification request) and
+ * draw no random faults, so a preflight does not shift a seeded sequence. */
 #include "mock_server.h"
 
 #include <arpa/inet.h>
@@ -20,6 +24,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jsonutil.h"
@@ -34,6 +39,9 @@ typedef struct mock_request {
     mock_server *server;
     struct MHD_Connection *conn;
     int internal;               /* a /__mock/ path */
+    int get;                    /* GET or HEAD on an API path: counted apart */
+    int lost;                   /* --ambiguous-rate: lose the answer (not a --drop-rate drop) */
+    mock_fault_decision fd;
     mock_endpoint ep;
     char path_channel[40];      /* {channel} of /notifications/send/{channel}/ */
     int decided;                /* ans holds the answer already; the body is ignored */
@@ -120,6 +128,17 @@ static int check_auth(mock_request *r, const char *header)
     } else {
         decide(r, 401, "Authentication credentials were not provided.");
     }
+    if (cfg->echo_auth) {
+        /* A careless server (or a debugging proxy) repeating the credentials it refused:
+         * the client must scrub its key from every text it keeps of an answer. */
+        size_t hlen = strlen(header);
+        char *msg = malloc(hlen + 96);
+        if (msg) {
+            snprintf(msg, hlen + 96, "Invalid API key. The Authorization header was \"%s\".", header);
+            decide(r, 401, msg);
+            free(msg);
+        }
+    }
     r->ans.www_authenticate = 1;
     return 401;
 }
@@ -149,7 +168,8 @@ static enum MHD_Result send_answer(mock_request *r)
 {
     mock_server *s = r->server;
     if (r->drop) {
-        mock_stats_add(&s->stats->dropped, 1);
+        if (!r->lost)
+            mock_stats_add(&s->stats->dropped, 1);
         return MHD_NO; /* MHD closes the connection without a response */
     }
     struct MHD_Response *resp =
@@ -158,7 +178,8 @@ static enum MHD_Result send_answer(mock_request *r)
         return MHD_NO;
     r->ans.body = NULL; /* owned by the response now */
     r->ans.len = 0;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->ans.content_type ? r->ans.content_type : "application/json");
     if (r->ans.retry_after > 0) {
         char v[16];
         snprintf(v, sizeof v, "%d", r->ans.retry_after);
@@ -173,11 +194,29 @@ static enum MHD_Result send_answer(mock_request *r)
     enum MHD_Result rc = MHD_queue_response(r->conn, r->ans.status, resp);
     MHD_destroy_response(resp);
     if (rc == MHD_YES && !r->internal) {
-        mock_stats_count_status(s->stats, r->ans.status);
-        if (r->ans.status == 200)
-            mock_stats_add(&s->stats->ep_ok[r->ep], 1);
+        if (r->get) {
+            mock_stats_count_get_status(s->stats, r->ans.status);
+        } else {
+            mock_stats_count_status(s->stats, r->ans.status);
+            if (r->ans.status == 200)
+                mock_stats_add(&s->stats->ep_ok[r->ep], 1);
+        }
     }
     return rc;
+}
+
+/* DRF's metadata answer to OPTIONS (SimpleMetadata), enough for a client that looks. */
+static void answer_options(mock_request *r)
+{
+    static const char *const names[MOCK_EP_COUNT] = {
+        "Message Notification", "Send Notification", "Send Specific Notification", ""};
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"name\": \"%s\", \"description\": \"\", \"renders\": [\"application/json\"], "
+             "\"parses\": [\"application/json\"]}", names[r->ep]);
+    mock_answer_text(&r->ans, 200, NULL, body);
+    r->ans.allow = "POST, OPTIONS";
+    r->decided = 1;
 }
 
 /* First call for a request: only the headers are known. */
@@ -191,11 +230,18 @@ static enum MHD_Result begin(mock_request *r, const char *url, const char *metho
         r->internal = 1;
         return MHD_YES;
     }
-    mock_stats_add(&s->stats->requests, 1);
+    r->get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     r->ep = route(url, r->path_channel, sizeof r->path_channel);
-    mock_stats_add(&s->stats->ep_requests[r->ep], 1);
-    mock_fault_decision fd = mock_faults_decide(s->faults, now);
-    r->delay_ms = fd.delay_ms;
+    if (r->get) {
+        mock_stats_add(&s->stats->get_requests, 1);
+        r->fd.kind = mock_faults_in_outage(s->faults, now) ? MOCK_FAULT_OUTAGE : MOCK_FAULT_NONE;
+        r->fd.delay_ms = s->faults->latency_ms;
+    } else {
+        mock_stats_add(&s->stats->requests, 1);
+        mock_stats_add(&s->stats->ep_requests[r->ep], 1);
+        r->fd = mock_faults_decide(s->faults, now);
+    }
+    r->delay_ms = r->fd.delay_ms;
 
     long long clen = header_length(conn);
     if (clen > (long long)s->cfg->max_body) {
@@ -206,11 +252,11 @@ static enum MHD_Result begin(mock_request *r, const char *url, const char *metho
         r->ans.close = 1;
         return send_answer(r);
     }
-    if (fd.kind == MOCK_FAULT_DROP) {
+    if (r->fd.kind == MOCK_FAULT_DROP) {
         r->drop = r->decided = 1;
         return MHD_YES;
     }
-    if (fd.kind == MOCK_FAULT_OUTAGE || fd.kind == MOCK_FAULT_FAIL) {
+    if (r->fd.kind == MOCK_FAULT_OUTAGE || r->fd.kind == MOCK_FAULT_FAIL) {
         decide(r, 503, "Service temporarily unavailable, try again later.");
         return MHD_YES;
     }
@@ -220,9 +266,24 @@ static enum MHD_Result begin(mock_request *r, const char *url, const char *metho
     }
     if (check_auth(r, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
         return MHD_YES;
+    /* DRF runs the throttles after authentication and before it looks at the method, so
+     * every authenticated request counts against the day, a GET included. */
+    long wait = mock_quota_take(&s->quota, (long long)time(NULL));
+    if (wait > 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "Request was throttled. Expected available in %ld second%s.", wait,
+                 wait == 1 ? "" : "s");
+        decide(r, 429, msg);
+        r->ans.retry_after = (int)wait;
+        return MHD_YES;
+    }
     if (mock_faults_over_rate(s->faults, now)) {
         decide(r, 429, "Request was throttled. Expected available in 1 second.");
         r->ans.retry_after = 1;
+        return MHD_YES;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) {
+        answer_options(r);
         return MHD_YES;
     }
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
@@ -230,7 +291,7 @@ static enum MHD_Result begin(mock_request *r, const char *url, const char *metho
         jsonutil_printable(method, strlen(method), shown, sizeof shown);
         snprintf(msg, sizeof msg, "Method \"%s\" not allowed.", shown);
         decide(r, 405, msg);
-        r->ans.allow = "POST";
+        r->ans.allow = "POST, OPTIONS";
         return MHD_YES;
     }
     const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -301,7 +362,9 @@ static enum MHD_Result answer_internal(mock_request *r, const char *url, const c
             return send_answer(r);
         }
         size_t len = 0;
-        char *json = mock_stats_json(s->stats, mock_now_ms(), &len);
+        long long now_s = (long long)time(NULL);
+        char *json = mock_stats_json(s->stats, mock_now_ms(), mock_quota_used(&s->quota, now_s),
+                                     s->quota.limit, &len);
         if (!json) {
             mock_answer_detail(&r->ans, 500, "Out of memory.");
         } else {
@@ -322,8 +385,62 @@ static enum MHD_Result answer_internal(mock_request *r, const char *url, const c
         mock_answer_detail(&r->ans, 200, "Counters reset.");
         return send_answer(r);
     }
+    if (strcmp(url, "/__mock/quota-reset") == 0 || strcmp(url, "/__mock/quota-reset/") == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+            mock_answer_detail(&r->ans, 405, "Method not allowed: use POST.");
+            r->ans.allow = "POST";
+            return send_answer(r);
+        }
+        mock_quota_reset(&s->quota);
+        mock_answer_detail(&r->ans, 200, "Daily quota reset.");
+        return send_answer(r);
+    }
     mock_answer_detail(&r->ans, 404, "Not found.");
     return send_answer(r);
+}
+
+/* What a gateway in front of the API answers when the API worker died or timed out after
+ * acting: HTML, not the API's JSON. */
+static const char page_500[] =
+    "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n"
+    "<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n";
+static const char page_502[] =
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+static const char page_504[] =
+    "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    "<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/* --ambiguous-rate: the request has been processed (and delivered, when valid); now the
+ * client is not told. */
+static void lose_answer(mock_request *r)
+{
+    mock_server *s = r->server;
+    mock_stats_add(&s->stats->ambiguous, 1);
+    if (r->fd.lost < MOCK_STATS_LOST_KINDS)
+        mock_stats_add(&s->stats->lost_kind[r->fd.lost], 1);
+    r->lost = 1;
+    switch (r->fd.lost) {
+    case MOCK_LOST_500:
+        mock_answer_text(&r->ans, 500, "text/html; charset=utf-8", page_500);
+        break;
+    case MOCK_LOST_502:
+        mock_answer_text(&r->ans, 502, "text/html", page_502);
+        break;
+    case MOCK_LOST_504:
+        mock_answer_text(&r->ans, 504, "text/html", page_504);
+        break;
+    case MOCK_LOST_STALL:
+        /* Suspended like any delay, so no thread is held and shutdown cuts it short. */
+        r->delay_ms = s->cfg->stall_ms;
+        r->drop = 1;
+        break;
+    default:
+        r->drop = 1;
+        break;
+    }
+    r->ans.retry_after = 0;
+    r->ans.allow = NULL;
 }
 
 static void resume_cb(void *arg)
@@ -364,8 +481,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->internal)
         return answer_internal(r, url, method);
-    if (!r->decided)
-        mock_api_notify(s->api, r->ep, r->path_channel, r->buf ? r->buf : "", r->len, &r->ans);
+    if (!r->decided) {
+        mock_plan plan = {r->fd.fail_channel, r->fd.false200};
+        mock_api_notify(s->api, r->ep, r->path_channel, r->buf ? r->buf : "", r->len, &plan, &r->ans);
+        if (r->fd.lost)
+            lose_answer(r);
+    }
     free(r->buf);
     r->buf = NULL;
     if (r->delay_ms > 0) {
@@ -445,7 +566,12 @@ int mock_server_start(mock_server *s, const mock_config *cfg, mock_api *api, moc
     sa.sin_port = htons((unsigned short)cfg->port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
+    if (mock_quota_init(&s->quota, cfg->daily_quota) != 0) {
+        snprintf(err, errlen, "cannot create a mutex");
+        return -1;
+    }
     if (mock_timer_start(&s->timer) != 0) {
+        mock_quota_destroy(&s->quota);
         snprintf(err, errlen, "cannot start the timer thread");
         return -1;
     }
@@ -463,6 +589,7 @@ int mock_server_start(mock_server *s, const mock_config *cfg, mock_api *api, moc
     if (!s->daemon) {
         mock_timer_stop(&s->timer);
         mock_timer_destroy(&s->timer);
+        mock_quota_destroy(&s->quota);
         snprintf(err, errlen, "cannot listen on 127.0.0.1:%u (port in use?)", cfg->port);
         return -1;
     }
@@ -483,4 +610,5 @@ void mock_server_stop(mock_server *s)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     mock_timer_destroy(&s->timer);
+    mock_quota_destroy(&s->quota);
 }

@@ -9,6 +9,7 @@
 #include "mock_api.h"
 #include "mock_cli.h"
 #include "mock_faults.h"
+#include "mock_quota.h"
 #include "mock_stats.h"
 #include "mock_timer.h"
 
@@ -20,6 +21,7 @@ typedef struct mock_server {
     mock_faults *faults;
     mock_stats *stats;
     mock_timer timer;
+    mock_quota quota;       /* --daily-quota */
     struct MHD_Daemon *daemon;
     int listen_fd;          /* kept after quiescing, closed once the daemon has stopped */
     unsigned port;          /* the port actually bound */

@@ -6,10 +6,19 @@
 # the target ratios. Installs nginx / GNU time / newman when missing. Never fails the build:
 # exits 0 after printing unless a tool produced wrong results (exit 1), e.g. rows not sent.
 #
+# HTTPS rows: the same zero-latency endpoint behind nginx with TLS (a temporary self-signed
+# certificate for 127.0.0.1, appended to the system's CA bundle and passed with --cacert: a
+# system-sized trust store), side by side with plain HTTP; -j 1024 memory; a 10-row job
+# against one curl request; -j 1024 against a 100 ms server (nginx TLS in front of
+# ottu-mock --latency-ms 100) against Little's bound. BENCH_ONLY=https runs only these.
+# Transport rows run with --no-ledger (the ledger row passes --ledger).
+#
 # Knobs (environment): BENCH_REPEAT (rounds of the 100k runs, median taken; default 3),
 # BENCH_BIG_ROWS (the memory-growth run; default 1000000), BENCH_RATE_ROWS (rows of the
 # --rate 200 run; default 2000, ~10 s), BENCH_TIMEOUT (seconds per command; default 300),
-# BENCH_NO_NEWMAN=1, BENCH_TMPDIR (where inputs, journals and results go), BENCH_KEEP=1.
+# BENCH_NO_NEWMAN=1, BENCH_TMPDIR (where inputs, journals and results go), BENCH_KEEP=1,
+# BENCH_ONLY=https, BENCH_TLS_ROWS (HTTPS vs plain at -j 64; default 20000),
+# BENCH_TLS_LAT_ROWS (the 100 ms HTTPS run; default 20000).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REPEAT="${BENCH_REPEAT:-3}"
@@ -17,6 +26,9 @@ BIG="${BENCH_BIG_ROWS:-1000000}"
 RATE_ROWS="${BENCH_RATE_ROWS:-2000}"
 TO="${BENCH_TIMEOUT:-300}"
 N=100000
+ONLY="${BENCH_ONLY:-}"
+TLS_N="${BENCH_TLS_ROWS:-20000}"
+TLS_LAT_N="${BENCH_TLS_LAT_ROWS:-20000}"
 WRONG=()
 START_S=$(date +%s)
 
@@ -28,7 +40,7 @@ ensure_pkg /usr/bin/time time || { say "cannot install GNU time (/usr/bin/time):
 ensure_pkg curl curl || { say "cannot install curl: no benchmark"; exit 1; }
 [ -x "$RESEND" ] && [ -x "$MOCK" ] || { say "build first: make"; exit 1; }
 NEWMAN=""
-if [ -z "${BENCH_NO_NEWMAN:-}" ]; then
+if [ -z "${BENCH_NO_NEWMAN:-}" ] && [ "$ONLY" != https ]; then
   if command -v newman >/dev/null 2>&1; then
     NEWMAN="$(command -v newman)"
   elif command -v npm >/dev/null 2>&1 &&
@@ -56,6 +68,12 @@ PLAIN_MOCK_PID="$MOCK_PID"
 say "nginx at $NGINX_URL, ottu-mock at $PLAIN_MOCK_URL, temp dir $T"
 
 # ---- inputs (generated at run time, never committed) ----
+EP="/b/pbl/v2/message-notification/"
+gen_rows "$TLS_N" TLS "$T/intls.csv"
+gen_rows 5000 TLSJ "$T/intls5k.csv"
+gen_rows 10 TEN "$T/in10.csv"
+gen_rows "$TLS_LAT_N" TLSLAT "$T/intlslat.csv"
+if [ "$ONLY" != https ]; then
 gen_rows "$N" ORD "$T/in100k.csv"
 gen_rows 200000 ORD "$T/in200k.csv"
 gen_rows "$BIG" ORD "$T/inbig.csv"
@@ -63,11 +81,11 @@ gen_rows 10000 LAT "$T/in10k.csv"
 gen_rows "$RATE_ROWS" RATE "$T/inrate.csv"
 head -2001 "$T/in100k.csv" >"$T/in2k.csv"
 head -501 "$T/in100k.csv" >"$T/in500.csv"
-EP="/b/pbl/v2/message-notification/"
 "$BENCH_DIR/gen-curl-config.sh" "$NGINX_URL$EP" "$OTTU_API_KEY" <"$T/in100k.csv" >"$T/curl100k.cfg"
 tail -n +2 "$T/in100k.csv" | awk -F, '{printf "{\"order_no\":\"%s\",\"channels\":[\"%s\"]}\n", $1, $2}' >"$T/bodies100k.txt"
 tail -n +2 "$T/in2k.csv" | awk -F, '{printf "{\"order_no\":\"%s\",\"channels\":[\"%s\"]}\n", $1, $2}' >"$T/bodies2k.txt"
 "$BENCH_DIR/newman-collection.sh" "$NGINX_URL" >"$T/collection.json"
+fi
 
 # ---- measuring ----
 # Per key, space-separated samples: wall seconds, client CPU seconds, peak RSS KB, server
@@ -121,10 +139,11 @@ check_results() {
 resend() {
   local key="$1" label="$2" target="$3" url="$4" spid="$5" in="$6" rc
   shift 6
-  local out="$T/out-$key.csv"
+  local out="$T/out-$key.csv" led=--no-ledger a
+  for a in "$@"; do [ "$a" = --ledger ] && led=""; done
   rm -f "$out" "$out.journal" "$out.partial" "$T/sum-$key.json"
   measure "$key" "$label" "$target" $(($(wc -l <"$in") - 1)) "$spid" \
-    "$RESEND" --base-url "$url" -q --progress never --summary-json "$T/sum-$key.json" -o "$out" "$@" "$in"
+    "$RESEND" --base-url "$url" -q --progress never --summary-json "$T/sum-$key.json" -o "$out" $led "$@" "$in"
   rc=$?
   check_results "$key" "$in" "$out" "$rc"
   rm -f "$out" # keep the disk quiet for the next run
@@ -173,6 +192,7 @@ newman_run() {
   [ "$rc" -eq 0 ] && [ "${stats:-}" = "500 0 0" ] || fail newman "exit $rc, stats (requests, failed, assertions failed) = ${stats:-none}"
 }
 
+if [ "$ONLY" != https ]; then
 # ---- the 100k comparison, in interleaved rounds ----
 for r in $(seq 1 "$REPEAT"); do
   say "round $r/$REPEAT: ottu-resend -j 8/32/64, --ledger, --xlsx, curl --parallel, libcurl floor, ottu-mock"
@@ -203,10 +223,39 @@ stop_pid "$PLAIN_MOCK_PID"
 start_mock --latency-ms 100 || exit 1
 resend latency "ottu-resend -j 256 -r 0, 100 ms server" "mock+100ms" "$MOCK_URL" "$MOCK_PID" "$T/in10k.csv" -j 256 -r 0
 stop_pid "$MOCK_PID"
+fi
+
+# ---- HTTPS ----
+say "HTTPS: nginx with TLS on loopback, ottu-mock --latency-ms 100 behind it for the latency row"
+[ "$ONLY" = https ] && stop_pid "$PLAIN_MOCK_PID"
+start_mock --latency-ms 100 || exit 1
+LAT_MOCK_PID="$MOCK_PID"
+start_nginx_tls "${MOCK_URL#http://}" || exit 1
+for r in $(seq 1 "$REPEAT"); do
+  say "HTTPS round $r/$REPEAT: -j 64 plain vs HTTPS, $TLS_N rows"
+  resend tp64 "ottu-resend -j 64 -r 0, plain HTTP" nginx "$NGINX_URL" "$NGINX_PID" "$T/intls.csv" -j 64 -r 0
+  resend tt64 "ottu-resend -j 64 -r 0, HTTPS" nginx-tls "$TLS_URL" "$TLS_PID" "$T/intls.csv" -j 64 -r 0 --cacert "$TLS_BUNDLE"
+done
+say "HTTPS: -j 1024 on 5,000 rows"
+resend tt1024 "ottu-resend -j 1024 -r 0, HTTPS" nginx-tls "$TLS_URL" "$TLS_PID" "$T/intls5k.csv" -j 1024 -r 0 --cacert "$TLS_BUNDLE"
+say "HTTPS: a 10-row job vs one curl request (5 each)"
+for r in 1 2 3 4 5; do
+  resend tt10 "ottu-resend, 10 rows, HTTPS" nginx-tls "$TLS_URL" "$TLS_PID" "$T/in10.csv" -r 0 --cacert "$TLS_BUNDLE"
+  measure curl1 "curl, one HTTPS request" nginx-tls 1 "$TLS_PID" \
+    sh -c 'exec curl -s -o /dev/null -w "%{http_code}" --cacert "$1" -H "Content-Type: application/json" -H "Authorization: Api-Key $2" \
+             -d "{\"order_no\":\"C1\",\"channels\":[\"sms\"]}" "$3" >"$4"' sh "$TLS_BUNDLE" "$OTTU_API_KEY" "$TLS_URL$EP" "$T/curl1.code"
+  [ "$(cat "$T/curl1.code")" = 200 ] || fail curl1 "curl got $(cat "$T/curl1.code")"
+done
+say "HTTPS: -j 1024 against a 100 ms server, $TLS_LAT_N rows"
+resend ttlat "ottu-resend -j 1024 -r 0, HTTPS, 100 ms server" "tls+100ms" "$TLS_LAT_URL" "$LAT_MOCK_PID" "$T/intlslat.csv" -j 1024 -r 0 --cacert "$TLS_BUNDLE"
+stop_pid "$LAT_MOCK_PID"
+
+if [ "$ONLY" != https ]; then
 
 # ---- rate accuracy ----
 say "rate accuracy: -r 200, $RATE_ROWS rows against nginx"
 resend rate "ottu-resend -j 8 -r 200" nginx "$NGINX_URL" "$NGINX_PID" "$T/inrate.csv" -j 8 -r 200
+fi
 
 # ---- report ----
 elapsed_of() { sed -n 's/.*"elapsed_s":[[:space:]]*\([0-9.]*\).*/\1/p' "$T/sum-$1.json" 2>/dev/null | head -1; }
@@ -229,6 +278,9 @@ for k in "${ORDER[@]}"; do
     "$(cpu100k "$k")" "$(srv100k "$k")" "$(rssmb "$k")" "$(samples "$k")" "${CHECK[$k]}"
 done
 
+verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN{ ok = (op == ">=") ? v >= t : v <= t; print ok ? "PASS" : "MISS" }'; }
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print 0 }'; }
+if [ "$ONLY" != https ]; then
 best_key=j8
 for k in j8 j32 j64; do [ "$(rps "$k")" -gt "$(rps "$best_key")" ] && best_key="$k"; done
 best=$(rps "$best_key")
@@ -244,7 +296,6 @@ rate_err=$(awk -v a="$rate_ach" 'BEGIN{ d = a - 200; if (d < 0) d = -d; printf "
 ledger_ratio=$(awk -v a="$(rps ledger)" -v b="$(rps j8)" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print 0 }')
 mock_ratio=$(awk -v a="$(rps mock)" -v b="$(rps j8)" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print 0 }')
 ratio=$(awk -v a="$best" -v b="$curlr" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print 0 }')
-verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN{ ok = (op == ">=") ? v >= t : v <= t; print ok ? "PASS" : "MISS" }'; }
 
 echo
 echo "latency-bound: -j 256 against a 100 ms server, 10,000 rows in ${lat_el:-?} s (job clock):"
@@ -266,6 +317,31 @@ printf '  %-58s %10s  %-8s %s\n' "peak RSS at 200k rows (MB)" "$rss200" "<= 48" 
 printf '  %-58s %10s  %-8s %s\n' "RSS growth per row, 200k -> $BIG (bytes)" "$growth" "<= 16" "$(verdict "$growth" "<=" 16)"
 printf '  %-58s %10s  %-8s %s\n' "latency-bound throughput, % of j/latency" "$lat_pct" ">= 90" "$(verdict "$lat_pct" ">=" 90)"
 printf '  %-58s %10s  %-8s %s\n' "--rate 200 error (%)" "$rate_err" "<= 1" "$(verdict "$rate_err" "<=" 1)"
+fi
+
+# HTTPS: the same endpoint with and without TLS, side by side.
+tls_rps=$(ratio_of "$(rps tt64)" "$(rps tp64)")
+tls_cpu=$(ratio_of "$(cpu100k tt64)" "$(cpu100k tp64)")
+ten_ms=$(awk -v w="$(med S_WALL tt10)" 'BEGIN{ printf "%.0f", w * 1000 }')
+curl_ms=$(awk -v w="$(med S_WALL curl1)" 'BEGIN{ printf "%.0f", w * 1000 }')
+ten_ratio=$(ratio_of "$ten_ms" "$curl_ms")
+tlat_el=$(elapsed_of ttlat)
+tlat_ach=$(awk -v e="${tlat_el:-0}" -v n="$TLS_LAT_N" 'BEGIN{ if (e > 0) printf "%.0f", n / e; else print 0 }')
+tlat_pct=$(awk -v a="$tlat_ach" 'BEGIN{ printf "%.1f", a * 100 / 10240 }')
+echo
+echo "HTTPS vs plain HTTP, -j 64, $TLS_N rows: $(rps tt64) vs $(rps tp64) rows/s; CPU $(cpu100k tt64) vs $(cpu100k tp64) s/100k;"
+echo "  peak RSS $(rssmb tt64) vs $(rssmb tp64) MB; -j 1024 HTTPS (5,000 rows): $(rssmb tt1024) MB"
+echo "a 10-row HTTPS job: $ten_ms ms wall; one curl request: $curl_ms ms (median of 5)"
+echo "HTTPS -j 1024 against a 100 ms server, $TLS_LAT_N rows in ${tlat_el:-?} s (job clock): $tlat_ach rows/s;"
+echo "  Little's-law bound 1024/0.100 s = 10,240/s -> $tlat_pct% of the bound"
+echo
+echo "HTTPS targets:"
+printf '  %-58s %10s  %-8s %s\n' "HTTPS ÷ plain rows/s at -j 64" "$tls_rps" ">= 0.6" "$(verdict "$tls_rps" ">=" 0.6)"
+printf '  %-58s %10s  %-8s %s\n' "HTTPS ÷ plain CPU per row at -j 64" "$tls_cpu" "<= 1.5" "$(verdict "$tls_cpu" "<=" 1.5)"
+printf '  %-58s %10s  %-8s %s\n' "HTTPS peak RSS at -j 64 (MB)" "$(rssmb tt64)" "<= 48" "$(verdict "$(rssmb tt64)" "<=" 48)"
+printf '  %-58s %10s  %-8s %s\n' "HTTPS peak RSS at -j 1024 (MB)" "$(rssmb tt1024)" "<= 200" "$(verdict "$(rssmb tt1024)" "<=" 200)"
+printf '  %-58s %10s  %-8s %s\n' "10-row HTTPS job ÷ one curl request (wall)" "$ten_ratio" "<= 2" "$(verdict "$ten_ratio" "<=" 2)"
+printf '  %-58s %10s  %-8s %s\n' "HTTPS 100 ms latency at -j 1024, % of Little's bound" "$tlat_pct" ">= 60" "$(verdict "$tlat_pct" ">=" 60)"
 echo
 echo "bench took $(( $(date +%s) - START_S )) s"
 if [ "${#WRONG[@]}" -gt 0 ]; then

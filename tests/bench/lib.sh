@@ -121,3 +121,44 @@ server_ticks() {
   done
   echo "$total"
 }
+
+# start_nginx_tls UPSTREAM: HTTPS nginx on two free loopback ports with a temporary
+# self-signed certificate for 127.0.0.1 — one answering at once, one forwarding to UPSTREAM
+# (host:port). Sets TLS_URL, TLS_LAT_URL, TLS_PID, TLS_CERT and TLS_BUNDLE (the system's CA
+# bundle with the certificate appended: a system-sized trust store for --cacert).
+start_nginx_tls() {
+  local bin dir port lport try i
+  bin="$(nginx_bin)" || return 1
+  dir="$T/nginx-tls"
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1 || return 1
+  TLS_CERT="$dir/cert.pem"
+  TLS_BUNDLE="$dir/bundle.pem"
+  cat /etc/ssl/certs/ca-certificates.crt "$TLS_CERT" >"$TLS_BUNDLE"
+  for try in $(seq 1 20); do
+    port=$(( (RANDOM * 32768 + RANDOM) % 30000 + 20000 ))
+    lport=$((port + 1))
+    port_in_use "$port" && continue
+    port_in_use "$lport" && continue
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@LATPORT@|$lport|g" -e "s|@UPSTREAM@|$1|g" \
+        -e "s|@CERT@|$dir/cert.pem|g" -e "s|@KEY@|$dir/key.pem|g" "$BENCH_DIR/nginx-tls.conf.in" >"$dir/nginx.conf"
+    : >"$dir/error.log"
+    "$bin" -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout" 2>&1 &
+    TLS_PID=$!
+    for i in $(seq 1 100); do
+      if ! kill -0 "$TLS_PID" 2>/dev/null; then break; fi
+      if curl -s -o /dev/null --cacert "$TLS_CERT" -X POST -d '{}' "https://127.0.0.1:$port/b/pbl/v2/message-notification/" 2>/dev/null; then
+        BG_PIDS+=("$TLS_PID")
+        TLS_URL="https://127.0.0.1:$port"
+        TLS_LAT_URL="https://127.0.0.1:$lport"
+        return 0
+      fi
+      sleep 0.05
+    done
+    kill "$TLS_PID" 2>/dev/null
+    wait "$TLS_PID" 2>/dev/null
+  done
+  echo "bench: HTTPS nginx did not start: $(tail -3 "$dir/error.log" "$dir/stdout" 2>/dev/null)" >&2
+  return 1
+}

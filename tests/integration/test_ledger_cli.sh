@@ -48,16 +48,16 @@ check_eq "run 1: exit 0" 0 "$rc"
 check_eq "run 1: all sent" "sent|sent|sent|sent|sent" "$(joined run1.results.csv result_status)"
 check_eq "run 1: summary skipped 0" 0 "$(jget s1.json skipped)"
 check "run 1: the ledger file was created" test -s ledger.db
-check_eq "sqlite3: one record per channel sent" 6 "$(q ledger.db 'select count(*) from sends')"
-check_eq "sqlite3: application_id and user_version identify the ledger" "1333023308|1" \
+check_eq "sqlite3: one record per channel sent" 6 "$(q ledger.db 'select count(*) from send_log')"
+check_eq "sqlite3: application_id and user_version identify the ledger" "1333023308|2" \
   "$(q ledger.db 'select a.application_id, b.user_version from pragma_application_id a, pragma_user_version b')"
 check_eq "sqlite3: identifiers (session_id when order_no is empty)" "L-1 sms|L-2 email|L-3 email|L-3 sms|L-5 email|S-4 whatsapp" \
   "$(q ledger.db "select identifier || ' ' || channel from send_log order by 1" | paste -sd'|' -)"
 check_eq "sqlite3: row numbers recorded (counted from 1 after the header)" "1 2 3 3 4 5" \
-  "$(q ledger.db 'select row_no from sends order by row_no' | paste -sd' ' -)"
+  "$(q ledger.db 'select row_no from send_log order by row_no' | paste -sd' ' -)"
 check_eq "sqlite3: one job recorded" 1 "$(q ledger.db 'select count(*) from jobs')"
 check_eq "sqlite3: sent_at is ISO 8601 UTC with ms, matching sent_at_ms" 6 \
-  "$(q ledger.db "select count(*) from sends where sent_at glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' and abs(strftime('%s', substr(sent_at,1,19)) * 1000 + substr(sent_at,21,3) - sent_at_ms) = 0")"
+  "$(q ledger.db "select count(*) from send_log where sent_at glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' and abs(strftime('%s', substr(sent_at,1,19)) * 1000 + substr(sent_at,21,3) - sent_at_ms) = 0")"
 check_eq "run 1: deliveries" 6 "$(dcount del.csv)"
 
 cat >run2.csv <<'EOF'
@@ -91,9 +91,9 @@ check_eq "channel overlap: result_channels = sms only" sms "$(py_csv run2.result
 check "channel overlap: detail says email was sent earlier" \
   py_csv run2.results.csv 'exit(0 if "email" in r[4]["result_detail"] and "sent" in r[4]["result_detail"] else 1)'
 check "channel overlap: detail gives the time email was sent (the ledger's sent_at)" \
-  py_csv run2.results.csv "exit(0 if '$(q ledger.db "select sent_at from sends where identifier='L-5' and channel='email'")' in r[4]['result_detail'] else 1)"
+  py_csv run2.results.csv "exit(0 if '$(q ledger.db "select sent_at from send_log where identifier='L-5' and channel='email'")' in r[4]['result_detail'] else 1)"
 check_eq "channel overlap: L-5 delivered email once (run 1) and sms once (run 2)" "L-5 email|L-5 sms" "$(deliv del.csv L-5)"
-check_eq "sqlite3: 9 records, 2 jobs" "9|2" "$(q ledger.db 'select (select count(*) from sends), (select count(*) from jobs)')"
+check_eq "sqlite3: 9 records, 2 jobs" "9|2" "$(q ledger.db 'select (select count(*) from send_log), (select count(*) from jobs)')"
 
 # The same row twice inside one job is a duplicate, not skipped; exit 0.
 printf 'order_no,channels\nL-8,sms\nL-8,sms\nL-1,sms\n' >run3.csv
@@ -107,7 +107,7 @@ check_eq "--cooldown 0: exit 0" 0 "$rc"
 check_eq "--cooldown 0: every row sent again" "sent|sent|sent|sent|sent|sent" "$(joined run4.out.csv result_status)"
 check_eq "--cooldown 0: L-5 both channels requested" "sms;email" "$(py_csv run4.out.csv 'r[4]["result_channels"]')"
 check_eq "--cooldown 0: L-2 now delivered twice" "L-2 email|L-2 email" "$(deliv del.csv L-2)"
-check_eq "--cooldown 0: the sends are still recorded" 18 "$(q ledger.db 'select count(*) from sends')"
+check_eq "--cooldown 0: the sends are still recorded" 18 "$(q ledger.db 'select count(*) from send_log')"
 # A short cooldown expires.
 printf 'order_no,channels\nC-1,sms\n' >cool.csv
 run --ledger ledger.db --cooldown 1s -o cool1.csv cool.csv 2>/dev/null
@@ -127,11 +127,11 @@ check "--cooldown 24 (no unit): the message names --cooldown" grep -q -- --coold
 check_eq "refused --cooldown values sent nothing" "C-1 sms|C-1 sms" "$(deliv del.csv C-1)"
 
 # --dry-run never writes to the ledger.
-before=$(q ledger.db 'select count(*) from sends'); jobs_before=$(q ledger.db 'select count(*) from jobs')
+before=$(q ledger.db 'select count(*) from send_log'); jobs_before=$(q ledger.db 'select count(*) from jobs')
 printf 'order_no,channels\nD-1,sms\n' >dry.csv
 "$RESEND" --dry-run -q --ledger ledger.db -o dry.out.csv dry.csv 2>/dev/null; rc=$?
 check_eq "--dry-run with --ledger: exit 0, dry_run" "0 dry_run" "$rc $(col dry.out.csv result_status)"
-check_eq "--dry-run with --ledger: no send recorded" "$before" "$(q ledger.db 'select count(*) from sends')"
+check_eq "--dry-run with --ledger: no send recorded" "$before" "$(q ledger.db 'select count(*) from send_log')"
 check_eq "--dry-run with --ledger: no job recorded either (a dry run never writes to the ledger)" "$jobs_before" "$(q ledger.db 'select count(*) from jobs')"
 run --ledger ledger.db -o dry.real.csv dry.csv 2>/dev/null
 check_eq "after a dry run the row is still sent for real" sent "$(col dry.real.csv result_status)"
@@ -149,14 +149,14 @@ printf 'order_no,channels\nF-1,sms\nF-2,sms\n' >fail.csv
 start_mock --transactions txn-bad.csv --deliveries "$T/del-f.csv"
 run --ledger f.db --summary-json f1.json -o f1.csv fail.csv 2>/dev/null; rc=$?
 check_eq "failing run: exit 1, F-2 failed (sms not enabled)" "1 sent|failed" "$rc $(joined f1.csv result_status)"
-check_eq "failing run: the failed row is not in the ledger" "F-1 sms" "$(q f.db "select identifier || ' ' || channel from sends" | paste -sd'|' -)"
+check_eq "failing run: the failed row is not in the ledger" "F-1 sms" "$(q f.db "select identifier || ' ' || channel from send_log" | paste -sd'|' -)"
 stop_mock
 start_mock --transactions txn-good.csv --deliveries "$T/del-f.csv"
 run --ledger f.db --summary-json f2.json -o f2.csv fail.csv 2>/dev/null; rc=$?
 check_eq "fixed run: exit 0; F-1 skipped, F-2 sent" "0 skipped|sent" "$rc $(joined f2.csv result_status)"
 check_eq "fixed run: summary skipped 1 sent 1 failed 0" "1 1 0" "$(jget f2.json skipped) $(jget f2.json sent) $(jget f2.json failed)"
 check_eq "fixed run: F-1 delivered once, F-2 once" "F-1 sms|F-2 sms" "$(deliv del-f.csv)"
-check_eq "fixed run: F-2 now in the ledger" 1 "$(q f.db "select count(*) from sends where identifier = 'F-2' and channel = 'sms'")"
+check_eq "fixed run: F-2 now in the ledger" 1 "$(q f.db "select count(*) from send_log where identifier = 'F-2' and channel = 'sms'")"
 
 # ---------------------------------------------------------------------------------------
 # 3. Template mode: identifier channel|template_id|to, with the normalised to.
@@ -165,7 +165,7 @@ printf 'channel,template_id,to\nsms,t1,+96550000001\nsms,t2,+96550000001\n' >tpl
 start_mock --deliveries "$T/del-t.csv"
 run --ledger t.db -o tpl.out.csv tpl.csv 2>/dev/null
 check_eq "template: ledger identifiers are channel|template_id|to (normalised)" "email|t1|x@example.com|sms|t1|+96550000001" \
-  "$(q t.db 'select identifier from sends order by identifier' | paste -sd'|' -)"
+  "$(q t.db 'select identifier from send_log order by identifier' | paste -sd'|' -)"
 run --ledger t.db -o tpl2.out.csv tpl2.csv 2>/dev/null; rc=$?
 check_eq "template: same number written differently is skipped; other template sent" "0 skipped|sent" "$rc $(joined tpl2.out.csv result_status)"
 check_eq "template: +96550000001 delivered twice (t1 once, t2 once)" 2 "$(deliv del-t.csv +96550000001 | tr '|' '\n' | grep -c .)"
@@ -180,7 +180,7 @@ for k in 0 1 2; do run -j 4 --ledger par.db --shard "$k/3" -o "par$k.csv" par.cs
 rcs=""; for p in "${pids[@]}"; do wait "$p"; rcs="$rcs$?"; done
 check_eq "parallel shards, one ledger: all three exit 0" 000 "$rcs"
 check_eq "parallel shards: 300 records, 300 identifiers, 3 jobs" "300|300|3" \
-  "$(q par.db 'select count(*), count(distinct identifier), count(distinct job_id) from sends')"
+  "$(q par.db 'select count(*), count(distinct identifier), count(distinct job_id) from send_log')"
 pids=()
 for k in 0 1 2; do run -j 4 --ledger par.db --shard "$k/3" -o "rpar$k.csv" par.csv 2>/dev/null & pids+=($!); done
 rcs=""; for p in "${pids[@]}"; do wait "$p"; rcs="$rcs$?"; done
@@ -216,33 +216,34 @@ run --ledger other.db -o c3.csv run1.csv 2>c3.err; rc=$?
 check_eq "an SQLite file that is not a ledger: exit 2" 2 "$rc"
 check "not a ledger: message names the file and says so" bash -c 'grep -q other.db c3.err && grep -qi "not an ottu-resend ledger" c3.err'
 check_eq "not a ledger: no table added to it" t "$(q other.db .tables | tr -s ' \n' ' ' | sed 's/ $//')"
-cp f.db newer.db; sqlite3 newer.db 'PRAGMA user_version = 2'
+cp f.db newer.db; sqlite3 newer.db 'PRAGMA user_version = 3'
 run --ledger newer.db -o c5.csv run1.csv 2>c5.err; rc=$?
-check_eq "ledger written by a newer schema (user_version 2): exit 2" 2 "$rc"
+check_eq "ledger written by a newer schema (user_version 3): exit 2" 2 "$rc"
 check "newer schema: message names the file" grep -q newer.db c5.err
 "$RESEND" ledger stats newer.db >/dev/null 2>&1; check_eq "ledger stats on a newer schema: exit 2" 2 "$?"
 mkdir dir.db
 run --ledger dir.db -o c6.csv run1.csv 2>c6.err; rc=$?
 check_eq "ledger path is a directory: exit 2" 2 "$rc"
 check "ledger path is a directory: message names it" grep -q dir.db c6.err
-run --ledger "$T/no-such-dir/l.db" -o c4.csv run1.csv 2>c4.err; rc=$?
-check_eq "ledger in a missing directory: exit 2" 2 "$rc"
-check "missing directory: message names the file" grep -q 'no-such-dir/l.db' c4.err
+: >"$T/plain-file"
+run --ledger "$T/plain-file/sub/l.db" -o c4.csv run1.csv 2>c4.err; rc=$?
+check_eq "ledger under a regular file: exit 2" 2 "$rc"
+check "ledger under a regular file: message names the file" grep -q 'plain-file/sub/l.db' c4.err
 check_eq "bad ledgers: nothing sent" 0 "$(stat "$MOCK_URL" 's["requests"]')"
 stop_mock
 
 # ---------------------------------------------------------------------------------------
 # 5. ottu-resend ledger stats / prune.
 "$RESEND" ledger stats ledger.db >stats.out 2>stats.err; rc=$?
-n=$(q ledger.db 'select count(*) from sends')
+n=$(q ledger.db 'select count(*) from send_log')
 check_eq "stats: exit 0" 0 "$rc"
 check "stats: records line = sqlite3 count ($n)" grep -qE "^records:[[:space:]]+$n\$" stats.out
 check "stats: identifiers line = sqlite3 count" \
-  grep -qE "^identifiers:[[:space:]]+$(q ledger.db 'select count(distinct identifier) from sends')\$" stats.out
-check "stats: jobs line = jobs with records (sqlite3)" grep -qE "^jobs:[[:space:]]+$(q ledger.db 'select count(distinct job_id) from sends')\$" stats.out
-check "stats: oldest and newest" bash -c "grep -qE '^oldest:[[:space:]]+$(q ledger.db 'select min(sent_at) from sends')\$' stats.out && grep -qE '^newest:[[:space:]]+$(q ledger.db 'select max(sent_at) from sends')\$' stats.out"
+  grep -qE "^identifiers:[[:space:]]+$(q ledger.db 'select count(distinct identifier) from send_log')\$" stats.out
+check "stats: jobs line = jobs with records (sqlite3)" grep -qE "^jobs:[[:space:]]+$(q ledger.db 'select count(distinct job_id) from send_log')\$" stats.out
+check "stats: oldest and newest" bash -c "grep -qE '^oldest:[[:space:]]+$(q ledger.db 'select min(sent_at) from send_log')\$' stats.out && grep -qE '^newest:[[:space:]]+$(q ledger.db 'select max(sent_at) from send_log')\$' stats.out"
 check_eq "stats: total row per channel = sqlite3 counts" \
-  "$(q ledger.db "select sum(channel='sms'), sum(channel='email'), sum(channel='whatsapp'), count(*) from sends" | tr '|' ' ')" \
+  "$(q ledger.db "select sum(channel='sms'), sum(channel='email'), sum(channel='whatsapp'), count(*) from send_log" | tr '|' ' ')" \
   "$(grep -E '^total[[:space:]]' stats.out | awk '{print $2, $3, $4, $5}')"
 cp ledger.db ledger.before
 "$RESEND" ledger stats missing.db >/dev/null 2>ms.err; rc=$?
@@ -256,17 +257,17 @@ check "stats on a corrupt file: message names it" grep -q corrupt.db cs.err
 "$RESEND" ledger frobnicate ledger.db >/dev/null 2>/dev/null; check_eq "ledger frobnicate: exit 2" 2 "$?"
 "$RESEND" ledger stats >/dev/null 2>/dev/null; check_eq "ledger stats without PATH: exit 2" 2 "$?"
 "$RESEND" ledger prune --older-than 1h ledger.db >p0.out 2>&1; rc=$?
-check_eq "prune --older-than 1h: exit 0, nothing that recent removed" "0 $n" "$rc $(q ledger.db 'select count(*) from sends')"
+check_eq "prune --older-than 1h: exit 0, nothing that recent removed" "0 $n" "$rc $(q ledger.db 'select count(*) from send_log')"
 check "prune: says how many" grep -qE '^pruned 0 records' p0.out
 sleep 1.1
 "$RESEND" ledger prune --older-than 1s --dry-run ledger.db >p1.out 2>&1; rc=$?
 check_eq "prune --dry-run: exit 0" 0 "$rc"
 check "prune --dry-run: would prune all $n" grep -qE "^would prune $n records" p1.out
-check_eq "prune --dry-run: nothing deleted" "$n" "$(q ledger.db 'select count(*) from sends')"
+check_eq "prune --dry-run: nothing deleted" "$n" "$(q ledger.db 'select count(*) from send_log')"
 "$RESEND" ledger prune --older-than 1s ledger.db >p2.out 2>&1; rc=$?
 check_eq "prune --older-than 1s after sleeping: exit 0" 0 "$rc"
 check "prune: reports $n pruned, 0 remain" grep -qE "^pruned $n records.*; 0 remain" p2.out
-check_eq "prune: sqlite3 sees no sends left" 0 "$(q ledger.db 'select count(*) from sends')"
+check_eq "prune: sqlite3 sees no sends left" 0 "$(q ledger.db 'select count(*) from send_log')"
 check_eq "prune: job names stay" "$(q ledger.before 'select count(*) from jobs')" "$(q ledger.db 'select count(*) from jobs')"
 "$RESEND" ledger stats ledger.db >stats2.out 2>/dev/null
 check "stats after prune: records 0" grep -qE '^records:[[:space:]]+0$' stats2.out

@@ -76,12 +76,20 @@ kill -INT "$pid"; wait "$pid"; rc=$?
 check_eq "SIGINT: exits 0" 0 "$rc"
 "$MOCK" --help >"$T/help.out" 2>&1; rc=$?
 check "-h/--help: exit 0 and a usage text naming every option" \
-  bash -c '[ '"$rc"' -eq 0 ] && for o in --port --api-key --transactions --deliveries --latency-ms --jitter-ms --fail-rate --rate-limit --outage-ms --drop-rate --seed; do grep -q -- "$o" "$1" || exit 1; done' _ "$T/help.out"
+  bash -c '[ '"$rc"' -eq 0 ] && for o in --port --api-key --transactions --deliveries --latency-ms --jitter-ms --fail-rate --rate-limit --outage-ms --drop-rate --seed --ambiguous-rate --ambiguous-kinds --stall-ms --fail-channel --fail-channel-rate --false-200 --false-200-rate --echo-auth --daily-quota; do grep -q -- "$o" "$1" || exit 1; done' _ "$T/help.out"
 "$MOCK" --fail-rate 2 >/dev/null 2>"$T/bad.err"; rc=$?
 check_eq "bad option value: exit 2" 2 "$rc"
 check "bad option value: the message names the option" grep -q -- '--fail-rate' "$T/bad.err"
 "$MOCK" --bogus >/dev/null 2>&1; rc=$?
 check_eq "unknown option: exit 2" 2 "$rc"
+bad=""
+for args in "--ambiguous-kinds 503" "--ambiguous-kinds drop," "--ambiguous-rate 1.5" "--fail-channel fax" \
+            "--fail-channel sms,email" "--false-200 HTML" "--daily-quota -1" "--stall-ms 0"; do
+  # shellcheck disable=SC2086
+  "$MOCK" --port 0 $args >/dev/null 2>"$T/bad.err"; rc=$?
+  [ "$rc" -eq 2 ] && grep -q -- "${args%% *}" "$T/bad.err" || bad="$bad [$args: $rc]"
+done
+check_eq "bad values of the fault options: exit 2 naming the option" "" "$bad"
 
 # ---------------------------------------------------------------------------------------
 # Message notifications: validation and shapes (no --transactions: everything exists).
@@ -207,7 +215,7 @@ req POST $SEND -H 'Authorization: Api-Key test-keyX' -H "$CTYPE" --data-binary '
 check_eq "auth: a longer key is wrong too" 401 "$CODE"
 req GET $MSG -H "$AUTH"
 expect "wrong method: GET -> 405" 405 '{"detail": "Method \"GET\" not allowed."}'
-check_eq "wrong method: Allow: POST" "POST" "$(hdr Allow)"
+check_eq "wrong method: Allow: POST, OPTIONS (as DRF)" "POST, OPTIONS" "$(hdr Allow)"
 req PUT $SENDCH/sms/ -H "$AUTH" -H "$CTYPE" --data-binary '{}'
 check_eq "wrong method: PUT -> 405" 405 "$CODE"
 req POST $MSG -H "$AUTH" -H 'Content-Type: text/plain' --data-binary '{"order_no": "A", "channels": ["sms"]}'
@@ -523,4 +531,218 @@ print(b.get("channel") or ("sms" if "sms" in n else "whatsapp" if "whatsapp" in 
     fi
   done < <(schema examples "$OPENAPI/$f.request.json")
 done
+stop_mock
+
+# ---------------------------------------------------------------------------------------
+# GETs as Django REST framework answers them (authenticate, throttle, then 405), counted
+# apart from the notification requests.
+start_mock || exit 1
+getbad=""
+for path in $MSG $SEND $SENDCH/sms/; do
+  req GET "$path"
+  [ "$CODE $(keys)" == "401 detail" ] || getbad="$getbad [$path no key: $CODE]"
+  req GET "$path" -H 'Authorization: Api-Key wrong'
+  [ "$CODE $(keys)" == "401 detail" ] || getbad="$getbad [$path bad key: $CODE]"
+  req GET "$path" -H "$AUTH"
+  [ "$CODE $(cat "$T/resp") $(hdr Allow)" == '405 {"detail":"Method \"GET\" not allowed."} POST, OPTIONS' ] ||
+    getbad="$getbad [$path good key: $CODE $(cat "$T/resp") $(hdr Allow)]"
+done
+check_eq "GET on each endpoint: 401 without or with a bad key, 405 + Allow: POST, OPTIONS with the key" "" "$getbad"
+req GET /b/pbl/v2/
+expect "GET on a path that is not an endpoint -> 404 (before auth)" 404 '{"detail": "Not found."}'
+req GET /some/other/site/ -H "$AUTH"
+check_eq "GET elsewhere with the key -> 404" 404 "$CODE"
+req HEAD $MSG -H "$AUTH" -I
+check_eq "HEAD with the key -> 405" 405 "$CODE"
+req OPTIONS $MSG -H "$AUTH"
+check_eq "OPTIONS with the key -> 200 DRF metadata" "200 description,name,parses,renders" "$CODE $(keys)"
+check_eq "GETs counted apart: requests, get_requests, get_status" \
+  "1 12 {'401': 6, '404': 2, '405': 4}" "$(stat '"%d %d %s" % (s["requests"], s["get_requests"], s["get_status"])')"
+check_eq "GETs are not in the notification statuses" "{'200': 1}" "$(stat 's["status"]')"
+stop_mock
+
+start_mock --fail-rate 1 --drop-rate 0.5 --seed 2 || exit 1
+req GET $MSG -H "$AUTH"
+check_eq "GETs draw no random faults (--fail-rate 1, --drop-rate 0.5): 405" 405 "$CODE"
+stop_mock
+start_mock --outage-ms 5000 || exit 1
+req GET $MSG -H "$AUTH"
+check_eq "--outage-ms answers GETs 503 too (the gateway is down)" 503 "$CODE"
+stop_mock
+start_mock --fail-rate 0.3 --seed 7 || exit 1
+for _ in 1 2 3; do req GET $MSG -H "$AUTH"; done
+client $MSG 200 >"$T/fail4"
+check "--seed: GETs before the POSTs do not shift the fault sequence" cmp -s "$T/fail1" "$T/fail4"
+stop_mock
+
+# ---------------------------------------------------------------------------------------
+# --ambiguous-rate: delivered, then the answer is lost, each kind on its own.
+for kind in 500 502 504; do
+  start_mock --ambiguous-rate 1 --ambiguous-kinds $kind --deliveries "$T/amb$kind.dlv" || exit 1
+  post $MSG '{"order_no": "AM-1", "channels": ["sms", "email"]}'
+  check_eq "--ambiguous-kinds $kind: answered $kind, HTML" "$kind text/html" "$CODE $(hdr Content-Type | cut -d';' -f1)"
+  check_eq "--ambiguous-kinds $kind: both channels delivered anyway" "AM-1,sms AM-1,email" \
+    "$(cut -d, -f3,4 "$T/amb$kind.dlv" | tr '\n' ' ' | sed 's/ $//')"
+  check_eq "--ambiguous-kinds $kind: stats ambiguous, its kind, delivered, status" "1 1 2 1" \
+    "$(stat '"%d %d %d %d" % (s["ambiguous"], s["ambiguous_kinds"]["'$kind'"], s["delivered"], s["status"]["'$kind'"])')"
+  stop_mock
+done
+
+start_mock --ambiguous-rate 1 --ambiguous-kinds drop --deliveries "$T/ambdrop.dlv" || exit 1
+curl -s -o /dev/null -X POST -H "$AUTH" -H "$CTYPE" --data-binary '{"order_no": "AM-2", "channels": ["whatsapp"]}' "$MOCK_URL$MSG"; rc=$?
+check_eq "--ambiguous-kinds drop: the connection closes without an answer (curl 52)" 52 "$rc"
+check_eq "--ambiguous-kinds drop: delivered anyway" "AM-2,whatsapp" "$(cut -d, -f3,4 "$T/ambdrop.dlv")"
+check_eq "--ambiguous-kinds drop: stats ambiguous and drop, not --drop-rate's dropped" "1 1 0 1" \
+  "$(stat '"%d %d %d %d" % (s["ambiguous"], s["ambiguous_kinds"]["drop"], s["dropped"], s["delivered"])')"
+stop_mock
+
+start_mock --ambiguous-rate 1 --ambiguous-kinds stall --stall-ms 1500 --deliveries "$T/ambstall.dlv" || exit 1
+curl -s -o /dev/null -m 0.5 -X POST -H "$AUTH" -H "$CTYPE" --data-binary '{"order_no": "AM-3", "channels": ["sms"]}' "$MOCK_URL$MSG"; rc=$?
+check_eq "--ambiguous-kinds stall: the client times out (curl 28)" 28 "$rc"
+check_eq "--ambiguous-kinds stall: delivered before the stall" "AM-3,sms" "$(cut -d, -f3,4 "$T/ambstall.dlv")"
+t=$(curl -s -o /dev/null -w '%{time_total}' -X POST -H "$AUTH" -H "$CTYPE" --data-binary '{"order_no": "AM-4", "channels": ["sms"]}' "$MOCK_URL$MSG"); rc=$?
+check "--stall-ms 1500: after the stall the connection closes unanswered (curl 52 after ${t}s)" \
+  python3 -c 'import sys; sys.exit(0 if sys.argv[1] == "52" and 1.4 <= float(sys.argv[2]) < 3 else 1)' "$rc" "$t"
+stop_mock
+
+start_mock --ambiguous-rate 1 --ambiguous-kinds stall --threads 1 || exit 1
+for i in $(seq 1 20); do
+  curl -s -o /dev/null -m 30 -X POST -H "$AUTH" -H "$CTYPE" --data-binary "{\"order_no\": \"ST-$i\", \"channels\": [\"sms\"]}" "$MOCK_URL$MSG" &
+done
+for _ in $(seq 1 100); do [ "$(stat 's["ambiguous"]')" -ge 20 ] && break; sleep 0.05; done
+t=$(curl -s -o "$T/resp" -w '%{time_total}' -H "$AUTH" "$MOCK_URL$MSG")
+check "stall: 20 stalled requests on one thread, a GET still answered at once (${t}s)" \
+  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.5 else 1)' "$t"
+check_eq "stall: stats show 20 stalled (delayed_now) and 20 delivered" "20 20" "$(stat '"%d %d" % (s["delayed_now"], s["delivered"])')"
+t0=$(date +%s%N)
+kill -TERM "$MOCK_PID"; wait "$MOCK_PID"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "stall: SIGTERM stops the mock at once despite 120 s stalls (exit $rc in ${ms} ms)" [ "$rc" -eq 0 -a "$ms" -lt 2000 ]
+wait
+stop_mock
+
+start_mock --ambiguous-rate 0.3 --ambiguous-kinds 500,502,504,drop --seed 11 --deliveries "$T/ambmix.dlv" || exit 1
+client $MSG 200 >"$T/amb1"
+nlost=$(grep -cv '^200$' "$T/amb1")
+check "--ambiguous-rate 0.3: about 30% of 200 answers lost ($nlost)" [ "$nlost" -ge 35 -a "$nlost" -le 85 ]
+check_eq "--ambiguous-rate: only the chosen kinds" "" "$(grep -vxE '200|500|502|504|drop' "$T/amb1")"
+check_eq "--ambiguous-rate: every request delivered; stats count the lost answers" "200 200 $nlost" \
+  "$(stat '"%d %d %d" % (s["requests"], s["delivered"], s["ambiguous"])')"
+check_eq "--ambiguous-rate: one deliveries line per request" 200 "$(wc -l <"$T/ambmix.dlv")"
+stop_mock
+start_mock --ambiguous-rate 0.3 --ambiguous-kinds 500,502,504,drop --seed 11 || exit 1
+client $MSG 200 >"$T/amb2"
+check "--ambiguous-rate: repeatable with the same seed" cmp -s "$T/amb1" "$T/amb2"
+stop_mock
+start_mock --ambiguous-rate 1 --ambiguous-kinds 504 || exit 1
+post $MSG '{"channels": ["fax"]}'
+check_eq "--ambiguous-rate: a refused request's answer is lost too (nothing delivered)" "504 0" "$CODE $(stat 's["delivered"]')"
+req POST $MSG -H "$CTYPE" --data-binary '{}'
+check_eq "--ambiguous-rate: auth failures are answered (the request never reached the API)" 401 "$CODE"
+stop_mock
+
+# ---------------------------------------------------------------------------------------
+# --fail-channel: one channel of a message request fails, the others go out.
+start_mock --fail-channel email --deliveries "$T/part.dlv" || exit 1
+post $MSG '{"order_no": "PT-1", "session_id": "s-9", "channels": ["sms", "email", "whatsapp"]}'
+expect "--fail-channel email: sms+email+whatsapp -> 400 failed naming email" 400 \
+  '{"order_no": "PT-1", "session_id": "s-9", "channels": "email", "result": "failed"}'
+cp "$T/resp" "$T/partial.json"
+post $MSG '{"order_no": "PT-2", "channels": ["email"]}'
+expect "--fail-channel email: email alone -> the same 400" 400 '{"order_no": "PT-2", "channels": "email", "result": "failed"}'
+post $MSG '{"order_no": "PT-3", "channels": ["sms"]}'
+check_eq "--fail-channel email: a request without email -> 200" 200 "$CODE"
+check_eq "--fail-channel: the other channels delivered, never the failed one" \
+  "PT-1,sms PT-1,whatsapp PT-3,sms" "$(cut -d, -f3,4 "$T/part.dlv" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "--fail-channel: stats partial 2, delivered 3, status 400 x2" "2 3 2" \
+  "$(stat '"%d %d %d" % (s["partial"], s["delivered"], s["status"]["400"])')"
+stop_mock
+start_mock --fail-channel sms --fail-channel-rate 0.5 --seed 4 || exit 1
+client $MSG 100 --body '{"order_no": "PR-1", "channels": ["sms", "email"]}' >"$T/part1"
+n400=$(grep -c '^400$' "$T/part1")
+check "--fail-channel-rate 0.5: about half of 100 fail sms ($n400)" [ "$n400" -ge 30 -a "$n400" -le 70 ]
+check_eq "--fail-channel-rate: email always delivered, sms only for the 200s" "100 $((100 - n400)) $n400" \
+  "$(stat '"%d %d %d" % (s["channels"]["email"], s["channels"]["sms"], s["partial"])')"
+stop_mock
+
+# ---------------------------------------------------------------------------------------
+# --false-200: 200s that confirm nothing.
+start_mock --false-200 result-failed --deliveries "$T/f200a.dlv" || exit 1
+post $MSG '{"order_no": "FF-1", "channels": ["sms"]}'
+expect "--false-200 result-failed: 200 {result: failed}" 200 '{"result": "failed"}'
+post $SEND '{"channel": "email", "template_id": "t", "to": "a@example.com"}'
+expect "--false-200 result-failed: template endpoints too" 200 '{"result": "failed"}'
+check_eq "--false-200 result-failed: nothing delivered; stats false_200 2" "0 0 2" \
+  "$(wc -c <"$T/f200a.dlv") $(stat '"%d %d" % (s["delivered"], s["false_200"])')"
+stop_mock
+start_mock --false-200 html --deliveries "$T/f200b.dlv" || exit 1
+post $MSG '{"order_no": "FF-2", "channels": ["sms"]}'
+check "--false-200 html: 200 text/html with a login form" \
+  bash -c '[ "$1" == "200 text/html; charset=utf-8" ] && grep -q "<form" "$2"' _ "$CODE $(hdr Content-Type)" "$T/resp"
+check_eq "--false-200 html: delivered" "FF-2,sms" "$(cut -d, -f3,4 "$T/f200b.dlv")"
+stop_mock
+start_mock --false-200 empty --deliveries "$T/f200c.dlv" || exit 1
+post $SENDCH/sms/ '{"template_id": "t", "to": "+96599999999"}'
+check_eq "--false-200 empty: 200 with an empty body" "200 0" "$CODE $(wc -c <"$T/resp")"
+check_eq "--false-200 empty: delivered" "+96599999999,sms" "$(cut -d, -f3,4 "$T/f200c.dlv")"
+post $MSG '{"channels": ["fax"]}'
+check_eq "--false-200: a refused request stays refused" 400 "$CODE"
+stop_mock
+start_mock --false-200 html --false-200-rate 0.25 --seed 9 || exit 1
+client $MSG 200 >/dev/null
+check "--false-200-rate 0.25: about a quarter of 200 ($(stat 's["false_200"]'))" \
+  python3 -c 'import sys; sys.exit(0 if 25 <= int(sys.argv[1]) <= 75 else 1)' "$(stat 's["false_200"]')"
+stop_mock
+
+# ---------------------------------------------------------------------------------------
+# --echo-auth: a 401 that repeats the credentials.
+start_mock --echo-auth || exit 1
+req POST $MSG -H 'Authorization: Api-Key s3cr3t-XYZ' -H "$CTYPE" --data-binary '{"order_no": "A", "channels": ["sms"]}'
+check "--echo-auth: the 401 detail carries the header the client sent" \
+  bash -c '[ "$1" == 401 ] && grep -q "Api-Key s3cr3t-XYZ" "$2"' _ "$CODE" "$T/resp"
+req GET $SEND -H 'Authorization: Api-Key s3cr3t-XYZ'
+check "--echo-auth: GETs too" bash -c '[ "$1" == 401 ] && grep -q "s3cr3t-XYZ" "$2"' _ "$CODE" "$T/resp"
+post $MSG '{"order_no": "A", "channels": ["sms"]}'
+check_eq "--echo-auth: the right key still works" 200 "$CODE"
+stop_mock
+start_mock || exit 1
+req POST $MSG -H 'Authorization: Api-Key s3cr3t-XYZ' -H "$CTYPE" --data-binary '{}'
+check "without --echo-auth the key is never repeated" bash -c '[ "$1" == 401 ] && ! grep -q "s3cr3t" "$2"' _ "$CODE" "$T/resp"
+stop_mock
+
+# ---------------------------------------------------------------------------------------
+# --daily-quota: DRF's throttle per UTC day.
+start_mock --daily-quota 3 --deliveries "$T/quota.dlv" || exit 1
+post $MSG '{"order_no": "QU-1", "channels": ["sms"]}'
+req GET $MSG -H "$AUTH"
+req POST $MSG -H "$CTYPE" --data-binary '{}'
+post $MSG '{"order_no": "QU-2", "channels": ["sms"]}'
+check_eq "--daily-quota 3: two POSTs and a GET with the key count, the 401 not" "200 3" "$CODE $(stat 's["quota_used"]')"
+post $MSG '{"order_no": "QU-3", "channels": ["sms"]}'
+want=$(python3 -c 'import time; print(86400 - int(time.time()) % 86400)')
+ra=$(hdr Retry-After)
+check "--daily-quota: then 429 with Retry-After until the next UTC midnight ($ra ~ $want)" \
+  python3 -c 'import sys; sys.exit(0 if sys.argv[1] == "429" and abs(int(sys.argv[2]) - int(sys.argv[3])) <= 2 else 1)' "$CODE" "$ra" "$want"
+check_eq "--daily-quota: DRF's throttled message with the same seconds" \
+  "{\"detail\":\"Request was throttled. Expected available in $ra seconds.\"}" "$(cat "$T/resp")"
+req GET $MSG -H "$AUTH"
+check_eq "--daily-quota: a GET with the key is throttled too" 429 "$CODE"
+req GET $MSG -H 'Authorization: Api-Key wrong'
+check_eq "--daily-quota: a bad key still gets 401 (auth first)" 401 "$CODE"
+check_eq "--daily-quota: refused requests not delivered nor counted; quota_limit shown" "2 3 3 1" \
+  "$(wc -l <"$T/quota.dlv") $(stat '"%d %d %d" % (s["quota_used"], s["quota_limit"], s["status"]["429"])')"
+req POST /__mock/quota-reset
+check_eq "POST /__mock/quota-reset -> 200" 200 "$CODE"
+post $MSG '{"order_no": "QU-3", "channels": ["sms"]}'
+check_eq "after quota-reset ('the next day') requests pass again" "200 1" "$CODE $(stat 's["quota_used"]')"
+req GET /__mock/quota-reset
+check_eq "GET /__mock/quota-reset -> 405" 405 "$CODE"
+stop_mock
+start_mock --daily-quota 0 || exit 1
+post $MSG '{"order_no": "QZ", "channels": ["sms"]}'
+check_eq "--daily-quota 0: the day is used up from the start" "429 0" "$CODE $(stat 's["delivered"]')"
+stop_mock
+start_mock || exit 1
+post $MSG '{"order_no": "QN", "channels": ["sms"]}'
+check_eq "no --daily-quota: counted all the same, limit null" "1 None" "$(stat '"%d %s" % (s["quota_used"], s["quota_limit"])')"
 stop_mock

@@ -15,9 +15,24 @@ check_eq "self-signed certificate: refused (exit 1)" 1 $?
 check_eq "self-signed certificate: rows failed, not sent" "failed failed" "$(col "$T/untrusted.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
 check_eq "certificate errors are not retried" "1 1" "$(col "$T/untrusted.csv" result_attempts | tr '\n' ' ' | sed 's/ $//')"
 check "the detail names the certificate problem" grep -qi 'certificate\|SSL' "$T/untrusted.csv"
+check "the detail names the host and says nothing was sent" \
+  grep -q '127\.0\.0\.1: the server.s certificate is not trusted.*not sent' <(col "$T/untrusted.csv" result_detail)
+# The system's trust store (loaded once, shared by every connection) does not trust it either,
+# and a CA bundle that merely exists but holds no certificate is refused before any request.
+"$RESEND" --base-url "$url" -r 0 -j 4 --cacert /etc/ssl/certs/ca-certificates.crt --progress never -q "$T/in.csv" -o "$T/system.csv"
+check_eq "the system's CA bundle: self-signed still refused" "failed failed" "$(col "$T/system.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+: >"$T/empty.pem"
+"$RESEND" --base-url "$url" -r 0 --cacert "$T/empty.pem" --progress never -q "$T/in.csv" -o "$T/empty.csv" 2>"$T/empty.err"
+check_eq "--cacert with no certificate in it: exit 2 before any request" 2 $?
+check "... naming the file" grep -q -- "--cacert $T/empty.pem" "$T/empty.err"
 "$RESEND" --base-url "$url" -r 0 --cacert "$T/cert.pem" --progress never -q "$T/in.csv" -o "$T/trusted.csv"
 check_eq "--cacert: exit 0" 0 $?
 check_eq "--cacert: rows sent over TLS" "sent sent" "$(col "$T/trusted.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+# A system-sized trust store with the test CA appended, shared by 8 workers' connections.
+cat /etc/ssl/certs/ca-certificates.crt "$T/cert.pem" >"$T/bundle.pem"
+{ echo order_no,channels; for i in $(seq 1 20); do echo "S$i,sms"; done; } >"$T/in20.csv"
+"$RESEND" --base-url "$url" -r 0 -j 8 --cacert "$T/bundle.pem" --progress never -q "$T/in20.csv" -o "$T/bundle.csv"
+check_eq "--cacert with the system bundle + the test CA, -j 8: 20 rows sent" "20" "$(col "$T/bundle.csv" result_status | grep -c '^sent$')"
 
 # --burst: with -r 2 and --burst 4, four requests go at once after idle, then 2/s.
 printf 'order_no,channels\n' >"$T/burst.csv"

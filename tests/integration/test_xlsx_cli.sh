@@ -6,6 +6,7 @@
 # counts equal the result CSV. Real ottu-resend against the real ottu-mock on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
 cd "$T" || exit 1
+mkdir -p "$XDG_STATE_HOME/ottu-resend" # the default ledger's folder
 
 joined() { col "$1" "$2" | paste -sd'|' -; }
 stat() { curl -s "$1/__mock/stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"; }
@@ -93,7 +94,8 @@ check "dry run: an Excel workbook ([Content_Types].xml, xl/workbook.xml)" \
 check_eq "dry run: statuses in the CSV" "dry_run|dry_run|invalid|dry_run|dry_run|dry_run|duplicate|invalid" "$(joined dry.csv result_status)"
 check_eq "dry run: a sheet named Summary" True "$(xl dry.xlsx '"Summary" in sheets')"
 check_eq "dry run: the results sheet comes first, the summary after" "True" "$(xl dry.xlsx 'sheets[0] != "Summary" and sheets.index("Summary") > 0')"
-check_eq "dry run: results header = the CSV header" "True" "$(xl dry.xlsx 'grid(sheets[0])[0] == csvrows("dry.csv")[0]')"
+check_eq "dry run: results header = the CSV header, then the finish time in the local zone" "True" \
+  "$(xl dry.xlsx 'grid(sheets[0])[0] == csvrows("dry.csv")[0] + ["result_finished_local"]')"
 check_eq "dry run: $N data rows" "$N" "$(xl dry.xlsx 'len(grid(sheets[0])) - 1')"
 inline_exact() { # WORKBOOK CSV: every input cell is an inline string with exactly the input's text
   python3 - "$1" <<'PY'
@@ -131,7 +133,7 @@ p = re.search(r"<pane [^>]*>", x)
 sys.exit(0 if p and "state=\"frozen\"" in p.group(0) and "ySplit=\"1\"" in p.group(0) else 1)' < <(xl dry.xlsx 'xml(part[sheets[0]])')
 check_eq "dry run: autoFilter over the header and all rows" "A1:$(python3 -c 'import sys; n=int(sys.argv[1]); s=""
 while n: n, r = divmod(n - 1, 26); s = chr(65 + r) + s
-print(s)' "$(head -1 dry.csv | tr ',' '\n' | wc -l)")$((N + 1))" \
+print(s)' "$(( $(head -1 dry.csv | tr ',' '\n' | wc -l) + 1 ))")$((N + 1))" \
   "$(xl dry.xlsx 're.search(r"<autoFilter ref=\"([^\"]+)\"", xml(part[sheets[0]])).group(1)')"
 check_eq "dry run: result_status column equals the CSV" "$(joined dry.csv result_status)" \
   "$(xl dry.xlsx '"|".join(r[grid(sheets[0])[0].index("result_status")] for r in grid(sheets[0])[1:])')"
@@ -189,6 +191,12 @@ check_eq "real run: result_finished_at matches the CSV to the millisecond (date 
   (lambda v, want: abs(((__import__("datetime").datetime(1899,12,30) + __import__("datetime").timedelta(days=float(v[1]))) - __import__("datetime").datetime.strptime(want, "%Y-%m-%dT%H:%M:%S.%fZ")).total_seconds()) < 0.0015
      if v[0] in ("", "n") else v[1] == want)(c[(i + 2, h.index("result_finished_at") + 1)], row[h.index("result_finished_at")])
   for i, row in enumerate(csvrows("real.csv")[1:])))(grid(sheets[0])[0], grid(sheets[0]), cells(sheets[0]))')"
+check_eq "real run: Summary says exit 1, what to do, and no shard line (not sharded)" "1|True|False" \
+  "$(xl real.xlsx '"|".join([summary()["exit status"], str("failures" in summary()["what to do next"]), str("shard" in summary())])')"
+chan_stderr=$(sed -n 's/^  channels sent: //p' real.err)
+[ -n "$chan_stderr" ] || not_ok "real run: stderr has a channels line"
+check_eq "real run: Summary channels = stderr's (sent/requested)" "$chan_stderr" \
+  "$(xl real.xlsx '" ".join("%s %s/%s" % (r[0], r[1], r[2]) for r in grid("Summary") if r[0] in ("sms", "email", "whatsapp") and len(r) > 2)')"
 check_eq "real run: 6 channel notifications delivered" 6 "$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1]))))' del.csv)"
 
 # 3. --excel guards the CSV only; the workbook keeps the exact text.

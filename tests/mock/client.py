@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """client — a small keep-alive HTTP client for ottu-mock's tests (127.0.0.1 only).
 
-  client.py URL PATH N [-c CONCURRENCY] [--body JSON] [--key KEY] [--method M] [--summary]
+  client.py URL PATH N [-c CONCURRENCY] [--body JSON] [--key KEY] [--method M] [--timeout S]
+            [--summary]
 
 Sends N requests over CONCURRENCY keep-alive connections (split evenly). Prints one line
-per request (its status, or "drop" when the connection closed without an answer; in order
-when CONCURRENCY is 1), or with --summary one JSON object: counts per status, "drop",
+per request (its status, "drop" when the connection closed without an answer, "timeout"
+when none came within --timeout seconds (default 10); in order when CONCURRENCY is 1), or
+with --summary one JSON object: counts per status, "drop", "timeout",
 "elapsed" seconds, "retry_after" (the header of the first 429), "max_latency" seconds.
 """
 import argparse
@@ -22,7 +24,7 @@ def worker(host, port, args, n, out, lock):
     headers = {"Content-Type": "application/json", "Authorization": "Api-Key " + args.key}
     for _ in range(n):
         if conn is None:
-            conn = http.client.HTTPConnection(host, port, timeout=10)
+            conn = http.client.HTTPConnection(host, port, timeout=args.timeout)
         t0 = time.monotonic()
         try:
             conn.request(args.method, args.path, body=args.body.encode(), headers=headers)
@@ -32,6 +34,10 @@ def worker(host, port, args, n, out, lock):
             if resp.getheader("Connection", "").lower() == "close":
                 conn.close()
                 conn = None
+        except TimeoutError:
+            conn.close()
+            conn = None
+            item = ("timeout", None, time.monotonic() - t0)
         except (http.client.HTTPException, ConnectionError, OSError):
             conn.close()
             conn = None
@@ -51,6 +57,7 @@ def main():
     p.add_argument("--body", default='{"order_no": "C-1", "channels": ["sms"]}')
     p.add_argument("--key", default="test-key")
     p.add_argument("--method", default="POST")
+    p.add_argument("--timeout", type=float, default=10)
     p.add_argument("--summary", action="store_true")
     args = p.parse_args()
     u = urllib.parse.urlsplit(args.url)

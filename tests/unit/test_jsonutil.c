@@ -1,5 +1,6 @@
 /* test_jsonutil — unit tests of the message read out of every documented API response
- * shape, and of the printable-text helper (control characters, UTF-8, truncation). */
+ * shape, of the printable-text helper (control characters, UTF-8, truncation), of what
+ * confirms a send and of DRF's throttle wait. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -200,6 +201,63 @@ static void test_printable_fitting_text_not_truncated(void **state)
     }
 }
 
+static void test_confirmation(void **state)
+{
+    (void)state;
+    unsigned failed = 99;
+    const unsigned both = RULES_SMS | RULES_EMAIL;
+#define CONF(b) jsonutil_confirmation(b, strlen(b), both, &failed)
+    assert_int_equal(CONF("{\"message\": \"Notification sent.\", \"result\": \"success\"}"), JSONUTIL_CONFIRMED);
+    assert_int_equal(failed, 0);
+    assert_int_equal(CONF("{\"message\": \"Customer notified.\"}"), JSONUTIL_CONFIRMED);
+    assert_int_equal(CONF("{\"result\": \"success\"}"), JSONUTIL_CONFIRMED);
+    assert_int_equal(CONF("{\"result\": \"failed\"}"), JSONUTIL_FAILED);
+    assert_int_equal(failed, both);
+    assert_int_equal(CONF("{\"channels\": \"email\", \"result\": \"failed\"}"), JSONUTIL_FAILED);
+    assert_int_equal(failed, RULES_EMAIL);
+    assert_int_equal(CONF("{\"channels\": \"SMS; email\", \"result\": \"failed\"}"), JSONUTIL_FAILED);
+    assert_int_equal(failed, both);
+    assert_int_equal(CONF("{\"channels\": [\"email\"], \"result\": \"failed\"}"), JSONUTIL_FAILED);
+    assert_int_equal(failed, RULES_EMAIL);
+    assert_int_equal(CONF("{\"channels\": \"fax\", \"result\": \"failed\"}"), JSONUTIL_FAILED);
+    assert_int_equal(failed, both);
+    static const char *no[] = {"", "{}", "null", "[1]", "<html>login</html>", "{\"detail\": \"Not found.\"}",
+                               "{\"message\": \"ok\", \"result\": \"queued\"}", "{\"message\": null}",
+                               "{\"result\": 1}"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        if (CONF(no[i]) != JSONUTIL_NOT_A_CONFIRMATION)
+            fail_msg("'%s' should not be a confirmation", no[i]);
+        assert_int_equal(failed, 0);
+    }
+    assert_int_equal(jsonutil_confirmation(NULL, 0, both, &failed), JSONUTIL_NOT_A_CONFIRMATION);
+    /* the length is honoured: a confirmation cut short is none */
+    assert_int_equal(jsonutil_confirmation("{\"message\": \"x\"}", 10, both, &failed), JSONUTIL_NOT_A_CONFIRMATION);
+#undef CONF
+}
+
+static void test_throttle_wait(void **state)
+{
+    (void)state;
+    const char *b = "{\"detail\": \"Request was throttled. Expected available in 86400 seconds.\"}";
+    assert_int_equal(jsonutil_throttle_wait_s(b, strlen(b)), 86400);
+    b = "{\"detail\": \"Request was throttled. Expected available in 1 second.\"}";
+    assert_int_equal(jsonutil_throttle_wait_s(b, strlen(b)), 1);
+    b = "Request was throttled. Expected available in 2.5 seconds.";
+    assert_int_equal(jsonutil_throttle_wait_s(b, strlen(b)), 3);
+    b = "Expected available in 7.0 seconds.";
+    assert_int_equal(jsonutil_throttle_wait_s(b, strlen(b)), 7);
+    b = "{\"detail\": \"Request was throttled.\"}";
+    assert_int_equal(jsonutil_throttle_wait_s(b, strlen(b)), -1);
+    b = "Expected available in soon";
+    assert_int_equal(jsonutil_throttle_wait_s(b, strlen(b)), -1);
+    b = "Expected available in 99999999999999999999999 seconds";
+    assert_true(jsonutil_throttle_wait_s(b, strlen(b)) >= 1000000000LL);
+    assert_int_equal(jsonutil_throttle_wait_s(NULL, 0), -1);
+    /* the phrase cut by the length is not read */
+    b = "Expected available in 30 seconds";
+    assert_int_equal(jsonutil_throttle_wait_s(b, 20), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +269,8 @@ int main(void)
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_printable_truncates_with_ellipsis),
         cmocka_unit_test(test_printable_fitting_text_not_truncated),
+        cmocka_unit_test(test_confirmation),
+        cmocka_unit_test(test_throttle_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

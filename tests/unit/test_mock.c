@@ -1,5 +1,7 @@
 /* test_mock — unit tests of ottu-mock's pure parts: request validation, the transactions
- * loader and lookup, fault draws, CSV quoting of the deliveries log and the timer. */
+ * loader and lookup, fault draws (old and answer faults), the daily quota, the endpoints'
+ * answers under --fail-channel and --false-200, CSV quoting of the deliveries log and the
+ * timer. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,8 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../src/mock/mock_api.h"
 #include "../../src/mock/mock_deliveries.h"
 #include "../../src/mock/mock_faults.h"
+#include "../../src/mock/mock_quota.h"
+#include "../../src/mock/mock_stats.h"
 #include "../../src/mock/mock_timer.h"
 #include "../../src/mock/mock_txn.h"
 #include "../../src/mock/mock_validate.h"
@@ -245,6 +250,225 @@ static void test_faults_outage_and_rate(void **state)
     mock_faults_destroy(&f);
 }
 
+static void test_lost_parse(void **state)
+{
+    (void)state;
+    unsigned m = 0;
+    assert_int_equal(mock_lost_parse("500,502,504,drop,stall", &m), 0);
+    assert_int_equal(m, MOCK_LOST_ALL);
+    assert_int_equal(mock_lost_parse("drop", &m), 0);
+    assert_int_equal(m, 1u << MOCK_LOST_DROP);
+    assert_int_equal(mock_lost_parse(" 504 , stall", &m), 0);
+    assert_int_equal(m, (1u << MOCK_LOST_504) | (1u << MOCK_LOST_STALL));
+    assert_int_equal(mock_lost_parse("", &m), -1);
+    assert_int_equal(mock_lost_parse("503", &m), -1);
+    assert_int_equal(mock_lost_parse("drop,", &m), -1);
+    assert_string_equal(mock_lost_name(MOCK_LOST_STALL), "stall");
+    assert_int_equal(mock_false200_parse("result-failed"), MOCK_FALSE200_RESULT_FAILED);
+    assert_int_equal(mock_false200_parse("html"), MOCK_FALSE200_HTML);
+    assert_int_equal(mock_false200_parse("empty"), MOCK_FALSE200_EMPTY);
+    assert_int_equal(mock_false200_parse("HTML"), MOCK_FALSE200_NONE);
+}
+
+static void test_answer_faults(void **state)
+{
+    (void)state;
+    mock_faults plain, with;
+    int lost = 0, per_kind[MOCK_LOST_COUNT] = {0}, failch = 0, f200 = 0;
+    assert_int_equal(mock_faults_init(&plain, 10, 20, 0, 0, 0.3, 0.1, 42, 0), 0);
+    assert_int_equal(mock_faults_init(&with, 10, 20, 0, 0, 0.3, 0.1, 42, 0), 0);
+    mock_answer_faults a = {0.2, MOCK_LOST_ALL, RULES_EMAIL, 0.5, MOCK_FALSE200_HTML, 0.1};
+    mock_faults_set_answer(&with, &a);
+    for (int i = 0; i < 10000; i++) {
+        mock_fault_decision x = mock_faults_decide(&plain, 1000), y = mock_faults_decide(&with, 1000);
+        /* the answer faults draw after the old ones: those keep their sequence */
+        assert_int_equal(x.kind, y.kind);
+        assert_int_equal(x.delay_ms, y.delay_ms);
+        assert_int_equal(x.lost, MOCK_LOST_NONE);
+        assert_int_equal(x.fail_channel, 0);
+        assert_int_equal(x.false200, MOCK_FALSE200_NONE);
+        lost += y.lost != MOCK_LOST_NONE;
+        per_kind[y.lost]++;
+        failch += y.fail_channel == RULES_EMAIL;
+        f200 += y.false200 == MOCK_FALSE200_HTML;
+    }
+    assert_in_range(lost, 1800, 2200);
+    for (int k = MOCK_LOST_500; k <= MOCK_LOST_STALL; k++)
+        assert_in_range(per_kind[k], 300, 500); /* one fifth each */
+    assert_in_range(failch, 4700, 5300);
+    assert_in_range(f200, 850, 1150);
+    mock_faults_destroy(&plain);
+    mock_faults_destroy(&with);
+
+    /* one kind chosen: every lost answer is of that kind */
+    mock_faults one;
+    assert_int_equal(mock_faults_init(&one, 0, 0, 0, 0, 0, 0, 7, 0), 0);
+    mock_answer_faults b = {1.0, 1u << MOCK_LOST_STALL, 0, 1.0, MOCK_FALSE200_NONE, 1.0};
+    mock_faults_set_answer(&one, &b);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(mock_faults_decide(&one, 0).lost, MOCK_LOST_STALL);
+    mock_faults_destroy(&one);
+}
+
+static void test_quota(void **state)
+{
+    (void)state;
+    mock_quota q;
+    const long long day = 20000LL * 86400; /* a UTC midnight */
+    assert_int_equal(mock_seconds_to_utc_midnight(day), 86400);
+    assert_int_equal(mock_seconds_to_utc_midnight(day + 1), 86399);
+    assert_int_equal(mock_seconds_to_utc_midnight(day + 86399), 1);
+    assert_int_equal(mock_quota_init(&q, 2), 0);
+    assert_int_equal(mock_quota_take(&q, day + 100), 0);
+    assert_int_equal(mock_quota_take(&q, day + 200), 0);
+    assert_int_equal(mock_quota_take(&q, day + 300), 86400 - 300);
+    assert_int_equal(mock_quota_take(&q, day + 86399), 1);
+    assert_int_equal(mock_quota_used(&q, day + 86399), 2); /* refusals are not counted */
+    /* the next UTC day starts from 0 */
+    assert_int_equal(mock_quota_used(&q, day + 86400), 0);
+    assert_int_equal(mock_quota_take(&q, day + 86400), 0);
+    assert_int_equal(mock_quota_take(&q, day + 86401), 0);
+    assert_int_equal(mock_quota_take(&q, day + 86402), 86400 - 2);
+    mock_quota_reset(&q);
+    assert_int_equal(mock_quota_used(&q, day + 86403), 0);
+    assert_int_equal(mock_quota_take(&q, day + 86403), 0);
+    mock_quota_destroy(&q);
+    /* no quota: counted, never refused; a quota of 0 refuses everything */
+    assert_int_equal(mock_quota_init(&q, -1), 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(mock_quota_take(&q, day), 0);
+    assert_int_equal(mock_quota_used(&q, day), 1000);
+    mock_quota_destroy(&q);
+    assert_int_equal(mock_quota_init(&q, 0), 0);
+    assert_true(mock_quota_take(&q, day + 5) > 0);
+    mock_quota_destroy(&q);
+}
+
+/* An API with a deliveries log in a temporary file, for the endpoint tests. */
+typedef struct api_fixture {
+    char path[64];
+    mock_deliveries dlv;
+    mock_stats stats;
+    mock_api api;
+} api_fixture;
+
+static void fixture_open(api_fixture *f)
+{
+    char err[128];
+    snprintf(f->path, sizeof f->path, "/tmp/test_mock_dlv.%ld", (long)getpid());
+    unlink(f->path);
+    assert_int_equal(mock_deliveries_open(&f->dlv, f->path, err, sizeof err), 0);
+    mock_stats_init(&f->stats, 0);
+    assert_int_equal(mock_api_init(&f->api, NULL, &f->dlv, &f->stats, NULL, 0), 0);
+}
+
+static void fixture_close(api_fixture *f)
+{
+    mock_api_destroy(&f->api);
+    mock_deliveries_close(&f->dlv);
+    unlink(f->path);
+}
+
+/* The deliveries file without the time column, lines joined with '|'. */
+static char *deliveries(const api_fixture *f)
+{
+    FILE *fp = fopen(f->path, "r");
+    char line[256];
+    char *out = calloc(1, 4096);
+    assert_non_null(fp);
+    assert_non_null(out);
+    while (fgets(line, sizeof line, fp)) {
+        char *rest = strchr(line, ',');
+        assert_non_null(rest);
+        line[strcspn(line, "\n")] = '\0';
+        if (*out)
+            strcat(out, "|");
+        strcat(out, rest + 1);
+    }
+    fclose(fp);
+    return out;
+}
+
+static void notify(api_fixture *f, mock_endpoint ep, const char *body, mock_plan plan, mock_answer *ans)
+{
+    memset(ans, 0, sizeof *ans);
+    mock_api_notify(&f->api, ep, NULL, body, strlen(body), &plan, ans);
+}
+
+static void test_fail_channel(void **state)
+{
+    (void)state;
+    api_fixture f;
+    mock_answer ans;
+    char *d;
+    fixture_open(&f);
+    mock_plan plan = {RULES_EMAIL, MOCK_FALSE200_NONE};
+    /* email among others: the others go out, the answer names email */
+    notify(&f, MOCK_EP_MESSAGE, "{\"order_no\": \"P-1\", \"session_id\": \"s-1\", \"channels\": [\"email\", \"sms\", \"whatsapp\"]}",
+           plan, &ans);
+    assert_int_equal(ans.status, 400);
+    assert_string_equal(ans.body, "{\"order_no\":\"P-1\",\"session_id\":\"s-1\",\"channels\":\"email\",\"result\":\"failed\"}");
+    mock_answer_free(&ans);
+    /* email alone: the same answer, nothing delivered */
+    notify(&f, MOCK_EP_MESSAGE, "{\"session_id\": \"s-2\", \"channels\": [\"email\"]}", plan, &ans);
+    assert_int_equal(ans.status, 400);
+    assert_string_equal(ans.body, "{\"session_id\":\"s-2\",\"channels\":\"email\",\"result\":\"failed\"}");
+    mock_answer_free(&ans);
+    /* a request without email is untouched */
+    notify(&f, MOCK_EP_MESSAGE, "{\"order_no\": \"P-3\", \"channels\": [\"sms\"]}", plan, &ans);
+    assert_int_equal(ans.status, 200);
+    mock_answer_free(&ans);
+    /* templates are not affected */
+    notify(&f, MOCK_EP_SEND, "{\"channel\": \"email\", \"template_id\": \"t\", \"to\": \"a@example.com\"}", plan, &ans);
+    assert_int_equal(ans.status, 200);
+    mock_answer_free(&ans);
+    d = deliveries(&f);
+    assert_string_equal(d, "message,P-1,sms,paid|message,P-1,whatsapp,paid|message,P-3,sms,paid|send,a@example.com,email,t");
+    free(d);
+    assert_int_equal(atomic_load(&f.stats.partial), 2);
+    assert_int_equal(atomic_load(&f.stats.delivered), 4);
+    fixture_close(&f);
+}
+
+static void test_false_200(void **state)
+{
+    (void)state;
+    api_fixture f;
+    mock_answer ans;
+    char *d;
+    fixture_open(&f);
+    notify(&f, MOCK_EP_MESSAGE, "{\"order_no\": \"F-1\", \"channels\": [\"sms\"]}",
+           (mock_plan){0, MOCK_FALSE200_RESULT_FAILED}, &ans);
+    assert_int_equal(ans.status, 200);
+    assert_string_equal(ans.body, "{\"result\":\"failed\"}");
+    assert_null(ans.content_type);
+    mock_answer_free(&ans);
+    notify(&f, MOCK_EP_MESSAGE, "{\"order_no\": \"F-2\", \"channels\": [\"sms\"]}",
+           (mock_plan){0, MOCK_FALSE200_HTML}, &ans);
+    assert_int_equal(ans.status, 200);
+    assert_non_null(strstr(ans.body, "<form"));
+    assert_string_equal(ans.content_type, "text/html; charset=utf-8");
+    mock_answer_free(&ans);
+    notify(&f, MOCK_EP_SEND, "{\"channel\": \"sms\", \"template_id\": \"t\", \"to\": \"+96599999999\"}",
+           (mock_plan){0, MOCK_FALSE200_EMPTY}, &ans);
+    assert_int_equal(ans.status, 200);
+    assert_int_equal(ans.len, 0);
+    mock_answer_free(&ans);
+    notify(&f, MOCK_EP_SEND, "{\"channel\": \"sms\", \"template_id\": \"t\", \"to\": \"+96599999998\"}",
+           (mock_plan){0, MOCK_FALSE200_RESULT_FAILED}, &ans);
+    assert_string_equal(ans.body, "{\"result\":\"failed\"}");
+    mock_answer_free(&ans);
+    /* a request that is refused anyway stays refused */
+    notify(&f, MOCK_EP_MESSAGE, "{\"channels\": [\"fax\"]}", (mock_plan){0, MOCK_FALSE200_HTML}, &ans);
+    assert_int_equal(ans.status, 400);
+    mock_answer_free(&ans);
+    d = deliveries(&f);
+    assert_string_equal(d, "message,F-2,sms,paid|send,+96599999999,sms,t");
+    free(d);
+    assert_int_equal(atomic_load(&f.stats.false_200), 4);
+    fixture_close(&f);
+}
+
 static void test_csv_field(void **state)
 {
     (void)state;
@@ -306,6 +530,11 @@ int main(void)
         cmocka_unit_test(test_txn_errors),
         cmocka_unit_test(test_faults_repeatable),
         cmocka_unit_test(test_faults_outage_and_rate),
+        cmocka_unit_test(test_lost_parse),
+        cmocka_unit_test(test_answer_faults),
+        cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_fail_channel),
+        cmocka_unit_test(test_false_200),
         cmocka_unit_test(test_csv_field),
         cmocka_unit_test(test_utc_format),
         cmocka_unit_test(test_timer),

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rules.h"
 #include "xlsxout.h"
 
 /* ---- reading the workbook back --------------------------------------------------- */
@@ -278,6 +279,25 @@ static char *summary_value(const char *xml, const char *label)
     return NULL;
 }
 
+/* The reference of the cell in column col on the row whose column A reads label. */
+static char *row_of(const char *xml, const char *label, char col)
+{
+    for (int r = 1; r < 200; r++) {
+        char a[16];
+        snprintf(a, sizeof a, "A%d", r);
+        cell ca = get_cell(xml, a);
+        int hit = ca.found && strcmp(ca.text, label) == 0;
+        free(ca.text);
+        if (hit) {
+            char *ref = malloc(16);
+            snprintf(ref, 16, "%c%d", col, r);
+            return ref;
+        }
+    }
+    fail_msg("no row \"%s\"", label);
+    return NULL;
+}
+
 static void want_summary(const char *xml, const char *label, const char *want)
 {
     char *v = summary_value(xml, label);
@@ -327,13 +347,52 @@ static void want_well_formed(const tmpbook *b, const char *name, const char *xml
 
 /* ---- writing ------------------------------------------------------------------- */
 
-static void put_row(xlsxout *x, size_t n, const char *const *cells)
+/* A row's typed outcome, as the pipeline decides it. */
+typedef struct {
+    row_status status;
+    int http, attempts;
+    unsigned channels;
+    const char *detail;
+    long latency_ms;      /* -1 = not sent */
+    int64_t finished_ms;  /* 0 = none */
+} outcome;
+
+static void make_job(job *j, const outcome *o)
+{
+    job_init(j);
+    job_reset(j, 1);
+    j->status = o->status;
+    j->http_status = o->http;
+    j->attempts = o->attempts;
+    j->channels = o->channels;
+    snprintf(j->detail, sizeof j->detail, "%s", o->detail ? o->detail : "");
+    j->latency_ms = o->latency_ms;
+    j->finished_at_ms = o->finished_ms;
+}
+
+static const outcome sent_ok = {RS_SENT, 200, 1, RULES_SMS, "ok", 10, 0};
+
+static void put_row_as(xlsxout *x, size_t n, const char *const *cells, const outcome *o)
 {
     size_t lens[32];
+    job j;
     assert_true(n <= 32);
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(cells[i]);
-    assert_int_equal(xlsxout_row(x, cells, lens), 0);
+    make_job(&j, o);
+    assert_int_equal(xlsxout_row(x, cells, lens, &j), 0);
+    job_free(&j);
+}
+
+static void put_row(xlsxout *x, size_t n, const char *const *cells)
+{
+    put_row_as(x, n, cells, &sent_ok);
+}
+
+static int64_t utc_ms(int y, int mo, int d, int h, int mi, int s, int ms)
+{
+    struct tm t = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    return (int64_t)timegm(&t) * 1000 + ms;
 }
 
 typedef struct {
@@ -348,20 +407,27 @@ static void on_notice(void *ctx, const char *msg)
     snprintf(n->last, sizeof n->last, "%s", msg);
 }
 
-static const char *const header11[] = {
-    "order_no",          "phone",           "note",          "customer",
-    "result_status",     "result_http_status", "result_attempts", "result_channels",
-    "result_detail",     "result_latency_ms", "result_finished_at"};
+/* Input columns A-D; xlsxout adds the result columns E-K and the local time L. */
+static const char *const header4[] = {"order_no", "phone", "note", "customer"};
 
-static const char *const rows11[][11] = {
-    {"=1+1", "+96550000003", "line one\nline two", "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7",
-     "sent", "200", "1", "sms;email", "ok", "153", "2026-11-23T19:40:00.123Z"},
-    {"000123", "=HYPERLINK(\"http://x\";\"y\")", "  padded  ", "a&b<c>", "failed", "400", "1",
-     "whatsapp", "Bad request", "87", "2026-11-23T19:40:01.500Z"},
-    {"-5", "@SUM(A1)", "", "x", "invalid", "", "0", "", "order_no: missing", "", ""},
-    {"42", "1e5", "\t tab", "y", "not_attempted", "", "0", "sms", "", "", "garbage-date"},
-    {"7", "0x10", "", "", "sent", "200", "2", "sms", "ok", "1000", "2026-11-22T08:00:00Z"},
+static const char *const rows4[][4] = {
+    {"=1+1", "+96550000003", "line one\nline two", "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7"},
+    {"000123", "=HYPERLINK(\"http://x\";\"y\")", "  padded  ", "a&b<c>"},
+    {"-5", "@SUM(A1)", "", "x"},
+    {"42", "1e5", "\t tab", "y"},
+    {"7", "0x10", "", ""},
 };
+
+static outcome outcomes5[5];
+
+static void init_outcomes(void)
+{
+    outcomes5[0] = (outcome){RS_SENT, 200, 1, RULES_SMS | RULES_EMAIL, "ok", 153, utc_ms(2026, 11, 23, 19, 40, 0, 123)};
+    outcomes5[1] = (outcome){RS_FAILED, 400, 1, RULES_WHATSAPP, "Bad request", 87, utc_ms(2026, 11, 23, 19, 40, 1, 500)};
+    outcomes5[2] = (outcome){RS_INVALID, 0, 0, 0, "order_no: missing", -1, 0};
+    outcomes5[3] = (outcome){RS_NOT_ATTEMPTED, 0, 0, RULES_SMS, "", -1, 0};
+    outcomes5[4] = (outcome){RS_SENT, 200, 2, RULES_SMS, "ok", 1000, utc_ms(2026, 11, 22, 8, 0, 0, 0)};
+}
 
 static double excel_serial(int y, int mo, int d, int h, int mi, double s)
 {
@@ -370,17 +436,27 @@ static double excel_serial(int y, int mo, int d, int h, int mi, double s)
     return (double)(timegm(&a) - timegm(&e)) / 86400.0 + (h * 3600 + mi * 60 + s) / 86400.0;
 }
 
-static void write_book11(const tmpbook *b)
+/* The job's end as the lead passes it: exit 1, not sharded, channels from the summary. */
+static void write_book11_end(const tmpbook *b, const xlsxout_end *end)
 {
     char err[256] = "";
-    xlsxout *x = xlsxout_open(b->path, header11, 11, err, sizeof err);
+    init_outcomes();
+    xlsxout *x = xlsxout_open(b->path, header4, 4, err, sizeof err);
     if (!x)
         fail_msg("open: %s", err);
-    for (size_t r = 0; r < sizeof rows11 / sizeof *rows11; r++)
-        put_row(x, 11, rows11[r]);
-    xlsxout_kv info[] = {{"input", "in.csv"}, {"mode", "message"}, {"rate", "10"}};
-    if (xlsxout_close(x, info, 3, err, sizeof err) != 0)
+    for (size_t r = 0; r < sizeof rows4 / sizeof *rows4; r++)
+        put_row_as(x, 4, rows4[r], &outcomes5[r]);
+    if (xlsxout_close(x, end, err, sizeof err) != 0)
         fail_msg("close: %s", err);
+}
+
+static const xlsxout_kv info3[] = {{"input", "in.csv"}, {"mode", "message"}, {"rate", "10"}};
+
+static void write_book11(const tmpbook *b)
+{
+    xlsxout_end end = {.exit_code = 1, .shard_k = 0, .shard_n = 1, .channel_sent = {2, 1, 0},
+                       .channel_requested = {2, 1, 1}, .info = info3, .ninfo = 3};
+    write_book11_end(b, &end);
 }
 
 /* ---- tests --------------------------------------------------------------------- */
@@ -445,7 +521,7 @@ static void test_result_cells_typed(void **state)
     assert_true(k2.styled);
     free(k2.text);
     assert_non_null(strstr(styles, "formatCode=\"yyyy-mm-dd hh:mm:ss.000\""));
-    want_string(s1, "K5", "garbage-date"); /* unparsable stays text */
+    want_blank(s1, "K5"); /* no time: blank, never text */
     want_blank(s1, "K4");
 
     /* status colours: sent and failed styled differently, both sent rows alike */
@@ -464,7 +540,7 @@ static void test_result_cells_typed(void **state)
     /* header frozen, filter over all columns and rows, widths set */
     assert_non_null(strstr(s1, "<pane ySplit=\"1\""));
     assert_non_null(strstr(s1, "state=\"frozen\""));
-    assert_non_null(strstr(s1, "<autoFilter ref=\"A1:K6\"/>"));
+    assert_non_null(strstr(s1, "<autoFilter ref=\"A1:L6\"/>"));
     assert_non_null(strstr(s1, "<cols>"));
     cell a1 = get_cell(s1, "A1");
     assert_true(a1.styled);
@@ -501,9 +577,13 @@ static void test_summary_sheet(void **state)
     want_summary(s2, "not_attempted", "1");
     want_summary(s2, "duplicate", "0");
     want_summary(s2, "dry_run", "0");
-    want_summary(s2, "sms", "3");
+    /* channels as stderr counts them: sent (B) of requested (C) */
+    want_summary(s2, "sms", "2");
     want_summary(s2, "email", "1");
-    want_summary(s2, "whatsapp", "1");
+    want_summary(s2, "whatsapp", "0");
+    char *ref = row_of(s2, "whatsapp", 'C');
+    want_number(s2, ref, "1");
+    free(ref);
     want_summary(s2, "200", "2");
     want_summary(s2, "400", "1");
     want_summary(s2, "(none)", "2");
@@ -521,22 +601,22 @@ static void test_summary_sheet(void **state)
 static void test_sheet_limit(void **state)
 {
     const tmpbook b = *(const tmpbook *)*state;
-    static const char *const hdr[] = {"order_no", "result_status"};
+    static const char *const hdr[] = {"order_no"};
     char err[256] = "";
     notices n = {0};
-    xlsxout *x = xlsxout_open(b.path, hdr, 2, err, sizeof err);
+    xlsxout *x = xlsxout_open(b.path, hdr, 1, err, sizeof err);
     assert_non_null(x);
     xlsxout_set_sheet_limit(x, 3);
     xlsxout_set_notice(x, on_notice, &n);
     for (int i = 1; i <= 7; i++) {
         char id[16];
         snprintf(id, sizeof id, "r%d", i);
-        const char *row[] = {id, "sent"};
-        put_row(x, 2, row);
+        const char *row[] = {id};
+        put_row(x, 1, row);
     }
     assert_int_equal(n.n, 2);
     assert_non_null(strstr(n.last, "Results 3"));
-    assert_int_equal(xlsxout_close(x, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(xlsxout_close(x, NULL, err, sizeof err), 0);
 
     char *wbx = part(&b, "xl/workbook.xml");
     const char *p1 = strstr(wbx, "<sheet name=\"Results\"");
@@ -549,7 +629,7 @@ static void test_sheet_limit(void **state)
     free(wbx);
 
     static const char *const first[] = {"r1", "r4", "r7"};
-    static const char *const filter[] = {"A1:B4", "A1:B4", "A1:B2"};
+    static const char *const filter[] = {"A1:I4", "A1:I4", "A1:I2"};
     for (int k = 0; k < 3; k++) {
         char name[64], ref[64];
         snprintf(name, sizeof name, "xl/worksheets/sheet%d.xml", k + 1);
@@ -589,9 +669,13 @@ static void test_unreadable_text_sanitised(void **state)
     char err[256] = "";
     xlsxout *x = xlsxout_open(b.path, hdr, 8, err, sizeof err);
     assert_non_null(x);
-    assert_int_equal(xlsxout_row(x, row, lens), 0);
+    job j;
+    make_job(&j, &sent_ok);
+    assert_int_equal(xlsxout_row(x, row, lens, &j), 0);
+    job_free(&j);
     xlsxout_kv info[] = {{"input", "file\xff.csv"}};
-    assert_int_equal(xlsxout_close(x, info, 1, err, sizeof err), 0);
+    xlsxout_end end = {.exit_code = 0, .info = info, .ninfo = 1};
+    assert_int_equal(xlsxout_close(x, &end, err, sizeof err), 0);
 
     char *s1 = part(&b, "xl/worksheets/sheet1.xml");
     want_well_formed(&b, "xl/worksheets/sheet1.xml", s1);
@@ -644,11 +728,14 @@ static void test_long_cells_cut(void **state)
     xlsxout *x = xlsxout_open(b.path, hdr, 4, err, sizeof err);
     assert_non_null(x);
     xlsxout_set_notice(x, on_notice, &n);
-    assert_int_equal(xlsxout_row(x, row, lens), 0);
-    assert_int_equal(xlsxout_row(x, row, lens), 0);
+    job j;
+    make_job(&j, &sent_ok);
+    assert_int_equal(xlsxout_row(x, row, lens, &j), 0);
+    assert_int_equal(xlsxout_row(x, row, lens, &j), 0);
+    job_free(&j);
     assert_int_equal(n.n, 1); /* told once, counted on the Summary */
     assert_non_null(strstr(n.last, "32767"));
-    assert_int_equal(xlsxout_close(x, NULL, 0, err, sizeof err), 0);
+    assert_int_equal(xlsxout_close(x, NULL, err, sizeof err), 0);
 
     char *s1 = part(&b, "xl/worksheets/sheet1.xml");
     cell ca = get_cell(s1, "A2"), cb = get_cell(s1, "B2"), cc = get_cell(s1, "C2"),
@@ -712,11 +799,85 @@ static void test_discard_and_late_failure(void **state)
     int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
     assert_true(saved >= 0 && devnull >= 0);
     dup2(devnull, 2);
-    int rc = xlsxout_close(x, NULL, 0, err, sizeof err);
+    int rc = xlsxout_close(x, NULL, err, sizeof err);
     dup2(saved, 2);
     close(saved), close(devnull);
     assert_int_equal(rc, -1);
     assert_non_null(strstr(err, "xlsx"));
+}
+
+static void test_summary_speaks_to_people(void **state)
+{
+    const tmpbook b = *(const tmpbook *)*state;
+    setenv("TZ", "XYZ-3", 1); /* UTC+3, as in Kuwait, without needing tzdata */
+    tzset();
+    write_book11(&b);
+    char *s1 = part(&b, "xl/worksheets/sheet1.xml");
+    char *s2 = part(&b, "xl/worksheets/sheet2.xml");
+    char *wbx = part(&b, "xl/workbook.xml");
+
+    /* the exit status, what it means and what to do */
+    char *ref = row_of(s2, "exit status", 'B');
+    want_number(s2, ref, "1");
+    ref[0] = 'C';
+    cell meaning = get_cell(s2, ref);
+    assert_non_null(strstr(meaning.text, "some rows need attention"));
+    free(meaning.text), free(ref);
+    char *next = summary_value(s2, "what to do next");
+    assert_non_null(next);
+    assert_non_null(strstr(next, "failures"));
+    free(next);
+    /* not sharded: no shard line */
+    assert_null(summary_value(s2, "shard"));
+
+    /* times in the local zone beside UTC: the Results column and the Summary */
+    want_string(s1, "L1", "result_finished_local");
+    assert_true(fabs(number_at(s1, "L2") - excel_serial(2026, 11, 23, 22, 40, 0.123)) < 1e-9);
+    assert_true(fabs(number_at(s1, "K2") - excel_serial(2026, 11, 23, 19, 40, 0.123)) < 1e-9);
+    want_blank(s1, "L4");
+    ref = row_of(s2, "first finished (UTC)", 'C');
+    cell local = get_cell(s2, ref);
+    assert_string_equal(local.text, "2026-11-22 11:00:00 +0300");
+    free(local.text), free(ref);
+
+    /* prints well: landscape, one page wide, the header row on every page */
+    assert_non_null(strstr(s1, "orientation=\"landscape\""));
+    assert_non_null(strstr(s1, "<pageSetUpPr fitToPage=\"1\"/>"));
+    assert_non_null(strstr(s1, "fitToHeight=\"0\""));
+    assert_non_null(strstr(wbx, "_xlnm.Print_Titles"));
+    assert_non_null(strstr(wbx, "Results!$1:$1"));
+    free(s1), free(s2), free(wbx);
+    unsetenv("TZ");
+    tzset();
+}
+
+static void test_summary_exit_and_shard(void **state)
+{
+    const tmpbook b = *(const tmpbook *)*state;
+    static const struct {
+        int code;
+        const char *meaning, *next;
+    } cases[] = {
+        {130, "interrupted", "--resume"},
+        {4, "stopped early by a limit", "--resume"},
+        {3, "rejected the key", "--resume"},
+        {0, "done", "nothing to do"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        xlsxout_end end = {.exit_code = cases[i].code, .shard_k = 2, .shard_n = 4};
+        write_book11_end(&b, &end);
+        char *s2 = part(&b, "xl/worksheets/sheet2.xml");
+        char *ref = row_of(s2, "exit status", 'C');
+        cell meaning = get_cell(s2, ref);
+        if (!strstr(meaning.text, cases[i].meaning))
+            fail_msg("exit %d: \"%s\"", cases[i].code, meaning.text);
+        free(meaning.text), free(ref);
+        char *next = summary_value(s2, "what to do next");
+        assert_non_null(strstr(next, cases[i].next));
+        free(next);
+        want_summary(s2, "shard", "2 of 4 (K = 0..3)");
+        free(s2);
+    }
 }
 
 int main(void)
@@ -728,6 +889,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sheet_limit, book_setup, book_teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_text_sanitised, book_setup, book_teardown),
         cmocka_unit_test_setup_teardown(test_long_cells_cut, book_setup, book_teardown),
+        cmocka_unit_test_setup_teardown(test_summary_speaks_to_people, book_setup, book_teardown),
+        cmocka_unit_test_setup_teardown(test_summary_exit_and_shard, book_setup, book_teardown),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test_setup_teardown(test_discard_and_late_failure, book_setup, book_teardown),
     };

@@ -1,11 +1,13 @@
 /* bench_xlsxout — writes N typical result rows with xlsxout, to measure time and peak
  * memory (run under /usr/bin/time -v). Not part of the build:
- *   cc -std=c11 -D_GNU_SOURCE -O2 -Iinclude src/xlsxout.c tests/xlsx/bench_xlsxout.c \
- *      -lxlsxwriter -o /tmp/bench_xlsxout && /usr/bin/time -v /tmp/bench_xlsxout out.xlsx 200000 */
+ *   make all && cc -std=c11 -D_GNU_SOURCE -O2 -Iinclude tests/xlsx/bench_xlsxout.c build/libottu.a \
+ *      -lxlsxwriter -lcsv -lcurl -lcjson -lsqlite3 -lm -pthread -o /tmp/bench_xlsxout &&
+ *   /usr/bin/time -v /tmp/bench_xlsxout out.xlsx 200000 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules.h"
 #include "xlsxout.h"
 
 int main(int argc, char **argv)
@@ -14,42 +16,44 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s OUT.xlsx ROWS\n", argv[0]);
         return 2;
     }
-    static const char *const hdr[] = {"order_no", "session_id", "channels", "state",
-                                      "result_status", "result_http_status", "result_attempts",
-                                      "result_channels", "result_detail", "result_latency_ms",
-                                      "result_finished_at"};
-    static const char *const statuses[] = {"sent", "sent", "sent", "failed", "invalid",
-                                           "not_attempted", "sent", "unknown"};
+    static const char *const hdr[] = {"order_no", "session_id", "channels", "state"};
+    static const row_status statuses[] = {RS_SENT, RS_SENT, RS_SENT, RS_FAILED, RS_INVALID,
+                                          RS_NOT_ATTEMPTED, RS_SENT, RS_UNKNOWN};
     char err[256];
     unsigned long rows = strtoul(argv[2], NULL, 10);
-    xlsxout *x = xlsxout_open(argv[1], hdr, 11, err, sizeof err);
+    xlsxout *x = xlsxout_open(argv[1], hdr, 4, err, sizeof err);
     if (!x) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    job j;
+    job_init(&j);
     for (unsigned long i = 0; i < rows; i++) {
-        char order[32], session[48], latency[16], when[32];
+        char order[32], session[48];
         snprintf(order, sizeof order, "ORD-%08lu", i);
         snprintf(session, sizeof session, "5f1c%012lx9a7e4b2d", i * 2654435761UL);
-        snprintf(latency, sizeof latency, "%lu", 40 + i % 900);
-        snprintf(when, sizeof when, "2026-11-23T%02lu:%02lu:%02lu.%03luZ", i / 3600000 % 24,
-                 i / 60000 % 60, i / 1000 % 60, i % 1000);
-        const char *st = statuses[i % 8];
-        const char *cells[] = {order, session, "sms;email", "paid", st,
-                               st[0] == 'i' || st[0] == 'n' ? "" : "200",
-                               st[0] == 'i' ? "0" : "1", "sms;email",
-                               st[0] == 's' ? "Notification sent" : "Order not found in merchant",
-                               latency, when};
-        size_t lens[11];
-        for (int c = 0; c < 11; c++)
+        job_reset(&j, (long)i + 1);
+        j.status = statuses[i % 8];
+        j.http_status = j.status == RS_INVALID || j.status == RS_NOT_ATTEMPTED ? 0 : 200;
+        j.attempts = j.status == RS_INVALID ? 0 : 1;
+        j.channels = RULES_SMS | RULES_EMAIL;
+        snprintf(j.detail, sizeof j.detail, "%s",
+                 j.status == RS_SENT ? "Notification sent" : "Order not found in merchant");
+        j.latency_ms = (int64_t)(40 + i % 900);
+        j.finished_at_ms = 1795290000000LL + (int64_t)i;
+        const char *cells[] = {order, session, "sms;email", "paid"};
+        size_t lens[4];
+        for (int c = 0; c < 4; c++)
             lens[c] = strlen(cells[c]);
-        if (xlsxout_row(x, cells, lens) < 0) {
+        if (xlsxout_row(x, cells, lens, &j) < 0) {
             fprintf(stderr, "%s\n", xlsxout_error(x));
             return 1;
         }
     }
+    job_free(&j);
     xlsxout_kv info[] = {{"input", "bench.csv"}, {"mode", "message"}};
-    if (xlsxout_close(x, info, 2, err, sizeof err) < 0) {
+    xlsxout_end end = {.exit_code = 0, .info = info, .ninfo = 2};
+    if (xlsxout_close(x, &end, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }

@@ -1,0 +1,85 @@
+/* ledger_backend — the small ops table between ledger.c (locking, batching, the settle
+ * buffer) and one store: ledger_sqlite.c or ledger_pg.c. Internal to the ledger module
+ * and its `ledger` subcommand; the rest of the program includes ledger.h only. */
+#ifndef OTTU_LEDGER_BACKEND_H
+#define OTTU_LEDGER_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger.h"
+
+/* How a backend is opened: the two public modes, plus the subcommand's (an existing
+ * ledger only, no job registered; writable for prune). */
+enum { LEDGER_ADMIN_READ = 10, LEDGER_ADMIN_WRITE = 11 };
+
+/* One buffered ledger_settle call; the identifier is text[off, off+len). */
+typedef struct {
+    size_t off, len;
+    long row;
+    unsigned sent, maybe;
+    int64_t at_ms;
+} ledger_settlement;
+
+typedef struct {
+    char day[11]; /* YYYY-MM-DD, UTC */
+    long long n[3]; /* sent or maybe, per channel bit index */
+} ledger_day_count;
+
+typedef struct {
+    char scope[80];
+    long long used;
+} ledger_budget_row;
+
+/* What `ledger stats` prints. */
+typedef struct {
+    long long sent, maybe, claimed, released, identifiers, jobs;
+    int64_t oldest_ms, newest_ms; /* of sent/maybe records; 0 when none */
+    ledger_day_count *days;
+    size_t ndays;
+    ledger_budget_row *budget; /* today's use per scope */
+    size_t nbudget;
+} ledger_stats;
+
+enum { LEDGER_BUDGET_TAKE, LEDGER_BUDGET_RETURN, LEDGER_BUDGET_USED };
+
+typedef struct ledger_ops {
+    /* Applies the settlements, then claims the items, in ONE write transaction (either
+     * list may be empty). peek: no transaction and no writes, items only looked up.
+     * *written += records set to sent or maybe. 0, or -1 with err and nothing applied. */
+    int (*write)(void *be, const ledger_settlement *s, size_t ns, const char *text, ledger_claim_item *items,
+                 size_t ni, int64_t now_ms, int64_t cooldown_ms, int peek, long long *written, char *err,
+                 size_t errlen);
+    /* TAKE: up to n (limit <= 0: no limit) returns taken; RETURN: gives n back, returns 0;
+     * USED: returns today's use. -1 with err. Each one transaction. */
+    long long (*budget)(void *be, int op, const char *scope, const char *day, long n, long long limit, char *err,
+                        size_t errlen);
+    /* Fills st (caller frees days and budget). 0 or -1. */
+    int (*stats)(void *be, const char *today, ledger_stats *st, char *err, size_t errlen);
+    /* Deletes (or with dry_run counts) records of any state whose time is before
+     * cutoff_ms, and budget days before cutoff's day. Returns how many records, or -1
+     * with err; *left = records remaining. */
+    long long (*prune)(void *be, int64_t cutoff_ms, int dry_run, long long *left, char *err, size_t errlen);
+    void (*close)(void *be);
+} ledger_ops;
+
+extern const ledger_ops ledger_sqlite_ops;
+extern const ledger_ops ledger_pg_ops;
+
+/* mode: LEDGER_READWRITE, LEDGER_READONLY or LEDGER_ADMIN_*. NULL with err on failure.
+ * A READONLY SQLite ledger that does not exist opens as an empty one. */
+void *ledger_sqlite_open(const char *path, const char *job_id, int mode, char *err, size_t errlen);
+void *ledger_pg_open(const char *uri, const char *job_id, int mode, char *err, size_t errlen);
+
+/* 1 when spec names a PostgreSQL ledger (postgresql:// or postgres://). */
+int ledger_is_pg(const char *spec);
+
+/* For the subcommand (ledger_cmd.c): open an existing ledger, read stats, prune. */
+ledger *ledger_open_admin(const char *spec, int writable, char *err, size_t errlen);
+int ledger_get_stats(ledger *l, int64_t now_ms, ledger_stats *st, char *err, size_t errlen);
+long long ledger_prune_before(ledger *l, int64_t cutoff_ms, int dry_run, long long *left, char *err, size_t errlen);
+
+/* The UTC day of ms since the epoch as YYYY-MM-DD. */
+void ledger_utc_day(int64_t ms, char day[11]);
+
+#endif

@@ -1,0 +1,23 @@
+/* preflight — one GET on the job's endpoint before the first notification request. Ottu's
+ * framework authenticates (and throttles) before it checks the method, so the answer
+ * tells a wrong host, a wrong base URL and a wrong key apart without sending anything. */
+#ifndef OTTU_PREFLIGHT_H
+#define OTTU_PREFLIGHT_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+typedef enum {
+    PREFLIGHT_GO = 0,         /* 405: the API is there and takes the key */
+    PREFLIGHT_KEY_REJECTED,   /* 401/403: exit 3, no notification request made */
+    PREFLIGHT_REFUSED         /* not the API, or unreachable: exit 2; err says why */
+} preflight_result;
+
+/* What an answer to the preflight GET means (pure). err gets the message for the
+ * operator (host and reason), never the key. */
+preflight_result preflight_judge(const http_result *res, const char *url, char *err, size_t errlen);
+/* Sends the GET on base URL + path and judges it. */
+preflight_result preflight_run(http_shared *http, const char *base_url, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,907 @@
+/* ledger_pg — the PostgreSQL store of the ledger (postgresql:// and postgres:// specs),
+ * through libpq: the schema ottu_resend, and every PostgreSQL statement the ledger runs. */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger.h"
+#include "ledger_backend.h"
+#include "rules.h"
+
+/* Version of the ottu_resend schema (its own numbering, in ottu_resend.version). */
+#define PG_SCHEMA_VERSION 1
+/* Attempts of a transaction PostgreSQL aborted to break a deadlock between two jobs. */
+#define PG_ATTEMPTS 5
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+/* One row per (identifier, channel) in `gate` holds the newest send and the one open
+ * claim: a claim is an upsert on it whose WHERE says "free", so two processes on any
+ * hosts serialise on that row and only one is granted. `claims` keeps the history. */
+static const char schema_sql[] =
+    "CREATE SCHEMA IF NOT EXISTS ottu_resend;\n"
+    "CREATE TABLE ottu_resend.version (\n"
+    "  version    integer NOT NULL,\n"
+    "  applied_at timestamptz NOT NULL DEFAULT now()\n"
+    ");\n"
+    "CREATE TABLE ottu_resend.jobs (\n"
+    "  id         bigserial PRIMARY KEY,\n"
+    "  name       text NOT NULL UNIQUE,\n"
+    "  started_at timestamptz NOT NULL DEFAULT now()\n"
+    ");\n"
+    "CREATE TABLE ottu_resend.gate (\n"
+    "  identifier   text NOT NULL,\n"
+    "  channel      text NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp')),\n"
+    "  sent_ms      bigint,\n"
+    "  sent_state   text CHECK (sent_state IN ('sent', 'maybe')),\n"
+    "  sent_job     bigint,\n"
+    "  sent_row     bigint,\n"
+    "  claim_job    bigint,\n"
+    "  claim_row    bigint,\n"
+    "  claim_ms     bigint,\n"
+    "  claim_resend boolean NOT NULL DEFAULT false,\n"
+    "  PRIMARY KEY (identifier, channel)\n"
+    ");\n"
+    "CREATE TABLE ottu_resend.claims (\n"
+    "  identifier    text NOT NULL,\n"
+    "  channel       text NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp')),\n"
+    "  job_id        bigint NOT NULL REFERENCES ottu_resend.jobs (id),\n"
+    "  row_no        bigint NOT NULL,\n"
+    "  state         text NOT NULL CHECK (state IN ('claimed', 'sent', 'maybe', 'released')),\n"
+    "  claimed_at_ms bigint NOT NULL,\n"
+    "  at_ms         bigint NOT NULL,\n"
+    "  PRIMARY KEY (identifier, channel, job_id, row_no)\n"
+    ");\n"
+    "CREATE INDEX claims_time ON ottu_resend.claims (at_ms);\n"
+    "CREATE TABLE ottu_resend.budget (\n"
+    "  scope text NOT NULL,\n"
+    "  day   date NOT NULL,\n"
+    "  used  bigint NOT NULL,\n"
+    "  PRIMARY KEY (scope, day)\n"
+    ");\n"
+    "CREATE VIEW ottu_resend.send_log AS\n"
+    "  SELECT to_char(to_timestamp(c.at_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS sent_at,\n"
+    "         c.channel, c.identifier, j.name AS job, c.row_no, c.state, c.at_ms AS sent_at_ms, c.job_id\n"
+    "  FROM ottu_resend.claims c LEFT JOIN ottu_resend.jobs j ON j.id = c.job_id\n"
+    "  WHERE c.state IN ('sent', 'maybe');\n"
+    "INSERT INTO ottu_resend.version (version) VALUES (" XSTR(PG_SCHEMA_VERSION) ");\n";
+
+typedef struct {
+    PGconn *conn;
+    char *spec;
+    char *job_name;
+    int mode;
+    int have_schema; /* read-only: 0 when the database has no ledger yet (empty) */
+    int64_t job_id;  /* -1: this job has no row (read-only) */
+} pg;
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* libpq's message on one line (it never holds the password: libpq does not echo it). */
+static void one_line(const char *msg, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = msg ? msg : ""; *p && n + 1 < size; p++)
+        buf[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+    while (n > 0 && buf[n - 1] == ' ')
+        n--;
+    buf[n] = '\0';
+}
+
+static void pg_error(pg *g, const char *doing, const PGresult *res, char *err, size_t errlen)
+{
+    char msg[400];
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    one_line(primary ? primary : PQerrorMessage(g->conn), msg, sizeof msg);
+    if (PQstatus(g->conn) != CONNECTION_OK)
+        set_err(err, errlen, "ledger %s: %s: connection lost (%s)", g->spec, doing, msg);
+    else if (state && strcmp(state, "55P03") == 0)
+        set_err(err, errlen, "ledger %s: %s: another process kept the ledger locked for more than %d s", g->spec,
+                doing, LEDGER_BUSY_TIMEOUT_MS / 1000);
+    else
+        set_err(err, errlen, "ledger %s: %s: %s", g->spec, doing, msg);
+}
+
+/* ---- parameters: values kept in one pool, pointers made at exec time ------------------- */
+
+typedef struct {
+    char *pool;
+    size_t pn, pcap;
+    size_t *off;
+    int n, cap;
+    char *sql;
+    size_t sn, scap;
+} stmt;
+
+static int grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    size_t n = *cap ? *cap : 256;
+    void *p;
+    if (need <= *cap)
+        return 0;
+    while (n < need)
+        n *= 2;
+    if (!(p = realloc(*buf, n * elem)))
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+static void st_reset(stmt *s)
+{
+    s->pn = 0;
+    s->n = 0;
+    s->sn = 0;
+    if (s->sql)
+        s->sql[0] = '\0';
+}
+
+static void st_free(stmt *s)
+{
+    free(s->pool);
+    free(s->off);
+    free(s->sql);
+}
+
+/* Appends SQL text. */
+static int st_sql(stmt *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int st_sql(stmt *s, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || grow((void **)&s->sql, &s->scap, s->sn + (size_t)n + 1, 1) != 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(s->sql + s->sn, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    s->sn += (size_t)n;
+    return 0;
+}
+
+/* Adds a text parameter; returns its number ($n), 0 when out of memory. */
+static int st_param(stmt *s, const char *v, size_t len)
+{
+    size_t cap = (size_t)s->cap;
+    if (grow((void **)&s->pool, &s->pcap, s->pn + len + 1, 1) != 0 ||
+        grow((void **)&s->off, &cap, (size_t)s->n + 1, sizeof *s->off) != 0)
+        return 0;
+    s->cap = (int)cap;
+    memcpy(s->pool + s->pn, v, len);
+    s->pool[s->pn + len] = '\0';
+    s->off[s->n++] = s->pn;
+    s->pn += len + 1;
+    return s->n;
+}
+
+static int st_int(stmt *s, int64_t v)
+{
+    char b[24];
+    return st_param(s, b, (size_t)snprintf(b, sizeof b, "%" PRId64, v));
+}
+
+static PGresult *st_exec(pg *g, stmt *s)
+{
+    const char **vals = calloc((size_t)s->n + 1, sizeof *vals);
+    PGresult *r;
+    if (!vals)
+        return NULL;
+    for (int i = 0; i < s->n; i++)
+        vals[i] = s->pool + s->off[i];
+    r = PQexecParams(g->conn, s->sql, s->n, NULL, vals, NULL, NULL, 0);
+    free(vals);
+    return r;
+}
+
+/* Runs SQL without parameters; 0 when it succeeded. */
+static int exec_ok(pg *g, const char *sql, const char *doing, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(g->conn, sql);
+    int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+    if (!ok)
+        pg_error(g, doing, r, err, errlen);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int res_ok(PGresult *r)
+{
+    return r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+}
+
+static int64_t val_int(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* ---- opening ------------------------------------------------------------------------- */
+
+/* A password in the URI would sit in argv, shell history and logs. */
+static int has_password(const char *uri, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(uri, &msg);
+    int found = 0;
+    if (!opts) {
+        char line[300];
+        one_line(msg, line, sizeof line);
+        set_err(err, errlen, "ledger: not a valid PostgreSQL URI (%s)", line);
+        PQfreemem(msg);
+        return -1;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            found = 1;
+    PQconninfoFree(opts);
+    if (found) {
+        set_err(err, errlen,
+                "ledger: the PostgreSQL URI contains a password; remove it and use PGPASSFILE, ~/.pgpass or "
+                "PGPASSWORD instead");
+        return -1;
+    }
+    return 0;
+}
+
+/* The connection's settings; the URI's own values (given later) take precedence. */
+static int connect_db(pg *g, char *err, size_t errlen)
+{
+    const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
+    const char *vals[] = {"ottu-resend", "10", g->spec, NULL};
+    char msg[400], sql[96];
+    if (g->conn)
+        PQfinish(g->conn);
+    g->conn = PQconnectdbParams(keys, vals, 1);
+    if (!g->conn || PQstatus(g->conn) != CONNECTION_OK) {
+        one_line(g->conn ? PQerrorMessage(g->conn) : "out of memory", msg, sizeof msg);
+        set_err(err, errlen, "ledger %s: cannot connect: %s", g->spec, msg);
+        return -1;
+    }
+    /* Waiting on another job's row lock longer than this is "busy", as with SQLite. */
+    snprintf(sql, sizeof sql, "SET lock_timeout = %d; SET client_min_messages = warning", LEDGER_BUSY_TIMEOUT_MS);
+    return exec_ok(g, sql, "configuring the session", err, errlen);
+}
+
+/* Reconnects when the connection dropped since the last call (the server restarted). */
+static int ensure_conn(pg *g, char *err, size_t errlen)
+{
+    if (PQstatus(g->conn) == CONNECTION_OK)
+        return 0;
+    return connect_db(g, err, errlen);
+}
+
+static int find_job(pg *g, int create, char *err, size_t errlen)
+{
+    const char *sql = create ? "INSERT INTO ottu_resend.jobs (name) VALUES ($1) ON CONFLICT (name) DO UPDATE "
+                               "SET name = excluded.name RETURNING id"
+                             : "SELECT id FROM ottu_resend.jobs WHERE name = $1";
+    const char *vals[1] = {g->job_name};
+    PGresult *r = PQexecParams(g->conn, sql, 1, NULL, vals, NULL, NULL, 0);
+    g->job_id = -1;
+    if (!res_ok(r)) {
+        pg_error(g, "registering the job", r, err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    if (PQntuples(r) > 0)
+        g->job_id = val_int(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
+/* Creates the schema on first use, under an advisory lock so that jobs starting together
+ * do not race; refuses a schema newer than this program. */
+static int init_schema(pg *g, int create, char *err, size_t errlen)
+{
+    PGresult *r;
+    int version = 0;
+    if (create && (exec_ok(g, "BEGIN", "starting", err, errlen) != 0 ||
+                   exec_ok(g, "SELECT pg_advisory_xact_lock(4242001)", "locking the schema", err, errlen) != 0))
+        goto fail;
+    r = PQexec(g->conn, "SELECT to_regclass('ottu_resend.version') IS NOT NULL");
+    if (!res_ok(r)) {
+        pg_error(g, "reading the schema", r, err, errlen);
+        PQclear(r);
+        goto fail;
+    }
+    g->have_schema = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (g->have_schema) {
+        r = PQexec(g->conn, "SELECT max(version) FROM ottu_resend.version");
+        if (!res_ok(r)) {
+            pg_error(g, "reading the schema version", r, err, errlen);
+            PQclear(r);
+            goto fail;
+        }
+        version = (int)val_int(r, 0, 0);
+        PQclear(r);
+        if (version > PG_SCHEMA_VERSION) {
+            set_err(err, errlen,
+                    "ledger %s: written by a newer ottu-resend (schema %d, this one knows %d); upgrade, or use "
+                    "another database",
+                    g->spec, version, PG_SCHEMA_VERSION);
+            goto fail;
+        }
+    } else if (create) {
+        if (exec_ok(g, schema_sql, "creating the schema ottu_resend", err, errlen) != 0)
+            goto fail;
+        g->have_schema = 1;
+    }
+    if (create && exec_ok(g, "COMMIT", "creating the schema ottu_resend", err, errlen) != 0)
+        goto fail;
+    return 0;
+fail:
+    if (create && PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(g->conn, "ROLLBACK"));
+    return -1;
+}
+
+static void pg_close(void *be)
+{
+    pg *g = be;
+    if (!g)
+        return;
+    if (g->conn)
+        PQfinish(g->conn);
+    free(g->spec);
+    free(g->job_name);
+    free(g);
+}
+
+void *ledger_pg_open(const char *uri, const char *job_id, int mode, char *err, size_t errlen)
+{
+    int writable = mode == LEDGER_READWRITE || mode == LEDGER_ADMIN_WRITE;
+    pg *g;
+    if (has_password(uri, err, errlen) != 0)
+        return NULL;
+    if (!(g = calloc(1, sizeof *g)) || !(g->spec = strdup(uri)) || !(g->job_name = strdup(job_id ? job_id : ""))) {
+        pg_close(g);
+        set_err(err, errlen, "ledger %s: out of memory", uri);
+        return NULL;
+    }
+    g->mode = mode;
+    g->job_id = -1;
+    if (connect_db(g, err, errlen) != 0 || init_schema(g, mode == LEDGER_READWRITE, err, errlen) != 0)
+        goto fail;
+    if (!g->have_schema && (mode == LEDGER_ADMIN_READ || mode == LEDGER_ADMIN_WRITE)) {
+        set_err(err, errlen, "ledger %s: no ottu_resend schema in this database (not a ledger yet)", uri);
+        goto fail;
+    }
+    if (g->have_schema && job_id && find_job(g, writable, err, errlen) != 0)
+        goto fail;
+    return g;
+fail:
+    pg_close(g);
+    return NULL;
+}
+
+/* ---- claims ---------------------------------------------------------------------------- */
+
+/* One (item, channel) of a claim batch. */
+typedef struct {
+    size_t item;
+    int ch; /* channel index 0..2 */
+    int dup; /* the same (identifier, channel) appears earlier in the batch */
+} centry;
+
+static int same_key(const ledger_claim_item *a, const ledger_claim_item *b)
+{
+    return a->idlen == b->idlen && memcmp(a->id, b->id, a->idlen) == 0;
+}
+
+/* Fills the blocked_* fields of the entries not granted, and in peek mode decides the
+ * grants, from each (identifier, channel)'s gate row. */
+static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, int64_t cutoff, int peek,
+                         stmt *s, char *err, size_t errlen)
+{
+    PGresult *r;
+    int any = 0;
+    st_reset(s);
+    st_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
+              "coalesce(cj.name, ''), g.claim_job, g.claim_row FROM (VALUES ");
+    for (size_t k = 0; k < ne; k++) {
+        ledger_claim_item *it = &items[e[k].item];
+        if (e[k].dup || (!peek && (it->granted & (1u << e[k].ch))))
+            continue;
+        int a = st_param(s, it->id, it->idlen);
+        int b = st_param(s, rules_channel_name(1u << e[k].ch), strlen(rules_channel_name(1u << e[k].ch)));
+        int c = st_int(s, (int64_t)k);
+        st_sql(s, "%s($%d::text, $%d::text, $%d::int)", any ? ", " : "", a, b, c);
+        any = 1;
+    }
+    if (!any)
+        return 0;
+    st_sql(s, ") AS i (identifier, channel, k) JOIN ottu_resend.gate g USING (identifier, channel) "
+              "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job");
+    r = st_exec(g, s);
+    if (!res_ok(r)) {
+        pg_error(g, "looking up claims", r, err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    unsigned *blocked = calloc(ne, sizeof *blocked);
+    if (!blocked) {
+        PQclear(r);
+        set_err(err, errlen, "ledger: out of memory");
+        return -1;
+    }
+    for (int t = 0; t < PQntuples(r); t++) {
+        size_t k = (size_t)val_int(r, t, 0);
+        if (k >= ne)
+            continue;
+        ledger_claim_item *it = &items[e[k].item];
+        int i = e[k].ch;
+        int own_maybe = it->resend_own && !PQgetisnull(r, t, 2) && strcmp(PQgetvalue(r, t, 2), "maybe") == 0 &&
+                        val_int(r, t, 4) == g->job_id && val_int(r, t, 5) == it->row;
+        int own_claim = val_int(r, t, 8) == g->job_id && val_int(r, t, 9) == it->row;
+        if (!PQgetisnull(r, t, 1) && val_int(r, t, 1) > cutoff && !own_maybe) {
+            it->blocked_kind[i] = strcmp(PQgetvalue(r, t, 2), "maybe") == 0 ? LEDGER_MAYBE : LEDGER_SENT;
+            it->blocked_at_ms[i] = val_int(r, t, 1);
+            snprintf(it->blocked_job[i], sizeof it->blocked_job[i], "%s",
+                     val_int(r, t, 4) == g->job_id ? "" : PQgetvalue(r, t, 3));
+            blocked[k] = 1;
+        } else if (!PQgetisnull(r, t, 8) && val_int(r, t, 6) > cutoff && !own_claim) {
+            it->blocked_kind[i] = LEDGER_CLAIMED;
+            it->blocked_at_ms[i] = val_int(r, t, 6);
+            snprintf(it->blocked_job[i], sizeof it->blocked_job[i], "%s",
+                     val_int(r, t, 8) == g->job_id ? "" : PQgetvalue(r, t, 7));
+            blocked[k] = 1;
+        }
+    }
+    PQclear(r);
+    if (peek)
+        for (size_t k = 0; k < ne; k++)
+            if (!e[k].dup && !blocked[k])
+                items[e[k].item].granted |= 1u << e[k].ch;
+    free(blocked);
+    return 0;
+}
+
+/* The claim statement: gate upsert (the race-free check), history upsert, and which were
+ * granted, in one round trip. */
+static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, int64_t now, int64_t cooldown,
+                       stmt *s, char *err, size_t errlen)
+{
+    PGresult *r;
+    int any = 0;
+    st_reset(s);
+    /* (Every parameter must appear in the SQL, or PostgreSQL cannot type it.) */
+    int pj = st_int(s, g->job_id), pn = st_int(s, now), pc = cooldown > 0 ? st_int(s, now - cooldown) : 0;
+    st_sql(s, "WITH input (identifier, channel, row_no, resend, k) AS (VALUES ");
+    for (size_t k = 0; k < ne; k++) {
+        ledger_claim_item *it = &items[e[k].item];
+        const char *ch = rules_channel_name(1u << e[k].ch);
+        if (e[k].dup)
+            continue;
+        int a = st_param(s, it->id, it->idlen), b = st_param(s, ch, strlen(ch)), c = st_int(s, it->row);
+        int d = st_param(s, it->resend_own ? "t" : "f", 1), f = st_int(s, (int64_t)k);
+        st_sql(s, "%s($%d::text, $%d::text, $%d::bigint, $%d::boolean, $%d::int)", any ? ", " : "", a, b, c, d, f);
+        any = 1;
+    }
+    if (!any)
+        return 0;
+    if (cooldown > 0) {
+        /* ORDER BY: every process locks gate rows in the same order (fewer deadlocks). */
+        st_sql(s,
+               "), granted AS (INSERT INTO ottu_resend.gate AS g (identifier, channel, claim_job, claim_row, "
+               "claim_ms, claim_resend) SELECT identifier, channel, $%d::bigint, row_no, $%d::bigint, resend "
+               "FROM input ORDER BY identifier, channel "
+               "ON CONFLICT (identifier, channel) DO UPDATE SET claim_job = excluded.claim_job, "
+               "claim_row = excluded.claim_row, claim_ms = excluded.claim_ms, claim_resend = excluded.claim_resend "
+               "WHERE (g.sent_ms IS NULL OR g.sent_ms <= $%d::bigint OR (excluded.claim_resend AND "
+               "g.sent_state = 'maybe' AND g.sent_job = excluded.claim_job AND g.sent_row = excluded.claim_row)) "
+               "AND (g.claim_job IS NULL OR g.claim_ms <= $%d::bigint OR (g.claim_job = excluded.claim_job AND "
+               "g.claim_row = excluded.claim_row)) RETURNING identifier, channel), "
+               "won AS (SELECT i.* FROM granted JOIN input i USING (identifier, channel)), ",
+               pj, pn, pc, pc);
+    } else {
+        st_sql(s, "), won AS (SELECT * FROM input), ");
+    }
+    st_sql(s,
+           "hist AS (INSERT INTO ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, "
+           "claimed_at_ms, at_ms) SELECT identifier, channel, $%d::bigint, row_no, 'claimed', $%d::bigint, "
+           "$%d::bigint FROM won ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'claimed', "
+           "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms WHERE c.state <> 'sent') "
+           "SELECT k FROM won",
+           pj, pn, pn);
+    r = st_exec(g, s);
+    if (!res_ok(r)) {
+        pg_error(g, "claiming", r, err, errlen);
+        int deadlock = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
+                       (strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "40P01") == 0 ||
+                        strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "40001") == 0);
+        PQclear(r);
+        return deadlock ? -2 : -1;
+    }
+    for (int t = 0; t < PQntuples(r); t++) {
+        size_t k = (size_t)val_int(r, t, 0);
+        if (k < ne)
+            items[e[k].item].granted |= 1u << e[k].ch;
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* ---- settlements ------------------------------------------------------------------------ */
+
+/* One channel of a settlement that is sent or maybe-sent. */
+typedef struct {
+    size_t s; /* settlement index */
+    int ch;
+    int dup_gate, dup_hist; /* a later entry has the same gate key / history key */
+} sentry;
+
+static int run(pg *g, stmt *s, const char *doing, char *err, size_t errlen, int *deadlock)
+{
+    PGresult *r = st_exec(g, s);
+    int ok = res_ok(r);
+    if (!ok) {
+        const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        pg_error(g, doing, r, err, errlen);
+        *deadlock = st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0);
+    }
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char *text, long long *written,
+                        stmt *s, char *err, size_t errlen, int *deadlock)
+{
+    size_t ne = 0;
+    sentry *e;
+    int pj, any;
+    if (np == 0)
+        return 0;
+    /* Every claim of the rows: released (in the history and the gate) ... */
+    st_reset(s);
+    pj = st_int(s, g->job_id);
+    st_sql(s, "WITH v (identifier, row_no, at) AS (VALUES ");
+    for (size_t k = 0; k < np; k++) {
+        int a = st_param(s, text + p[k].off, p[k].len), b = st_int(s, p[k].row), c = st_int(s, p[k].at_ms);
+        st_sql(s, "%s($%d::text, $%d::bigint, $%d::bigint)", k ? ", " : "", a, b, c);
+    }
+    st_sql(s,
+           "), h AS (UPDATE ottu_resend.claims c SET state = 'released', at_ms = v.at FROM v "
+           "WHERE c.identifier = v.identifier AND c.job_id = $%d::bigint AND c.row_no = v.row_no "
+           "AND c.state = 'claimed') "
+           "UPDATE ottu_resend.gate g SET claim_job = NULL, claim_row = NULL, claim_ms = NULL, claim_resend = false "
+           "FROM v WHERE g.identifier = v.identifier AND g.claim_job = $%d::bigint AND g.claim_row = v.row_no",
+           pj, pj);
+    if (run(g, s, "recording outcomes", err, errlen, deadlock) != 0)
+        return -1;
+    /* ... then the sent and maybe-sent channels recorded. */
+    if (!(e = calloc(np * 3, sizeof *e))) {
+        set_err(err, errlen, "ledger: out of memory");
+        return -1;
+    }
+    for (size_t k = 0; k < np; k++)
+        for (int i = 0; i < 3; i++)
+            if ((p[k].sent | p[k].maybe) & (1u << i))
+                e[ne++] = (sentry){k, i, 0, 0};
+    /* One statement may not touch a row twice: the latest entry per key wins. */
+    for (size_t a = 0; a < ne; a++)
+        for (size_t b = a + 1; b < ne; b++)
+            if (e[a].ch == e[b].ch && p[e[a].s].len == p[e[b].s].len &&
+                memcmp(text + p[e[a].s].off, text + p[e[b].s].off, p[e[a].s].len) == 0) {
+                e[a].dup_gate = 1;
+                if (p[e[a].s].row == p[e[b].s].row)
+                    e[a].dup_hist = 1;
+            }
+    for (int pass = 0; pass < 2 && ne > 0; pass++) {
+        st_reset(s);
+        pj = st_int(s, g->job_id);
+        st_sql(s, "INSERT INTO %s VALUES ",
+               pass == 0 ? "ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms)"
+                         : "ottu_resend.gate AS g (identifier, channel, sent_job, sent_row, sent_state, sent_ms)");
+        any = 0;
+        for (size_t k = 0; k < ne; k++) {
+            const ledger_settlement *q = &p[e[k].s];
+            const char *ch = rules_channel_name(1u << e[k].ch);
+            const char *state = (q->sent & (1u << e[k].ch)) ? "sent" : "maybe";
+            if (pass == 0 ? e[k].dup_hist : e[k].dup_gate)
+                continue;
+            int a = st_param(s, text + q->off, q->len), b = st_param(s, ch, strlen(ch)), c = st_int(s, q->row);
+            int d = st_param(s, state, strlen(state)), f = st_int(s, q->at_ms);
+            if (pass == 0)
+                st_sql(s, "%s($%d, $%d, $%d::bigint, $%d::bigint, $%d, $%d::bigint, $%d::bigint)", any ? ", " : "",
+                       a, b, pj, c, d, f, f);
+            else
+                st_sql(s, "%s($%d, $%d, $%d::bigint, $%d::bigint, $%d, $%d::bigint)", any ? ", " : "", a, b, pj, c,
+                       d, f);
+            any = 1;
+        }
+        if (pass == 0)
+            st_sql(s, " ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = CASE WHEN "
+                      "excluded.state = 'maybe' AND c.state = 'sent' THEN 'sent' ELSE excluded.state END, "
+                      "at_ms = excluded.at_ms");
+        else
+            st_sql(s, " ON CONFLICT (identifier, channel) DO UPDATE SET sent_job = excluded.sent_job, "
+                      "sent_row = excluded.sent_row, sent_state = excluded.sent_state, sent_ms = excluded.sent_ms, "
+                      "claim_job = CASE WHEN g.claim_job = excluded.sent_job AND g.claim_row = excluded.sent_row "
+                      "THEN NULL ELSE g.claim_job END "
+                      "WHERE g.sent_ms IS NULL OR g.sent_ms <= excluded.sent_ms");
+        if (run(g, s, "recording outcomes", err, errlen, deadlock) != 0) {
+            free(e);
+            return -1;
+        }
+    }
+    *written += (long long)ne;
+    free(e);
+    return 0;
+}
+
+static int pg_write(void *be, const ledger_settlement *p, size_t np, const char *text, ledger_claim_item *items,
+                    size_t ni, int64_t now_ms, int64_t cooldown_ms, int peek, long long *written, char *err,
+                    size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    centry *e = NULL;
+    size_t ne = 0;
+    int ret = -1;
+    long long added = 0;
+    int64_t cutoff = cooldown_ms > 0 ? now_ms - cooldown_ms : INT64_MAX;
+    if (ni > 0 && !(e = calloc(ni * 3, sizeof *e))) {
+        set_err(err, errlen, "ledger: out of memory");
+        return -1;
+    }
+    for (size_t k = 0; k < ni; k++)
+        for (int i = 0; i < 3; i++)
+            if (items[k].channels & (1u << i))
+                e[ne++] = (centry){k, i, 0};
+    /* A second row of this batch with the same (identifier, channel): blocked by the
+     * first, as a second row of this job would be (with cooldown 0, granted). */
+    for (size_t a = 0; a < ne; a++)
+        for (size_t b = 0; b < a && !e[a].dup; b++)
+            if (e[a].ch == e[b].ch && same_key(&items[e[a].item], &items[e[b].item]))
+                e[a].dup = 1 + (items[e[a].item].row == items[e[b].item].row);
+    if (ensure_conn(g, err, errlen) != 0)
+        goto out;
+    if (peek) {
+        ret = !g->have_schema ? 0 : read_blockers(g, items, e, ne, cutoff, 1, &s, err, errlen);
+        if (!g->have_schema)
+            for (size_t k = 0; k < ne; k++)
+                if (!e[k].dup)
+                    items[e[k].item].granted |= 1u << e[k].ch;
+        goto dups;
+    }
+    for (int attempt = 1; attempt <= PG_ATTEMPTS; attempt++) {
+        int deadlock = 0;
+        added = 0;
+        for (size_t k = 0; k < ni; k++)
+            items[k].granted = 0;
+        if (exec_ok(g, "BEGIN", "starting a transaction", err, errlen) != 0)
+            goto out;
+        ret = settle_batch(g, p, np, text, &added, &s, err, errlen, &deadlock);
+        if (ret == 0) {
+            ret = claim_batch(g, items, e, ne, now_ms, cooldown_ms, &s, err, errlen);
+            deadlock = ret == -2;
+        }
+        if (ret == 0 && cooldown_ms > 0)
+            ret = read_blockers(g, items, e, ne, cutoff, 0, &s, err, errlen);
+        if (ret == 0 && (ret = exec_ok(g, "COMMIT", "committing", err, errlen)) == 0)
+            break;
+        if (PQstatus(g->conn) == CONNECTION_OK && PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(g->conn, "ROLLBACK"));
+        ret = -1;
+        if (!deadlock)
+            break;
+    }
+dups:
+    if (ret == 0) {
+        *written += added;
+        for (size_t k = 0; k < ne; k++) {
+            ledger_claim_item *it = &items[e[k].item];
+            if (!e[k].dup)
+                continue;
+            if (cooldown_ms <= 0) {
+                it->granted |= 1u << e[k].ch;
+            } else {
+                it->blocked_kind[e[k].ch] = LEDGER_CLAIMED;
+                it->blocked_at_ms[e[k].ch] = now_ms;
+                it->blocked_job[e[k].ch][0] = '\0';
+            }
+        }
+    }
+out:
+    if (ret != 0)
+        for (size_t k = 0; k < ni; k++)
+            items[k].granted = 0;
+    st_free(&s);
+    free(e);
+    return ret;
+}
+
+/* ---- budget ------------------------------------------------------------------------------ */
+
+static long long pg_budget(void *be, int op, const char *scope, const char *day, long n, long long limit, char *err,
+                           size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    PGresult *r = NULL;
+    long long used = 0, taken = 0;
+    int ok = 0;
+    if (!g->have_schema)
+        return op == LEDGER_BUDGET_TAKE ? n : 0;
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    if (op == LEDGER_BUDGET_USED) {
+        st_sql(&s, "SELECT used FROM ottu_resend.budget WHERE scope = $%d AND day = $%d::date",
+               st_param(&s, scope, strlen(scope)), st_param(&s, day, strlen(day)));
+        r = st_exec(g, &s);
+        ok = res_ok(r);
+        used = ok && PQntuples(r) > 0 ? val_int(r, 0, 0) : 0;
+        goto out;
+    }
+    /* The row locked for the whole transaction: concurrent takers queue on it. */
+    if (exec_ok(g, "BEGIN", "starting a transaction", err, errlen) != 0) {
+        st_free(&s);
+        return -1;
+    }
+    int a = st_param(&s, scope, strlen(scope)), b = st_param(&s, day, strlen(day));
+    st_sql(&s, "INSERT INTO ottu_resend.budget (scope, day, used) VALUES ($%d, $%d::date, 0) "
+               "ON CONFLICT (scope, day) DO UPDATE SET used = ottu_resend.budget.used RETURNING used", a, b);
+    r = st_exec(g, &s);
+    if (!(ok = res_ok(r)))
+        goto out;
+    used = val_int(r, 0, 0);
+    PQclear(r);
+    if (op == LEDGER_BUDGET_TAKE) {
+        taken = limit <= 0 ? n : used >= limit ? 0 : (limit - used < n ? limit - used : n);
+        used += taken;
+    } else {
+        used = used > n ? used - n : 0;
+    }
+    st_reset(&s);
+    a = st_param(&s, scope, strlen(scope));
+    b = st_param(&s, day, strlen(day));
+    st_sql(&s, "UPDATE ottu_resend.budget SET used = $%d::bigint WHERE scope = $%d AND day = $%d::date",
+           st_int(&s, used), a, b);
+    r = st_exec(g, &s);
+    if ((ok = res_ok(r))) {
+        PQclear(r);
+        r = PQexec(g->conn, "COMMIT");
+        ok = res_ok(r);
+    }
+out:
+    if (!ok) {
+        pg_error(g, "counting the daily budget", r, err, errlen);
+        if (PQstatus(g->conn) == CONNECTION_OK && PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(g->conn, "ROLLBACK"));
+    }
+    PQclear(r);
+    st_free(&s);
+    if (!ok)
+        return -1;
+    return op == LEDGER_BUDGET_TAKE ? taken : op == LEDGER_BUDGET_USED ? used : 0;
+}
+
+/* ---- stats and prune ----------------------------------------------------------------------- */
+
+static int pg_stats(void *be, const char *today, ledger_stats *st, char *err, size_t errlen)
+{
+    pg *g = be;
+    PGresult *r;
+    const char *vals[1] = {today};
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    /* One snapshot, so the numbers agree with each other while jobs write. */
+    if (exec_ok(g, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "reading", err, errlen) != 0)
+        return -1;
+    r = PQexec(g->conn,
+               "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'maybe'), "
+               "count(*) FILTER (WHERE state = 'claimed'), count(*) FILTER (WHERE state = 'released'), "
+               "count(DISTINCT identifier) FILTER (WHERE state IN ('sent', 'maybe')), count(DISTINCT job_id), "
+               "min(at_ms) FILTER (WHERE state IN ('sent', 'maybe')), max(at_ms) FILTER (WHERE state IN ('sent', "
+               "'maybe')) FROM ottu_resend.claims");
+    if (!res_ok(r))
+        goto fail;
+    st->sent = val_int(r, 0, 0);
+    st->maybe = val_int(r, 0, 1);
+    st->claimed = val_int(r, 0, 2);
+    st->released = val_int(r, 0, 3);
+    st->identifiers = val_int(r, 0, 4);
+    st->jobs = val_int(r, 0, 5);
+    st->oldest_ms = val_int(r, 0, 6);
+    st->newest_ms = val_int(r, 0, 7);
+    PQclear(r);
+    r = PQexec(g->conn, "SELECT at_ms / 86400000 AS d, channel, count(*) FROM ottu_resend.claims "
+                        "WHERE state IN ('sent', 'maybe') GROUP BY d, channel ORDER BY d");
+    if (!res_ok(r))
+        goto fail;
+    int64_t last = INT64_MIN;
+    for (int t = 0; t < PQntuples(r); t++) {
+        int64_t d = val_int(r, t, 0);
+        const char *ch = PQgetvalue(r, t, 1);
+        unsigned bit = rules_channel_from_name(ch, strlen(ch));
+        if (d != last) {
+            ledger_day_count *nd = realloc(st->days, (st->ndays + 1) * sizeof *nd);
+            if (!nd)
+                goto fail;
+            st->days = nd;
+            memset(&nd[st->ndays], 0, sizeof *nd);
+            ledger_utc_day(d * 86400000, nd[st->ndays++].day);
+            last = d;
+        }
+        for (int i = 0; i < 3; i++)
+            if (bit == 1u << i)
+                st->days[st->ndays - 1].n[i] += val_int(r, t, 2);
+    }
+    PQclear(r);
+    r = PQexecParams(g->conn, "SELECT scope, used FROM ottu_resend.budget WHERE day = $1::date ORDER BY scope", 1,
+                     NULL, vals, NULL, NULL, 0);
+    if (!res_ok(r))
+        goto fail;
+    for (int t = 0; t < PQntuples(r); t++) {
+        ledger_budget_row *nb = realloc(st->budget, (st->nbudget + 1) * sizeof *nb);
+        if (!nb)
+            goto fail;
+        st->budget = nb;
+        snprintf(nb[st->nbudget].scope, sizeof nb->scope, "%s", PQgetvalue(r, t, 0));
+        nb[st->nbudget++].used = val_int(r, t, 1);
+    }
+    PQclear(r);
+    PQclear(PQexec(g->conn, "COMMIT"));
+    return 0;
+fail:
+    pg_error(g, "reading", r, err, errlen);
+    PQclear(r);
+    PQclear(PQexec(g->conn, "ROLLBACK"));
+    return -1;
+}
+
+static long long pg_prune(void *be, int64_t cutoff, int dry_run, long long *left, char *err, size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    PGresult *r = NULL;
+    long long n = -1;
+    char day[11];
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    ledger_utc_day(cutoff, day);
+    int a = st_int(&s, cutoff);
+    if (dry_run)
+        st_sql(&s, "SELECT count(*) FILTER (WHERE at_ms < $%d::bigint), count(*) FROM ottu_resend.claims", a);
+    else
+        /* The gate rows go too once both their send and their claim are older. */
+        st_sql(&s,
+               "WITH d AS (DELETE FROM ottu_resend.claims WHERE at_ms < $%d::bigint RETURNING 1), "
+               "gd AS (DELETE FROM ottu_resend.gate WHERE coalesce(sent_ms, 0) < $%d::bigint AND "
+               "coalesce(claim_ms, 0) < $%d::bigint), "
+               "bd AS (DELETE FROM ottu_resend.budget WHERE day < $%d::date) "
+               "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ottu_resend.claims)",
+               a, a, a, st_param(&s, day, strlen(day)));
+    r = st_exec(g, &s);
+    if (!res_ok(r)) {
+        pg_error(g, "pruning", r, err, errlen);
+    } else {
+        n = val_int(r, 0, 0);
+        /* The count in the same statement still sees the rows being deleted. */
+        *left = dry_run ? val_int(r, 0, 1) - n : val_int(r, 0, 1) - n;
+    }
+    PQclear(r);
+    st_free(&s);
+    return n;
+}
+
+const ledger_ops ledger_pg_ops = {pg_write, pg_budget, pg_stats, pg_prune, pg_close};

@@ -1,0 +1,353 @@
+/* stage_read — the reader stage: read a record, build its request, pick this shard's rows,
+ * then decide it here (invalid, duplicate, kept by resume, dry run, job stopping, over
+ * --limit) or claim its channels in the ledger — in batches, one transaction each — and
+ * hand it to the workers (or, in a dry run, say what a real run would be granted). Runs
+ * on the main thread; rows leave in input order through the reorder window. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "pipeline.h"
+#include "rules.h"
+
+/* Claims are taken in batches so the ledger costs one transaction per this many rows;
+ * a batch also goes when its oldest row has waited CLAIM_BATCH_MS. The reorder window
+ * (>= 4096 slots) is larger, so a pending batch never starves the window. */
+#define CLAIM_BATCH 256
+#define CLAIM_BATCH_MS 50
+
+typedef struct claim_batch {
+    job *rows[CLAIM_BATCH];
+    ledger_claim_item items[CLAIM_BATCH];
+    size_t n;
+    int64_t first_ns;
+} claim_batch;
+
+static void complete_now(pipeline *c, job *j)
+{
+    if (!j->finished_at_ms)
+        j->finished_at_ms = clock_now_ms();
+    reorder_complete(c->ro, j);
+}
+
+static void not_attempted(pipeline *c, job *j, const char *why)
+{
+    j->status = RS_NOT_ATTEMPTED;
+    j->claimed = 0;
+    snprintf(j->detail, sizeof j->detail, "not sent: %s", why);
+    complete_now(c, j);
+}
+
+/* An earlier row of this job asked for the same identifier and channel: that channel
+ * counts as sent, whatever the ledger says yet (--cooldown 0 never skips). Returns the
+ * channels left, and notes the others in j->req.detail. -1: out of memory. */
+static long drop_requested_in_job(pipeline *c, job *j)
+{
+    unsigned left = j->req.channels;
+    if (!c->requested || c->cfg->cooldown_ms <= 0)
+        return left;
+    uint64_t key = rules_fnv1a64(j->req.ledger_key, strlen(j->req.ledger_key));
+    char note[200] = "";
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        unsigned char bit = (unsigned char)(1u << i);
+        if (!(left & bit))
+            continue;
+        long first = dedupe_check(c->requested, rules_fnv1a64_update(key, &bit, 1), j->rowno);
+        if (first < 0)
+            return -1;
+        if (first > 0) {
+            left &= ~(unsigned)bit;
+            n += (size_t)snprintf(note + n, sizeof note - n, "%s%s sent by row %ld of this job", n ? ", " : "",
+                                  rules_channel_name(bit), first);
+            if (n >= sizeof note)
+                n = sizeof note - 1;
+        }
+    }
+    if (note[0]) {
+        size_t d = strlen(j->req.detail);
+        snprintf(j->req.detail + d, sizeof j->req.detail - d, "%sskipped %s", d ? "; " : "", note);
+    }
+    return left;
+}
+
+/* "sms sent 2026-11-29T20:00:00.000Z, email claimed by job X at ..." for the blocked channels. */
+static void describe_blocked(const ledger_claim_item *it, unsigned blocked, const char *job_id, char *out,
+                             size_t size)
+{
+    static const char *kind[] = {"free", "sent", "maybe sent (outcome unknown)", "claimed"};
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 3 && n < size; i++) {
+        if (!(blocked & (1u << i)))
+            continue;
+        char ts[32];
+        clock_format_iso(it->blocked_at_ms[i], ts, sizeof ts);
+        const char *other = it->blocked_job[i];
+        int mine = !other[0] || strcmp(other, job_id) == 0;
+        n += (size_t)snprintf(out + n, size - n, "%s%s %s %s%s%s", n ? ", " : "", rules_channel_name(1u << i),
+                              kind[it->blocked_kind[i] & 3], ts, mine ? "" : " by job ", mine ? "" : other);
+    }
+}
+
+/* Applies one granted claim to its row: send the granted channels, skip the row when
+ * none is left. Returns 1 when the row is to be sent, 0 when decided, -1 out of memory. */
+static int apply_claim(pipeline *c, job *j, const ledger_claim_item *it)
+{
+    unsigned blocked = j->req.channels & ~it->granted;
+    j->claimed = c->cfg->dry_run ? 0 : it->granted;
+    if (!blocked)
+        return 1;
+    char note[400];
+    describe_blocked(it, blocked, c->job_id, note, sizeof note);
+    if (!it->granted) {
+        j->channels = j->req.channels = 0;
+        j->status = RS_SKIPPED;
+        snprintf(j->detail, sizeof j->detail, "already sent or claimed within the cooldown: %s", note);
+        return 0;
+    }
+    char prev[640];
+    snprintf(prev, sizeof prev, "%s", j->req.detail);
+    if (request_build(&c->cols, &j->rec, &c->ropts, blocked, &j->req) < 0)
+        return -1;
+    j->channels = j->req.channels;
+    snprintf(j->req.detail, sizeof j->req.detail, "%.300s%sskipped %.300s (within the cooldown)", prev,
+             prev[0] ? "; " : "", note);
+    return 1;
+}
+
+/* A row cleared to go: its attachments read (only now, for rows that will go out), then
+ * to the workers, or (dry run) decided as what would be sent. Returns 0, or -1 when out
+ * of memory. */
+static int dispatch(pipeline *c, job *j)
+{
+    if (request_load_attachments(&j->req, &c->cols, &j->rec, &c->ropts) < 0)
+        return -1;
+    if (!j->req.valid) {
+        /* An attachment that cannot be read: the row's claim is released by the writer. */
+        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
+        j->status = RS_INVALID;
+        complete_now(c, j);
+        return 0;
+    }
+    snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
+    if (c->cfg->dry_run) {
+        j->status = RS_DRY_RUN;
+        complete_now(c, j);
+        return 0;
+    }
+    const char *stop = pipeline_stop_reason(c);
+    if (stop) {
+        not_attempted(c, j, stop);
+        return 0;
+    }
+    queue_push(c->q, j);
+    return 0;
+}
+
+/* Claims every row of the batch in one ledger transaction, then dispatches them in input
+ * order. A ledger that cannot be written stops the job: nothing of the batch is sent. */
+static int flush_claims(pipeline *c, claim_batch *b, char *err, size_t errlen)
+{
+    if (!b->n)
+        return 0;
+    int rc = 0;
+    char lerr[512];
+    if (ledger_claim(c->led, b->items, b->n, clock_now_ms(), c->cfg->cooldown_ms, lerr, sizeof lerr) < 0) {
+        pipeline_fail(c, "ledger: %s; no further notification is sent (fix it, then --resume)", lerr);
+        for (size_t i = 0; i < b->n; i++)
+            not_attempted(c, b->rows[i], "the ledger could not record the claim");
+        b->n = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        job *j = b->rows[i];
+        if (rc < 0) {
+            not_attempted(c, j, "the job stopped on an error");
+            continue;
+        }
+        int go = apply_claim(c, j, &b->items[i]);
+        if (go > 0)
+            go = dispatch(c, j);
+        else if (go == 0)
+            complete_now(c, j);
+        if (go < 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            not_attempted(c, j, "the job stopped on an error");
+        }
+    }
+    b->n = 0;
+    return rc;
+}
+
+static int add_claim(pipeline *c, claim_batch *b, job *j, char *err, size_t errlen)
+{
+    if (!b->n)
+        b->first_ns = clock_mono_ns();
+    ledger_claim_item *it = &b->items[b->n];
+    memset(it, 0, sizeof *it);
+    it->id = j->req.ledger_key;
+    it->idlen = strlen(j->req.ledger_key);
+    it->channels = j->req.channels;
+    it->row = j->rowno;
+    /* --resend-unknown asks for this job's own unknown rows again: their maybe-sent record
+     * must not block them (other jobs' records still do). */
+    it->resend_own = c->cfg->resend_unknown;
+    b->rows[b->n++] = j;
+    if (b->n == CLAIM_BATCH || clock_mono_ns() - b->first_ns >= CLAIM_BATCH_MS * 1000000LL)
+        return flush_claims(c, b, err, errlen);
+    return 0;
+}
+
+/* A row kept from an earlier run of this job: its outcome goes into the ledger again (a
+ * crash may have lost the settlement; settling twice is harmless). */
+static void reconcile_kept(pipeline *c, job *j)
+{
+    if (!c->led || c->cfg->dry_run)
+        return;
+    if (j->status == RS_SENT) {
+        j->sent_channels = j->channels;
+        j->claimed = j->channels;
+    } else if (j->status == RS_UNKNOWN) {
+        j->maybe_channels = j->channels;
+        j->claimed = j->channels;
+    }
+}
+
+/* Everything decided before the ledger. Returns 1 to claim/send, 0 decided, -1 error. */
+static int decide(pipeline *c, job *j, long *to_send, char *err, size_t errlen)
+{
+    const config *cfg = c->cfg;
+    if (!j->req.valid) {
+        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
+        j->status = RS_INVALID;
+        log_msg(LOG_VERBOSE, j->rowno, "invalid: %s", j->detail);
+        return 0;
+    }
+    j->channels = j->req.channels;
+    long first = dedupe_check(c->seen, j->req.fingerprint, j->rowno);
+    if (first < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (first > 0) {
+        snprintf(j->detail, sizeof j->detail, "duplicate of row %ld", first);
+        j->status = RS_DUPLICATE;
+        return 0;
+    }
+    int kept = resume_row(&c->rs, j, err, errlen);
+    if (kept < 0)
+        return -1;
+    if (kept) {
+        reconcile_kept(c, j);
+        return 0;
+    }
+    long left = drop_requested_in_job(c, j);
+    if (left < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (left == 0) {
+        j->channels = 0;
+        j->status = RS_SKIPPED;
+        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
+        return 0;
+    }
+    if ((unsigned)left != j->req.channels) {
+        char prev[640];
+        snprintf(prev, sizeof prev, "%s", j->req.detail);
+        if (request_build(&c->cols, &j->rec, &c->ropts, j->req.channels & ~(unsigned)left, &j->req) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(j->req.detail, sizeof j->req.detail, "%s", prev);
+        j->channels = j->req.channels;
+    }
+    const char *stop = cfg->dry_run ? NULL : pipeline_stop_reason(c);
+    if (stop) {
+        j->status = RS_NOT_ATTEMPTED;
+        snprintf(j->detail, sizeof j->detail, "not sent: %s", stop);
+        return 0;
+    }
+    if (cfg->limit > 0 && *to_send >= cfg->limit) {
+        atomic_store(&c->limited, 1);
+        j->status = RS_NOT_ATTEMPTED;
+        snprintf(j->detail, sizeof j->detail, "not sent: --limit %lld reached; --resume continues", cfg->limit);
+        return 0;
+    }
+    ++*to_send;
+    return 1;
+}
+
+/* Takes a slot in the reorder window and moves the row's buffers into it (swapping, so
+ * the slot's old buffers are reused for the next record). */
+static job *take_slot(pipeline *c, record *rec, request *req)
+{
+    job *j = reorder_acquire(c->ro);
+    job_reset(j, rec->rowno);
+    record tr = j->rec;
+    j->rec = *rec;
+    *rec = tr;
+    request tq = j->req;
+    j->req = *req;
+    *req = tq;
+    return j;
+}
+
+int stage_read_run(pipeline *c, char *err, size_t errlen)
+{
+    record rec;
+    request req;
+    record_init(&rec);
+    request_init(&req);
+    claim_batch *batch = c->led ? calloc(1, sizeof *batch) : NULL;
+    int rc = 0, got;
+    long to_send = 0;
+    if (c->led && !batch) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    while (rc == 0 && !atomic_load(&c->fatal) && (got = reader_next(c->in, &rec, err, errlen)) == 1) {
+        if (request_build(&c->cols, &rec, &c->ropts, 0, &req) < 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        if (c->cfg->shard_n > 1 && rules_fnv1a64(req.ident, strlen(req.ident)) % c->cfg->shard_n != c->cfg->shard_k)
+            continue;
+        progress_row_read(c->prog, reader_bytes(c->in));
+        if (resume_advance(&c->rs, &rec, err, errlen) < 0) {
+            rc = -1; /* cannot happen after verify_old_output, unless a file changed meanwhile */
+            break;
+        }
+        job *j = take_slot(c, &rec, &req);
+        int go = decide(c, j, &to_send, err, errlen);
+        if (go < 0) {
+            rc = -1;
+            not_attempted(c, j, "the job stopped on an error");
+        } else if (!go) {
+            complete_now(c, j);
+        } else if (batch) {
+            rc = add_claim(c, batch, j, err, errlen);
+        } else if (dispatch(c, j) < 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    if (rc == 0 && got < 0)
+        rc = -1;
+    if (batch) {
+        if (rc == 0)
+            rc = flush_claims(c, batch, err, errlen);
+        else
+            for (size_t i = 0; i < batch->n; i++)
+                not_attempted(c, batch->rows[i], "the job stopped on an error");
+        free(batch);
+    }
+    record_free(&rec);
+    request_free(&req);
+    return rc;
+}

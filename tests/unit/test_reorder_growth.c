@@ -1,0 +1,106 @@
+/* test_reorder_growth — the window grows only when finished rows pile up behind an unfinished
+ * head, never past its limit, and rows come back in input order across a growth. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <stdlib.h>
+
+#include "reorder.h"
+
+/* The reader side in a thread, so that a full window (the reader blocks) can be seen. */
+typedef struct {
+    reorder *r;
+    job **got;
+    int want;
+    atomic_int n;
+} filler;
+
+static void *fill(void *arg)
+{
+    filler *f = arg;
+    while (atomic_load(&f->n) < f->want) {
+        int i = atomic_load(&f->n);
+        job *j = reorder_acquire(f->r);
+        f->got[i] = j;
+        j->rowno = i + 1;
+        atomic_store(&f->n, i + 1);
+    }
+    return NULL;
+}
+
+static int settle(filler *f)
+{
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return atomic_load(&f->n);
+}
+
+static void test_no_growth_when_rows_are_in_flight(void **state)
+{
+    (void)state;
+    reorder *r = reorder_new(4096);
+    job *got[1025];
+    filler f = {r, got, 1025, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, fill, &f);
+    /* Nothing completes: the ring stays at its starting size and the reader waits. */
+    assert_int_equal(settle(&f), 1024);
+    reorder_complete(r, got[0]);
+    job *j = reorder_next(r);
+    assert_ptr_equal(j, got[0]);
+    reorder_release(r, j); /* one slot free: the reader takes row 1025 */
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&f.n), 1025);
+    reorder_free(r);
+}
+
+static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
+{
+    (void)state;
+    reorder *r = reorder_new(3000);
+    job **got = calloc(3001, sizeof *got);
+    filler f = {r, got, 1024, 0};
+    fill(&f);
+    for (int i = 1; i < 1024; i++) /* all but the head are done */
+        reorder_complete(r, got[i]);
+    f.want = 3001;
+    pthread_t th;
+    pthread_create(&th, NULL, fill, &f);
+    assert_int_equal(settle(&f), 3000); /* doubled to 2048, then capped at the window */
+    for (int i = 1024; i < 3000; i++)
+        reorder_complete(r, got[i]);
+    reorder_complete(r, got[0]);
+    for (int i = 0; i < 3000; i++) {
+        job *j = reorder_next(r);
+        assert_non_null(j);
+        assert_int_equal(j->rowno, i + 1);
+        reorder_release(r, j);
+        if (i == 0) {
+            pthread_join(th, NULL);
+            assert_int_equal(atomic_load(&f.n), 3001);
+        }
+    }
+    reorder_complete(r, got[3000]);
+    reorder_close(r);
+    job *last = reorder_next(r);
+    assert_non_null(last);
+    assert_int_equal(last->rowno, 3001);
+    reorder_release(r, last);
+    assert_null(reorder_next(r));
+    reorder_free(r);
+    free(got);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_growth_when_rows_are_in_flight),
+        cmocka_unit_test(test_grows_behind_a_slow_head_and_keeps_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -37,6 +37,9 @@ typedef struct reader reader;
  * likely encoding) when the header or the first 64 KiB is not UTF-8, and a later row that
  * is not comes back malformed, its bad bytes as U+FFFD. A workbook (.xlsx, .ods, .xls) as
  * input also fails the first reader_next, saying how to save it as CSV. */
+/* 1 when path names a regular file (not "-", a FIFO, a device): one that can be read
+ * again (fingerprint, --resume, the confirmation's count) without waiting or losing data. */
+int reader_path_is_regular(const char *path);
 reader *reader_open(const char *path, char delim, const char *encoding, char *err, size_t errlen);
 /* A FIFO with no writer yet is waited for at the first reader_next; cancel (when set) is
  * asked every 200 ms and ends the wait with an error when it returns non-zero (e.g. a

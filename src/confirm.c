@@ -15,7 +15,8 @@
 
 int confirm_needed(const config *cfg)
 {
-    return strcmp(cfg->input, "-") != 0 && !cfg->yes && !cfg->dry_run && isatty(0) && isatty(2);
+    /* The count reads the input a second time: only a regular file can be. */
+    return reader_path_is_regular(cfg->input) && !cfg->yes && !cfg->dry_run && isatty(0) && isatty(2);
 }
 
 int confirm_count(const config *cfg, const columns *cols, const request_opts *ro, long *rows,

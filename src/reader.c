@@ -807,3 +807,9 @@ void reader_close(reader *r)
     free(r->buf);
     free(r);
 }
+
+int reader_path_is_regular(const char *path)
+{
+    struct stat st;
+    return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}

@@ -171,15 +171,16 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
     h.shard_k = cfg->shard_k;
     h.shard_n = cfg->shard_n;
     int can_journal = !cfg->dry_run && !writer_is_stream(cfg->output);
-    if (cfg->resume && strcmp(cfg->input, "-") == 0) {
-        snprintf(err, errlen, "--resume needs an input file, not standard input");
+    if (cfg->resume && !reader_path_is_regular(cfg->input)) {
+        snprintf(err, errlen, "--resume needs an input file, not standard input or a pipe (it must be read again)");
         return -1;
     }
     if (cfg->resume && writer_is_stream(cfg->output)) {
         snprintf(err, errlen, "--resume needs an output file (-o PATH), not standard output or a device");
         return -1;
     }
-    if (strcmp(cfg->input, "-") != 0 && journal_fingerprint(cfg->input, &h, err, errlen) < 0)
+    /* A pipe or FIFO cannot be read twice: no fingerprint, and no --resume (above). */
+    if (reader_path_is_regular(cfg->input) && journal_fingerprint(cfg->input, &h, err, errlen) < 0)
         return -1;
     make_job_id(rs->job_id, rs->job_id_size, &h);
     if (!can_journal)

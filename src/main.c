@@ -396,7 +396,13 @@ static int run(config *cfg)
     /* The summary file may be written for a usage error, unless it is itself the problem. */
     int paths_ok = paths_check(cfg, err, sizeof err) == 0;
     if (!paths_ok || setup(c, err, sizeof err) < 0) {
-        /* Nothing was sent. A journal this run created goes; an earlier run's stays. */
+        /* Nothing was sent. The workers (when they had started) end; a journal this run
+         * created goes; an earlier run's stays. */
+        if (c->eng) {
+            engine_stop(c->eng);
+            queue_close(c->q);
+            engine_join(c->eng);
+        }
         resume_close(&c->rs, c->rs.jn_new);
         char e2[256];
         if (cfg->summary_json && paths_ok)

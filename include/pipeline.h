@@ -5,6 +5,7 @@
 #ifndef OTTU_PIPELINE_H
 #define OTTU_PIPELINE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "cli.h"
@@ -47,6 +48,8 @@ typedef struct pipeline {
     summary sum;
     progress *prog;
     joblock *lock;         /* one process per job */
+    pthread_t watch_thread; /* signals, progress, ledger commits (main.c) */
+    int watching;
     /* job-wide state */
     atomic_int interrupted;
     atomic_int fatal;      /* a result file or the ledger could not be written: stop sending */

@@ -235,35 +235,52 @@ static int preflight(pipeline *c, char *err, size_t errlen)
 
 /* ---- the run ---- */
 
+/* The watcher runs from the moment the workers exist (before the preflight, which may
+ * wait for a slow server) to the end: signals are handled throughout. */
+static void start_watcher(pipeline *c)
+{
+    c->watching = pthread_create(&c->watch_thread, NULL, watch_main, c) == 0;
+}
+
+static void stop_watcher(pipeline *c)
+{
+    if (!c->watching)
+        return;
+    pthread_kill(c->watch_thread, SIGUSR1);
+    pthread_join(c->watch_thread, NULL);
+    c->watching = 0;
+}
+
+/* Ends the workers of a job that stops before its rows are read. */
+static void stop_workers(pipeline *c)
+{
+    if (!c->eng)
+        return;
+    engine_stop(c->eng);
+    queue_close(c->q);
+    engine_join(c->eng);
+}
+
 /* Reader on this thread, workers, writer and watcher beside it; returns when every row
  * is written. */
 static int run_stages(pipeline *c, char *err, size_t errlen)
 {
-    pthread_t writer_thread, watch_thread;
+    pthread_t writer_thread;
     if (pthread_create(&writer_thread, NULL, stage_write_main, c) != 0) {
         snprintf(err, errlen, "cannot start the writer thread");
-        if (c->eng) {
-            engine_stop(c->eng);
-            queue_close(c->q);
-            engine_join(c->eng);
-        }
+        stop_workers(c);
         return -1;
     }
-    int watching = pthread_create(&watch_thread, NULL, watch_main, c) == 0;
     int rc = stage_read_run(c, err, errlen);
     queue_close(c->q);
     if (c->eng)
         engine_join(c->eng);
     reorder_close(c->ro);
     pthread_join(writer_thread, NULL);
-    if (watching) {
-        pthread_kill(watch_thread, SIGUSR1);
-        pthread_join(watch_thread, NULL);
-    }
+    stop_watcher(c);
     return rc;
 }
 
-/* After the stages: settle the files and pick the exit status. */
 /* Why the engine stopped, as the exit policy sees it; the summary learns what stopped a
  * job early and when the API expects requests again. */
 static void engine_causes(pipeline *c, exit_causes *why)
@@ -380,7 +397,10 @@ static int setup(pipeline *c, char *err, size_t errlen)
     block_signals();
     if (open_state(c, err, errlen) < 0 || stage_write_open(c, err, errlen) < 0)
         return -1;
-    return build_pipeline(c, err, errlen) < 0 ? -1 : preflight(c, err, errlen);
+    if (build_pipeline(c, err, errlen) < 0)
+        return -1;
+    start_watcher(c);
+    return preflight(c, err, errlen);
 }
 
 static int run(config *cfg)
@@ -396,13 +416,10 @@ static int run(config *cfg)
     /* The summary file may be written for a usage error, unless it is itself the problem. */
     int paths_ok = paths_check(cfg, err, sizeof err) == 0;
     if (!paths_ok || setup(c, err, sizeof err) < 0) {
-        /* Nothing was sent. The workers (when they had started) end; a journal this run
-         * created goes; an earlier run's stays. */
-        if (c->eng) {
-            engine_stop(c->eng);
-            queue_close(c->q);
-            engine_join(c->eng);
-        }
+        /* Nothing was sent. The workers and the watcher (when they had started) end; a
+         * journal this run created goes; an earlier run's stays. */
+        stop_workers(c);
+        stop_watcher(c);
         resume_close(&c->rs, c->rs.jn_new);
         char e2[256];
         if (cfg->summary_json && paths_ok)

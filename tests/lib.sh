@@ -19,6 +19,10 @@ export OTTU_API_KEY=test-key
 # The ledger is always on: each test script gets its own state folder (never the user's).
 export XDG_STATE_HOME="$T/state"
 unset OTTU_LEDGER
+# new_ledger: a fresh ledger for the next scenario of a script whose scenarios reuse
+# identifiers (the always-on ledger would otherwise skip them as sent within 24h).
+LEDGER_N=0
+new_ledger() { LEDGER_N=$((LEDGER_N + 1)); export OTTU_LEDGER="$T/ledger.$LEDGER_N.db"; }
 unset OTTU_BASE_URL
 
 ok()     { echo "ok - $*"; }

@@ -42,7 +42,7 @@ O-1,,sms,paid,=1+1,Ali
 O-3,,whatsapp,paid,'abc,Huda
 ,,sms,paid,no id,Nobody
 EOF
-start_mock --transactions txn.csv --deliveries "$T/del-mixed.csv"
+start_mock --transactions txn.csv --deliveries "$T/del-mixed.csv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 -q --summary-json sum.json --failures fail.csv -o mixed.out.csv mixed.csv 2>mixed.err; rc=$?
 check_eq "mixed: exit 1" 1 "$rc"
 check_eq "mixed: statuses" "sent|failed|failed|invalid|duplicate|sent|sent|invalid" "$(joined mixed.out.csv result_status)"
@@ -101,7 +101,7 @@ O-9,,paid,e@example.com,+96550000009,paid,paid,paid
 EOF
 sed -i 's/^O-2,,paid,b@example.com,+96550000002,paid,,paid$/O-2,,paid,b@example.com,+96550000002,paid,paid,paid/' txn.csv
 stop_mock
-start_mock --transactions txn.csv --deliveries "$T/del-refeed.csv"
+start_mock --transactions txn.csv --deliveries "$T/del-refeed.csv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 -q --summary-json refeed.json -o refeed.out.csv fail.csv 2>refeed.err; rc=$?
 check_eq "refeed: exit 1 (the invalid rows stay invalid)" 1 "$rc"
 check_eq "refeed: result_* input columns ignored: header = original columns + result_* once" \
@@ -125,7 +125,7 @@ check_eq "header-only failures file fed back: exit 0, no rows" "0 0" "$? $(rows 
 # A run with retries (503s) and a --dry-run: the summary still matches the CSV.
 stop_mock
 python3 -c 'print("order_no,channels"); [print("R-%03d,sms" % i) for i in range(40)]' >retry.csv
-start_mock --fail-rate 0.3 --seed 7
+start_mock --fail-rate 0.3 --seed 7; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 -q --max-attempts 10 --backoff-base-ms 1 --backoff-max-ms 20 \
   --summary-json retry.json -o retry.out.csv retry.csv 2>/dev/null; rc=$?
 check_eq "retries: exit 0" 0 "$rc"
@@ -142,7 +142,7 @@ stop_mock
 
 # 401: the job aborts; failed + not_attempted in the summary and the failures file; exit 3.
 python3 -c 'print("order_no,channels"); [print("K-%03d,sms" % i) for i in range(30)]' >abort.csv
-start_mock --api-key some-other-key --latency-ms 20
+start_mock --api-key some-other-key --latency-ms 20; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 -j 2 -q --summary-json abort.json --failures abort.fail.csv -o abort.out.csv abort.csv 2>abort.err; rc=$?
 check_eq "401: exit 3" 3 "$rc"
 check "401: summary equals the result CSV (exit_code 3)" sumcheck abort.json abort.out.csv 3
@@ -269,7 +269,7 @@ PY
 check "shard: union = all 300 rows, pairwise disjoint, each in FNV-1a-64(identifier) % 3" shardcheck
 check "shard: every shard non-empty" test "$(rows shard0.csv)" -gt 0 -a "$(rows shard1.csv)" -gt 0 -a "$(rows shard2.csv)" -gt 0
 check_eq "shard: the three outputs keep the input header" "$(head -1 shard0.csv)|$(head -1 shard0.csv)" "$(head -1 shard1.csv)|$(head -1 shard2.csv)"
-start_mock --deliveries "$T/del-shard.csv"
+start_mock --deliveries "$T/del-shard.csv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 -q --shard 1/3 -o shard1.real.csv shard.csv 2>/dev/null
 check_eq "shard 1/3 sending: the mock got exactly that shard's valid rows" \
   "$(py_csv shard1.csv 'sum(len(x["result_channels"].split(";")) for x in r if x["result_status"]=="dry_run")')" "$(dcount del-shard.csv)"
@@ -336,7 +336,7 @@ email,t1,foo@example.com,bar@example.com
 sms,missing,+96550000124,
 whatsapp,t1,+965 5000 0125,
 EOF
-start_mock --templates t1
+start_mock --templates t1; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 -v -o vt.out.csv vt.csv 2>vt.err; rc=$?
 check_eq "-v: exit 1" 1 "$rc"
 check_eq "-v: sent, sent, failed, invalid" "sent|sent|failed|invalid" "$(joined vt.out.csv result_status)"
@@ -359,7 +359,7 @@ stop_mock
 # ---------------------------------------------------------------------------------------
 # 5. The API key never appears anywhere.
 KEY=sk-SECRET-1234
-start_mock --api-key "$KEY"
+start_mock --api-key "$KEY"; new_ledger
 OTTU_API_KEY=$KEY "$RESEND" --base-url "$MOCK_URL" -r 0 -v --progress always --summary-json k.json \
   --failures k.fail.csv -o k.out.csv mixed.csv >k.stdout 2>k.stderr; rc=$?
 check_eq "key: run with the distinctive key works (exit 1: invalid rows)" 1 "$rc"
@@ -369,7 +369,7 @@ OTTU_API_KEY=$KEY "$RESEND" --base-url "$MOCK_URL" -r 0 -o - mixed.csv >k2.stdou
 check "key: not in the CSV written to stdout" bash -c "! grep -q -- '$KEY' k2.stdout k2.stderr"
 stop_mock
 # A rejected key aborts the job and leaves the journal; the key is in neither.
-start_mock --api-key not-this-one --latency-ms 50
+start_mock --api-key not-this-one --latency-ms 50; new_ledger
 OTTU_API_KEY=$KEY "$RESEND" --base-url "$MOCK_URL" -r 0 -j 1 -v --summary-json k3.json --failures k3.fail.csv \
   -o k3.out.csv abort.csv >k3.stdout 2>k3.stderr; rc=$?
 check_eq "key rejected: exit 3" 3 "$rc"
@@ -380,7 +380,7 @@ stop_mock
 
 # --api-key-file: 0600 accepted, 0644/0640 refused; --api-key refused.
 FKEY=sk-FILE-5678
-start_mock --api-key "$FKEY"
+start_mock --api-key "$FKEY"; new_ledger
 printf '%s\n' "$FKEY" >key.txt
 chmod 0644 key.txt
 env -u OTTU_API_KEY "$RESEND" --base-url "$MOCK_URL" -r 0 -q --api-key-file key.txt -o kf1.csv mixed.csv >kf1.out 2>kf1.err; rc=$?
@@ -446,7 +446,7 @@ check_eq "-V: same as --version" "$v" "$("$RESEND" -V 2>/dev/null)"
 
 # ---------------------------------------------------------------------------------------
 # 7. Exit 2 before sending.
-start_mock
+start_mock; new_ledger
 m() { "$RESEND" --base-url "$MOCK_URL" -r 0 -q "$@"; }
 m -o x1.csv does-not-exist.csv 2>e1.err; rc=$?
 check_eq "missing input file: exit 2" 2 "$rc"

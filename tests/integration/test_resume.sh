@@ -30,7 +30,7 @@ N=400
 gen $N "$T/in.csv"
 for seed in 1 2 3 4 5; do
   rm -f "$T/in.results.csv" "$T/in.results.csv.journal" "$T/dlv.$seed"
-  start_mock --latency-ms 10 --jitter-ms 20 --seed $seed --deliveries "$T/dlv.$seed"
+  start_mock --latency-ms 10 --jitter-ms 20 --seed $seed --deliveries "$T/dlv.$seed"; new_ledger
   "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
   pid=$!
   sleep "0.$((seed * 13 % 7 + 1))"
@@ -60,7 +60,7 @@ done
 
 # --resend-unknown: only the unknown rows may be delivered twice.
 rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
-start_mock --latency-ms 200 --deliveries "$T/dlv.u"
+start_mock --latency-ms 200 --deliveries "$T/dlv.u"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
 pid=$!
 sleep 0.7
@@ -75,7 +75,7 @@ stop_mock
 
 # SIGINT: in-flight rows finish, the rest is not_attempted, exit 130; --resume completes it.
 rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
-start_mock --latency-ms 20 --deliveries "$T/dlv.int"
+start_mock --latency-ms 20 --deliveries "$T/dlv.int"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 4 -r 0 --progress never -q "$T/in.csv" 2>"$T/int.err" &
 pid=$!
 sleep 0.5
@@ -105,7 +105,7 @@ stop_mock
 
 # A changed input is refused.
 rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
-start_mock --latency-ms 50
+start_mock --latency-ms 50; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
 pid=$!
 sleep 0.3
@@ -121,7 +121,7 @@ stop_mock
 
 # --resume with no journal and no output simply starts.
 gen 5 "$T/fresh.csv"
-start_mock
+start_mock; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 --progress never -q --resume "$T/fresh.csv"
 check_eq "resume with nothing to resume: runs (exit 0)" 0 $?
 check_eq "resume with nothing to resume: all sent" 5 "$(col "$T/fresh.results.csv" result_status | grep -c '^sent$')"
@@ -129,7 +129,7 @@ stop_mock
 
 # The output is never a half-written file: during a run only PATH.partial exists.
 gen 100 "$T/part.csv"
-start_mock --latency-ms 30
+start_mock --latency-ms 30; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/part.csv" &
 pid=$!
 sleep 0.3
@@ -142,7 +142,7 @@ stop_mock
 # again (the results stay in step with the input), and a changed input is refused before
 # anything is sent, leaving no journal behind.
 printf 'order_no,channels\nA1,sms\nA2,fax\nA3,sms\nA4,sms\nA3,sms\n' >"$T/fin.csv"
-start_mock --deliveries "$T/fin.dlv"
+start_mock --deliveries "$T/fin.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 --progress never -q "$T/fin.csv" 2>/dev/null
 check_eq "finished job: exit 1 (an invalid row)" 1 $?
 for k in 1 2; do
@@ -163,7 +163,7 @@ stop_mock
 # Ledger reconciled on resume: after kill -9 and --resume, the ledger holds every row that
 # was sent, so the next night's job over the same rows sends nothing.
 gen 200 "$T/led.csv"
-start_mock --latency-ms 10 --jitter-ms 10 --deliveries "$T/led.dlv"
+start_mock --latency-ms 10 --jitter-ms 10 --deliveries "$T/led.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --ledger "$T/l.db" "$T/led.csv" 2>/dev/null &
 pid=$!
 sleep 0.3
@@ -179,7 +179,7 @@ stop_mock
 
 # result_attempts counts the attempts of every run; each run gets a fresh retry budget.
 gen 6 "$T/att.csv"
-start_mock --fail-rate 1 --seed 3
+start_mock --fail-rate 1 --seed 3; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 6 -r 0 --max-attempts 10 --backoff-base-ms 150 --backoff-max-ms 150 \
   --progress never -q "$T/att.csv" 2>/dev/null &
 pid=$!
@@ -189,7 +189,7 @@ check_eq "attempts: interrupted while retrying: exit 130" 130 $?
 before=$(col "$T/att.results.csv" result_attempts | paste -sd ' ')
 check "attempts: rows had attempts before the interrupt ($before)" [ "$(col "$T/att.results.csv" result_attempts | sort -n | head -1)" -ge 1 ]
 stop_mock
-start_mock
+start_mock; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 6 -r 0 --max-attempts 1 --progress never -q --resume "$T/att.csv"
 check_eq "attempts: resumed with --max-attempts 1 (a fresh budget): exit 0" 0 $?
 after=$(col "$T/att.results.csv" result_attempts | paste -sd ' ')
@@ -200,7 +200,7 @@ stop_mock
 # SIGTERM behaves like SIGINT; a second signal stops at once without waiting for the
 # requests in flight, which become unknown on resume.
 gen 20 "$T/sig.csv"
-start_mock --latency-ms 3000 --deliveries "$T/sig.dlv"
+start_mock --latency-ms 3000 --deliveries "$T/sig.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/sig.csv" 2>/dev/null &
 pid=$!
 sleep 0.5
@@ -208,7 +208,10 @@ kill -TERM $pid; wait $pid
 check_eq "SIGTERM: exit 130 once the requests in flight finish" 130 $?
 check_eq "SIGTERM: the output is complete" 20 "$(rows "$T/sig.results.csv")"
 rm -f "$T/sig.results.csv" "$T/sig.results.csv.journal"
-"$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/sig.csv" 2>/dev/null &
+new_ledger
+# --no-preflight: the mock's 3 s latency would hold the preflight GET, and the point here
+# is two requests in flight when the second signal comes.
+"$RESEND" --base-url "$MOCK_URL" --no-preflight -j 2 -r 0 --progress never -q "$T/sig.csv" 2>/dev/null &
 pid=$!
 sleep 0.5
 start=$(date +%s%N)
@@ -220,7 +223,7 @@ check "second signal: stopped at once (${ms} ms, the requests in flight needed 3
 check "second signal: the journal is kept" test -f "$T/sig.results.csv.journal"
 check "second signal: no half-written results in place" test ! -f "$T/sig.results.csv"
 stop_mock
-start_mock
+start_mock; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q --resume "$T/sig.csv" 2>/dev/null
 check_eq "second signal then --resume: exit 1 (the rows in flight are unknown)" 1 $?
 check_eq "second signal then --resume: 2 unknown (-j 2), 18 sent" "2 18" \

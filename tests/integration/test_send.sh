@@ -26,7 +26,7 @@ in_order() { # the output rows are in input order
 
 # 1. 30% injected faults (503s and dropped connections): every row sent exactly once, in order.
 gen 600 "$T/faults.csv"
-start_mock --fail-rate 0.25 --drop-rate 0.05 --seed 11 --latency-ms 2 --jitter-ms 3 --deliveries "$T/faults.dlv"
+start_mock --fail-rate 0.25 --drop-rate 0.05 --seed 11 --latency-ms 2 --jitter-ms 3 --deliveries "$T/faults.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 16 -r 0 --backoff-base-ms 5 --backoff-max-ms 40 --max-attempts 12 \
   --progress never -q "$T/faults.csv" -o "$T/faults.out.csv" --summary-json "$T/faults.json"
 rc=$?
@@ -43,7 +43,7 @@ stop_mock
 
 # 2. Rows that run out of attempts are failed with the last status, not lost.
 gen 40 "$T/giveup.csv"
-start_mock --fail-rate 1 --seed 1
+start_mock --fail-rate 1 --seed 1; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 4 -r 0 --backoff-base-ms 1 --backoff-max-ms 2 --max-attempts 3 \
   --progress never -q "$T/giveup.csv" -o "$T/giveup.out.csv"
 check_eq "give up: exit 1" 1 $?
@@ -55,7 +55,7 @@ stop_mock
 
 # 3. 429 with Retry-After pauses the whole job; nothing is lost or doubled.
 gen 60 "$T/rl.csv"
-start_mock --rate-limit 20 --deliveries "$T/rl.dlv"
+start_mock --rate-limit 20 --deliveries "$T/rl.dlv"; new_ledger
 start=$(date +%s.%N)
 "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --backoff-base-ms 10 --progress never -q "$T/rl.csv" -o "$T/rl.out.csv" \
   --summary-json "$T/rl.json"
@@ -68,7 +68,7 @@ stop_mock
 
 # 4. An initial outage: the job slows down instead of burning attempts, then finishes.
 gen 200 "$T/outage.csv"
-start_mock --outage-ms 1500 --deliveries "$T/outage.dlv"
+start_mock --outage-ms 1500 --deliveries "$T/outage.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 16 -r 0 --backoff-base-ms 100 --backoff-max-ms 400 --max-attempts 5 \
   --progress never -q "$T/outage.csv" -o "$T/outage.out.csv" --summary-json "$T/outage.json"
 check_eq "outage: exit 0 (every row sent after the outage)" 0 $?
@@ -80,7 +80,7 @@ stop_mock
 
 # 5. A wrong key aborts the job: exit 3, no further requests, the rest not_attempted.
 gen 300 "$T/abort.csv"
-start_mock --api-key right-key --latency-ms 5
+start_mock --api-key right-key --latency-ms 5; new_ledger
 OTTU_API_KEY=wrong-key "$RESEND" --base-url "$MOCK_URL" -j 4 -r 0 --progress never "$T/abort.csv" \
   -o "$T/abort.out.csv" 2>"$T/abort.err"
 check_eq "abort: exit 3" 3 $?
@@ -99,7 +99,7 @@ stop_mock
 # 6. Permanent errors are not retried and carry the API's message.
 printf 'order_no,session_id,state,customer_email,customer_phone,notify_email,notify_sms,notify_whatsapp\nK1,,paid,a@b.co,+96550000001,paid,paid,paid\nK2,,paid,a@b.co,+96550000002,paid,,paid\n' >"$T/txn.csv"
 printf 'order_no,channels\nK1,sms\nNOPE,sms\nK2,sms\n' >"$T/perm.csv"
-start_mock --transactions "$T/txn.csv"
+start_mock --transactions "$T/txn.csv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/perm.csv" -o "$T/perm.out.csv"
 check_eq "4xx: exit 1" 1 $?
 check_eq "4xx: statuses" "sent failed failed" "$(col "$T/perm.out.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
@@ -112,7 +112,7 @@ stop_mock
 
 # 7. The rate limit holds across workers: measured from the mock's arrival times.
 gen 80 "$T/rate.csv"
-start_mock --deliveries "$T/rate.dlv"
+start_mock --deliveries "$T/rate.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 16 -r 20 --burst 1 --progress never -q "$T/rate.csv" -o "$T/rate.out.csv"
 check_eq "rate: exit 0" 0 $?
 python3 - "$T/rate.dlv" >"$T/rate.txt" <<'PY'
@@ -130,7 +130,7 @@ stop_mock
 
 # 8. Output order under concurrency with jittery latency.
 gen 300 "$T/order.csv"
-start_mock --latency-ms 1 --jitter-ms 20 --seed 5
+start_mock --latency-ms 1 --jitter-ms 20 --seed 5; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 32 -r 0 --progress never -q "$T/order.csv" -o "$T/order.out.csv"
 check "order: output in input order under jitter" in_order "$T/order.csv" "$T/order.out.csv"
 check_eq "order: extra columns carried through" "c1 c2 c3" "$(col "$T/order.out.csv" customer 2>/dev/null | head -3 | tr '\n' ' ' | sed 's/ $//')"
@@ -140,7 +140,7 @@ stop_mock
 # 15; this test used to expect a retry, which notified customers twice): unknown, with a
 # clear message.
 gen 3 "$T/slow.csv"
-start_mock --latency-ms 1500
+start_mock --latency-ms 1500; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 3 -r 0 --timeout 0.3 --max-attempts 2 --backoff-base-ms 1 --progress never -q \
   "$T/slow.csv" -o "$T/slow.out.csv"
 check_eq "timeout: exit 1" 1 $?

@@ -50,7 +50,7 @@ run() { "$RESEND" --base-url "$MOCK_URL" -r 0 -q "$@"; }
 # ---------------------------------------------------------------------------------------
 # 1. The shipped sample: auto-detected (template_id in the header), default endpoint.
 cp "$ROOT/samples/template-campaign.csv" sample.csv
-start_mock --deliveries "$T/del-sample.csv"
+start_mock --deliveries "$T/del-sample.csv"; new_ledger
 run sample.csv 2>sample.err; rc=$?
 check_eq "sample: exit 1 (some rows invalid)" 1 "$rc"
 check_eq "sample: output next to the input, 8 rows" 8 "$(rows sample.results.csv 2>/dev/null)"
@@ -86,7 +86,7 @@ check_eq "sample: stats endpoints send=4 ok=4, send-channel=0, message=0" "4 4 0
 stop_mock
 
 # --per-channel-endpoint and --mode template forced: same rows, the channel in the path.
-start_mock --deliveries "$T/del-pc.csv"
+start_mock --deliveries "$T/del-pc.csv"; new_ledger
 run --mode template --per-channel-endpoint -o pc.csv sample.csv 2>pc.err; rc=$?
 check_eq "per-channel: exit 1" 1 "$rc"
 check_eq "per-channel: same statuses" "sent|sent|sent|invalid|invalid|invalid|sent|invalid" "$(joined pc.csv result_status)"
@@ -173,7 +173,7 @@ names=(
   "trace_id of 61 characters" "trace_id of 60 characters" "trace_id of 60 Arabic code points"
   "channel EMAIL in upper case"
 )
-start_mock --deliveries "$T/del-rules.csv"
+start_mock --deliveries "$T/del-rules.csv"; new_ledger
 run --channels sms rules.csv 2>rules.err; rc=$?
 check_eq "rules: exit 1" 1 "$rc"
 check_eq "rules: one output row per input row" "${#expect[@]}" "$(rows rules.results.csv)"
@@ -217,7 +217,7 @@ sms,t1,+96550000201,en,tr-1,Ali
 sms,t1,+96550000201,en,tr-2,Ali
 email,t1,d@example.com,en,,Ali
 EOF
-start_mock --deliveries "$T/del-dup.csv"
+start_mock --deliveries "$T/del-dup.csv"; new_ledger
 run dup.csv 2>dup.err; rc=$?
 check_eq "dup: exit 0 (sent and duplicate only)" 0 "$rc"
 check_eq "dup: statuses" "sent|sent|duplicate|duplicate|sent|sent|sent|sent|duplicate" "$(joined dup.results.csv result_status)"
@@ -236,7 +236,7 @@ stop_mock
 # ---------------------------------------------------------------------------------------
 # 4. Exit codes and mode selection.
 printf 'channel,template_id,to\nsms,t1,+96550000301\nemail,t1,ok@example.com\n' >allgood.csv
-start_mock --deliveries "$T/del-good.csv"
+start_mock --deliveries "$T/del-good.csv"; new_ledger
 run allgood.csv 2>/dev/null; check_eq "exit 0 when every row is sent" 0 "$?"
 check_eq "allgood: both delivered" 2 "$(dcount del-good.csv)"
 printf 'Channel,Template ID,TO\nsms,t1,+96550000302\n' >header.csv
@@ -276,7 +276,7 @@ sms,t1,+965 5000 0401,ar,,,,,
 whatsapp,t1,+96550000402,en,42,,Noura,,"line1
 line2"
 EOF
-start_mock --deliveries "$T/del-ctx.csv"
+start_mock --deliveries "$T/del-ctx.csv"; new_ledger
 run -o ctx-mock.csv ctx.csv 2>/dev/null; rc=$?
 check_eq "context: the real mock accepts every body: exit 0" 0 "$rc"
 check_eq "context: HTTP 200 each" "200|200|200" "$(joined ctx-mock.csv result_http_status)"

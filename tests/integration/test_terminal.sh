@@ -14,7 +14,7 @@ print("order_no,channels")
 for i in range(1, 121): print("T%06d,%s" % (i, "sms;email" if i % 3 == 0 else "sms"))' >in.csv
 
 # 1. Answered no: nothing sent, exit 2, no result file, no journal.
-start_mock
+start_mock; new_ledger
 python3 "$PTY" 80 no no.out -- "$RESEND" --base-url "$MOCK_URL" -o no.csv in.csv; rc=$?
 check_eq "answered no: exit 2" 2 "$rc"
 check "answered no: the question names the counts and the host" \
@@ -30,7 +30,7 @@ stop_mock
 
 # 3. Answered yes, with the API failing a third of the time: sent, and the progress line
 #    stays within 80 columns, redrawn in place.
-start_mock --fail-rate 0.3 --seed 7 --latency-ms 15
+start_mock --fail-rate 0.3 --seed 7 --latency-ms 15; new_ledger
 python3 "$PTY" 80 yes yes.out -- "$RESEND" --base-url "$MOCK_URL" -q -r 60 -j 4 --max-attempts 8 \
   --backoff-base-ms 20 --backoff-max-ms 100 -o yes.csv in.csv; rc=$?
 check_eq "answered yes: exit 0" 0 "$rc"

@@ -37,7 +37,7 @@ check_eq "--cacert with the system bundle + the test CA, -j 8: 20 rows sent" "20
 # --burst: with -r 2 and --burst 4, four requests go at once after idle, then 2/s.
 printf 'order_no,channels\n' >"$T/burst.csv"
 for i in $(seq 1 8); do echo "B$i,sms" >>"$T/burst.csv"; done
-start_mock --deliveries "$T/burst.dlv"
+start_mock --deliveries "$T/burst.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 8 -r 2 --burst 4 --progress never -q "$T/burst.csv" -o "$T/burst.out.csv"
 check_eq "--burst: exit 0" 0 $?
 python3 - "$T/burst.dlv" >"$T/burst.txt" <<'PY'

@@ -8,7 +8,7 @@ if ! command -v valgrind >/dev/null; then
   exit 0
 fi
 cp "$ROOT/samples/outage-recovery.csv" "$T/in.csv"
-start_mock --fail-rate 0.2 --seed 2 --latency-ms 1
+start_mock --fail-rate 0.2 --seed 2 --latency-ms 1; new_ledger
 VG="valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99"
 $VG "$RESEND" --base-url "$MOCK_URL" -j 4 -r 0 --backoff-base-ms 5 -q "$T/in.csv" --failures "$T/f.csv" \
   --xlsx "$T/o.xlsx" --summary-json "$T/s.json" --ledger "$T/l.db" 2>"$T/vg1.txt"

@@ -172,7 +172,7 @@ PY
 check "dry run: the Summary sheet has every status with the CSV's count (a number)" summary_eq dry.xlsx dry.csv
 
 # 2. A real run against the mock.
-start_mock --deliveries "$T/del.csv"
+start_mock --deliveries "$T/del.csv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -r 0 -q --xlsx real.xlsx -o real.csv in.csv 2>real.err; rc=$?
 check_eq "real run: exit 1 (invalid rows)" 1 "$rc"
 check_eq "real run: statuses" "sent|sent|invalid|sent|sent|sent|duplicate|invalid" "$(joined real.csv result_status)"

@@ -148,7 +148,8 @@ check_eq "401: exit 3" 3 "$rc"
 check "401: summary equals the result CSV (exit_code 3)" sumcheck abort.json abort.out.csv 3
 check "401: some rows not_attempted" python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["not_attempted"] > 0 else 1)' abort.json
 check_eq "401: failures file = the failed + not_attempted rows (all 30)" 30 "$(rows abort.fail.csv)"
-check_eq "401: failures file statuses are failed/not_attempted only" "failed not_attempted" \
+# The preflight GET gets the 401: no row was sent, all are not_attempted.
+check_eq "401: failures file statuses are not_attempted only (caught by the preflight)" "not_attempted" \
   "$(col abort.fail.csv result_status | sort -u | paste -sd' ' -)"
 rm -f abort.out.csv.journal
 stop_mock
@@ -416,6 +417,9 @@ stop_mock
 
 # ---------------------------------------------------------------------------------------
 # 6. Output destinations, help, version.
+# The dry run of section 1 ran before anything was sent; this one, after, would show the
+# ledger's skips: compare against a fresh ledger.
+new_ledger
 "$RESEND" --dry-run -q -o - mixed.csv >stdout.csv 2>stdout.err
 check_eq "-o -: the CSV on stdout, all 8 rows" 8 "$(rows stdout.csv)"
 nofin() { python3 -c 'import csv,sys; [print(repr(r[:-1])) for r in csv.reader(open(sys.argv[1], newline=""))]' "$1"; }

@@ -248,8 +248,14 @@ static int preflight(pipeline *c, char *err, size_t errlen)
         }
     }
     char msg[768];
-    switch (preflight_run(c->http, cfg->base_url, request_endpoint(&c->ropts), msg, sizeof msg)) {
+    int64_t wait_ms = 0;
+    int64_t max_pause = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1; /* as the engine's */
+    switch (preflight_run(c->http, cfg->base_url, request_endpoint(&c->ropts), max_pause, &wait_ms, msg, sizeof msg)) {
     case PREFLIGHT_GO:
+        return 0;
+    case PREFLIGHT_QUOTA:
+        engine_stop_because(c->eng, ENGINE_STOP_QUOTA, clock_now_ms() + wait_ms, msg);
+        log_msg(LOG_QUIET, 0, "%s", msg);
         return 0;
     case PREFLIGHT_KEY_REJECTED:
         engine_stop_because(c->eng, ENGINE_STOP_KEY_REJECTED, 0, msg);

@@ -43,6 +43,17 @@ resume_daily() {
     { [ "$RC" -eq 0 ] || [ "$RC" -eq 4 ]; } && only_sent_or_not_attempted "$out" || ALL_OK=0
   done
 }
+# next_midnight TIME: TIME (ISO 8601 UTC) is the next UTC midnight, within 2 minutes (the
+# mock rounds its Retry-After up to whole seconds)
+next_midnight() {
+  python3 - "$1" <<'PY'
+import sys, datetime
+ra = datetime.datetime.strptime(sys.argv[1], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc)
+now = datetime.datetime.now(datetime.timezone.utc)
+midnight = (now + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+sys.exit(0 if abs((ra - midnight).total_seconds()) < 120 else 1)
+PY
+}
 # only_sent_or_not_attempted OUTPUT: no row failed (or anything else) because of the stop
 only_sent_or_not_attempted() { ! col "$1" result_status | grep -qvE '^(sent|not_attempted)$'; }
 
@@ -113,16 +124,18 @@ run quota --base-url "$MOCK_URL" -j 1 -r 0 --summary-json q.json in20.csv
 check_eq "quota: exit 4" 4 "$RC"
 check_eq "quota: stopped_by quota" quota "$(js q.json 's.get("stopped_by")')"
 ra=$(js q.json 's.get("resume_after")')
-check "quota: resume_after is the next UTC midnight ($ra)" python3 - "$ra" <<'PY'
-import sys, datetime
-ra = datetime.datetime.strptime(sys.argv[1], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc)
-now = datetime.datetime.now(datetime.timezone.utc)
-midnight = (now + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-sys.exit(0 if abs((ra - midnight).total_seconds()) < 120 else 1)
-PY
+check "quota: resume_after is the next UTC midnight ($ra)" next_midnight "$ra"
 check_eq "quota: 5 sent, the rest not_attempted, none failed" "not_attempted 15 sent 5" "$(statuses in20.results.csv)"
 check "quota: stderr says when the API takes requests again" grep -q 'quota is exhausted.*--resume' quota.err
 check_eq "quota: one request after the quota ran out, no more" 6 "$(mock_stat requests)"
+# A job started while the quota is spent (cron's next run before midnight) stops at the
+# preflight: exit 4, not one notification request, not even a refused one.
+run quota_pre --base-url "$MOCK_URL" -j 8 -r 0 --ledger qpre.db --summary-json qpre.json -o qpre.csv in20.csv
+check_eq "quota spent at start: exit 4, stopped_by quota, every row not_attempted" "4 quota not_attempted 20" \
+  "$RC $(js qpre.json 's.get("stopped_by")') $(statuses qpre.csv)"
+check_eq "quota spent at start: no notification request, one more GET" "6 2" "$(mock_stat requests) $(mock_stat get_requests)"
+ra=$(js qpre.json 's.get("resume_after")')
+check "quota spent at start: resume_after is the next UTC midnight ($ra)" next_midnight "$ra"
 # Once the API allows requests again, --resume sends each remaining row exactly once: five
 # a day (the preflight takes the sixth request), so three more days.
 resume_daily quota_resume in20.results.csv --base-url "$MOCK_URL" -j 4 -r 0 in20.csv
@@ -176,7 +189,8 @@ check_eq "budget: job B sent 18, the rest not_attempted" "not_attempted 22 sent 
 check "budget: job B warned at start that its rows exceed what is left" grep -q 'up to 40 rows.*has 19 requests left' bb.err
 check "budget: job A did not warn" bash -c '! grep -q "rows to send" "$1"' _ ba.err
 check "budget: job B says the budget is spent" grep -q 'budget' bb.err
-check "budget: resume_after is set (the next UTC midnight)" [ "$(js bb.json 's.get("resume_after") or ""')" != "" ]
+ra=$(js bb.json 's.get("resume_after")')
+check "budget: resume_after is the next UTC midnight ($ra)" next_midnight "$ra"
 "$RESEND" ledger stats "$XDG_STATE_HOME/ottu-resend/ledger.db" >stats.out 2>&1
 check "budget: ledger stats shows today's use (30)" grep -qE '^  api-[0-9a-f]{16} +30$' stats.out
 # A third job that day is stopped before it sends anything: not even the preflight.

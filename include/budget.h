@@ -5,6 +5,7 @@
 #define OTTU_BUDGET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ledger.h"
 
@@ -17,6 +18,8 @@ budget *budget_new(ledger *led, const char *base_url, const char *api_key, long 
 int budget_take(budget *b, char *err, size_t errlen);
 /* Requests still available today (ledger view, this process's block included), -1 on error. */
 long long budget_left(budget *b, char *err, size_t errlen);
+/* When the UTC day of now_ms ends: a spent budget allows requests again then (pure). */
+int64_t budget_day_end_ms(int64_t now_ms);
 /* Gives back what was taken and not used; frees. */
 void budget_free(budget *b);
 

@@ -5,19 +5,26 @@
 #define OTTU_PREFLIGHT_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "http.h"
 
 typedef enum {
     PREFLIGHT_GO = 0,         /* 405: the API is there and takes the key */
     PREFLIGHT_KEY_REJECTED,   /* 401/403: exit 3, no notification request made */
-    PREFLIGHT_REFUSED         /* not the API, or unreachable: exit 2; err says why */
+    PREFLIGHT_REFUSED,        /* not the API, or unreachable: exit 2; err says why */
+    PREFLIGHT_QUOTA           /* 429 asking for longer than --max-pause: the day's quota is
+                                 spent; exit 4 before any notification request */
 } preflight_result;
 
-/* What an answer to the preflight GET means (pure). err gets the message for the
- * operator (host and reason), never the key. */
-preflight_result preflight_judge(const http_result *res, const char *url, char *err, size_t errlen);
+/* What an answer to the preflight GET means (pure; now reads an HTTP-date Retry-After).
+ * err gets the message for the operator (host and reason), never the key. For
+ * PREFLIGHT_QUOTA, *wait_ms is how long the API asks to wait. */
+preflight_result preflight_judge(const http_result *res, const char *url, int64_t max_pause_ms, time_t now,
+                                 int64_t *wait_ms, char *err, size_t errlen);
 /* Sends the GET on base URL + path and judges it. */
-preflight_result preflight_run(http_shared *http, const char *base_url, const char *path, char *err, size_t errlen);
+preflight_result preflight_run(http_shared *http, const char *base_url, const char *path, int64_t max_pause_ms,
+                               int64_t *wait_ms, char *err, size_t errlen);
 
 #endif

@@ -40,6 +40,10 @@ typedef struct reader reader;
 /* 1 when path names a regular file (not "-", a FIFO, a device): one that can be read
  * again (fingerprint, --resume, the confirmation's count) without waiting or losing data. */
 int reader_path_is_regular(const char *path);
+/* The lines of a regular file (a final line without a newline counts): a cheap upper bound
+ * of its records, read once with memchr. -1 when path is not a regular file or cannot be
+ * read (a pipe is never read ahead). */
+long long reader_count_lines(const char *path);
 reader *reader_open(const char *path, char delim, const char *encoding, char *err, size_t errlen);
 /* A FIFO with no writer yet is waited for at the first reader_next; cancel (when set) is
  * asked every 200 ms and ends the wait with an error when it returns non-zero (e.g. a

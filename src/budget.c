@@ -39,6 +39,8 @@ budget *budget_new(ledger *led, const char *base_url, const char *api_key, long 
 
 static int64_t utc_day(int64_t ms) { return ms / 86400000; }
 
+int64_t budget_day_end_ms(int64_t now_ms) { return (utc_day(now_ms) + 1) * 86400000; }
+
 int budget_take(budget *b, char *err, size_t errlen)
 {
     int64_t now = clock_now_ms();

@@ -305,9 +305,7 @@ static void on_abort(engine *e, job *j, const http_result *res)
     snprintf(msg, sizeof msg, "the API rejected the key (HTTP %d): stopping the job; no further requests",
              res->status);
     /* Stop first, log after: no worker may start another request in between. */
-    int first = engine_stop_reason(e) == ENGINE_STOP_NONE;
-    engine_stop_because(e, ENGINE_STOP_KEY_REJECTED, 0, msg);
-    if (first)
+    if (engine_stop_because(e, ENGINE_STOP_KEY_REJECTED, 0, msg))
         log_msg(LOG_QUIET, 0, "%s", msg);
     finish(e, j, RS_FAILED);
 }
@@ -323,9 +321,7 @@ static int config_error(engine *e, job *j, const http_result *res)
              res->error_kind == HTTP_ERR_DNS ? "the API's host name does not resolve"
                                              : "the API's TLS certificate is not trusted",
              err, res->error_kind == HTTP_ERR_DNS ? "--base-url" : "--base-url and --cacert");
-    int first = engine_stop_reason(e) == ENGINE_STOP_NONE;
-    engine_stop_because(e, ENGINE_STOP_CONFIG, 0, msg);
-    if (first)
+    if (engine_stop_because(e, ENGINE_STOP_CONFIG, 0, msg)) /* once, however many workers see it */
         log_msg(LOG_QUIET, 0, "%s", msg);
     if (e->o.jn)
         journal_release(e->o.jn, j->rowno); /* nothing left: the row is to do on --resume */
@@ -427,10 +423,8 @@ static int may_send(engine *e, job *j)
                 snprintf(msg, sizeof msg, "the daily budget of requests is spent: stopping; --resume continues");
             else if (!msg[0])
                 snprintf(msg, sizeof msg, "cannot record the request in the ledger: stopping; no new requests");
-            int first = engine_stop_reason(e) == ENGINE_STOP_NONE;
-            engine_stop_because(e, t == 0 ? ENGINE_STOP_BUDGET : ENGINE_STOP_STORAGE, 0, msg);
-            if (first)
-                log_msg(LOG_QUIET, 0, "%s", msg);
+            if (engine_stop_because(e, t == 0 ? ENGINE_STOP_BUDGET : ENGINE_STOP_STORAGE, 0, msg))
+                log_msg(LOG_QUIET, 0, "%s", msg); /* once, however many workers see it */
             return -1;
         }
     }
@@ -497,9 +491,8 @@ static int over_limit(engine *e, job *j)
         return 0;
     char msg[120];
     snprintf(msg, sizeof msg, "--limit %lld reached: no new rows; --resume continues", e->o.limit);
-    if (engine_stop_reason(e) == ENGINE_STOP_NONE)
+    if (engine_stop_because(e, ENGINE_STOP_LIMIT, 0, msg))
         log_msg(LOG_NORMAL, 0, "%s", msg);
-    engine_stop_because(e, ENGINE_STOP_LIMIT, 0, msg);
     return 1;
 }
 

@@ -196,6 +196,34 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
     return c->eng ? 0 : -1;
 }
 
+/* Contract (Sending): at start, warn when the rows to send exceed what is left of today's
+ * budget, so an operator learns before the job stops half-way. The rows are bounded from
+ * above by the input's lines (a record may span lines, some rows may be done or invalid):
+ * a regular file is counted with one cheap pass; a pipe is never read ahead, so no warning. */
+static void warn_budget(pipeline *c)
+{
+    const config *cfg = c->cfg;
+    if (!c->bud || cfg->dry_run)
+        return;
+    long long lines = reader_count_lines(cfg->input);
+    if (lines < 1)
+        return;
+    long long rows = lines - 1; /* the header */
+    if (cfg->limit > 0 && rows > cfg->limit)
+        rows = cfg->limit;
+    char msg[256];
+    long long left = budget_left(c->bud, msg, sizeof msg);
+    long long need = rows + (cfg->no_preflight ? 0 : 1); /* the preflight GET counts */
+    /* left == 0: the preflight (or the first row) stops the job at once, saying why. */
+    if (left <= 0 || need <= left)
+        return;
+    log_msg(LOG_NORMAL, 0,
+            "warning: up to %lld rows to send, but today's --daily-budget %lld has %lld requests left (UTC day; "
+            "the preflight and every retry count): the job will stop with exit 4 when it is spent, and --resume "
+            "continues it",
+            rows, cfg->daily_budget, left);
+}
+
 /* The GET before the first row (contract: Sending). Returns 0 to go on (a rejected key or a
  * spent budget has then stopped the engine, so every row becomes not_attempted and the
  * exit status says why), or -1 with err: exit 2, nothing sent. */
@@ -212,15 +240,22 @@ static int preflight(pipeline *c, char *err, size_t errlen)
             return -1;
         }
         if (ok == 0) {
-            engine_stop_because(c->eng, ENGINE_STOP_BUDGET, 0,
-                                "today's --daily-budget is spent: no request was made; --resume continues tomorrow "
-                                "(UTC), or raise --daily-budget");
+            static const char spent[] = "today's --daily-budget is spent: no request was made; --resume continues "
+                                        "tomorrow (UTC), or raise --daily-budget";
+            engine_stop_because(c->eng, ENGINE_STOP_BUDGET, 0, spent);
+            log_msg(LOG_QUIET, 0, "%s", spent);
             return 0;
         }
     }
     char msg[768];
-    switch (preflight_run(c->http, cfg->base_url, request_endpoint(&c->ropts), msg, sizeof msg)) {
+    int64_t wait_ms = 0;
+    int64_t max_pause = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1; /* as the engine's */
+    switch (preflight_run(c->http, cfg->base_url, request_endpoint(&c->ropts), max_pause, &wait_ms, msg, sizeof msg)) {
     case PREFLIGHT_GO:
+        return 0;
+    case PREFLIGHT_QUOTA:
+        engine_stop_because(c->eng, ENGINE_STOP_QUOTA, clock_now_ms() + wait_ms, msg);
+        log_msg(LOG_QUIET, 0, "%s", msg);
         return 0;
     case PREFLIGHT_KEY_REJECTED:
         engine_stop_because(c->eng, ENGINE_STOP_KEY_REJECTED, 0, msg);
@@ -301,14 +336,12 @@ static void engine_causes(pipeline *c, exit_causes *why)
         by = "limit";
     if (by) {
         why->limited = 1;
-        summary_set_stop(&c->sum, by, c->eng ? engine_resume_after_ms(c->eng) : 0);
+        int64_t after = c->eng ? engine_resume_after_ms(c->eng) : 0;
+        if (r == ENGINE_STOP_BUDGET && after <= 0)
+            after = budget_day_end_ms(clock_now_ms()); /* a new UTC day, a new budget */
+        summary_set_stop(&c->sum, by, after);
     }
-    if (c->eng && r != ENGINE_STOP_NONE && r != ENGINE_STOP_INTERRUPT && r != ENGINE_STOP_KEY_REJECTED) {
-        char msg[512];
-        engine_stop_message(c->eng, msg, sizeof msg);
-        if (msg[0] && !atomic_load(&c->fatal))
-            log_msg(LOG_QUIET, 0, "%s", msg);
-    }
+    /* The stop's message was logged once when it happened (the summary repeats the cause). */
 }
 
 /* After the stages: settle the files and pick the exit status. */
@@ -400,6 +433,7 @@ static int setup(pipeline *c, char *err, size_t errlen)
     if (build_pipeline(c, err, errlen) < 0)
         return -1;
     start_watcher(c);
+    warn_budget(c);
     return preflight(c, err, errlen);
 }
 

@@ -4,10 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "jsonutil.h"
+#include "retry.h"
 
-preflight_result preflight_judge(const http_result *res, const char *url, char *err, size_t errlen)
+preflight_result preflight_judge(const http_result *res, const char *url, int64_t max_pause_ms, time_t now,
+                                 int64_t *wait_ms, char *err, size_t errlen)
 {
+    *wait_ms = 0;
     if (res->outcome != HTTP_ANSWERED) {
         snprintf(err, errlen, "cannot reach the API at %s: %s", url, res->error[0] ? res->error : "no answer");
         return PREFLIGHT_REFUSED;
@@ -27,16 +31,33 @@ preflight_result preflight_judge(const http_result *res, const char *url, char *
     default:
         break;
     }
-    /* An outage or the quota: the job's own probing and pauses deal with those. */
-    if (res->status == 429 || res->status >= 500)
+    /* The day's quota already spent (DRF throttles before it checks the method): stop as
+     * the job would at its first row, without sending it. A shorter wait, or an outage:
+     * the job's own pauses and probing deal with those. */
+    if (res->status == 429) {
+        int64_t w = retry_server_wait_ms(res->retry_after_s, res->retry_after, res->body, res->bodylen, now);
+        if (w > max_pause_ms) {
+            char at[40];
+            *wait_ms = w;
+            clock_format_iso((int64_t)now * 1000 + w, at, sizeof at);
+            snprintf(err, errlen, "the API's quota is exhausted (HTTP 429 to the preflight, available again in "
+                                  "%lld s, at %s): no notification was sent; --resume continues",
+                     (long long)(w / 1000), at);
+            return PREFLIGHT_QUOTA;
+        }
+        return PREFLIGHT_GO;
+    }
+    if (res->status >= 500)
         return PREFLIGHT_GO;
     snprintf(err, errlen, "%s does not answer like the Ottu API (HTTP %d to a GET, expected 405): check "
                           "--base-url", url, res->status);
     return PREFLIGHT_REFUSED;
 }
 
-preflight_result preflight_run(http_shared *http, const char *base_url, const char *path, char *err, size_t errlen)
+preflight_result preflight_run(http_shared *http, const char *base_url, const char *path, int64_t max_pause_ms,
+                               int64_t *wait_ms, char *err, size_t errlen)
 {
+    *wait_ms = 0;
     http_client *client = http_client_new(http);
     if (!client) {
         snprintf(err, errlen, "cannot create an HTTP client");
@@ -47,7 +68,7 @@ preflight_result preflight_run(http_shared *http, const char *base_url, const ch
     char url[512];
     size_t n = strlen(base_url);
     snprintf(url, sizeof url, "%.*s%s", (int)(n && base_url[n - 1] == '/' ? n - 1 : n), base_url, path);
-    preflight_result r = preflight_judge(&res, url, err, errlen);
+    preflight_result r = preflight_judge(&res, url, max_pause_ms, time(NULL), wait_ms, err, errlen);
     http_result_free(&res);
     http_client_free(client);
     return r;

@@ -813,3 +813,33 @@ int reader_path_is_regular(const char *path)
     struct stat st;
     return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
+
+long long reader_count_lines(const char *path)
+{
+    if (!reader_path_is_regular(path))
+        return -1;
+    char *buf = malloc(CHUNK);
+    int fd = buf ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        free(buf);
+        return -1;
+    }
+    long long lines = 0;
+    char last = '\n';
+    ssize_t n;
+    while ((n = read(fd, buf, CHUNK)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            close(fd);
+            free(buf);
+            return -1;
+        }
+        for (const char *p = buf, *end = buf + n; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+            lines++;
+        last = buf[n - 1];
+    }
+    close(fd);
+    free(buf);
+    return lines + (last != '\n');
+}

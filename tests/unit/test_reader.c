@@ -901,6 +901,32 @@ static void test_empty_file(void **state)
     recs_free(&rs);
 }
 
+/* The budget warning's cheap upper bound of the rows: lines, a last one without a newline
+ * included; never a pipe. */
+static void test_count_lines(void **state)
+{
+    (void)state;
+    assert_int_equal(reader_count_lines(write_str("cl0.csv", "")), 0);
+    assert_int_equal(reader_count_lines(write_str("cl1.csv", "order_no")), 1);
+    assert_int_equal(reader_count_lines(write_str("cl2.csv", "order_no\nA\n")), 2);
+    assert_int_equal(reader_count_lines(write_str("cl3.csv", "order_no\r\nA\r\nB")), 3);
+    /* a quoted newline is one record but two lines: an upper bound */
+    assert_int_equal(reader_count_lines(write_str("cl4.csv", "a,b\n\"x\ny\",1\n")), 3);
+    /* more lines than one read chunk */
+    size_t n = 200000;
+    char *big = malloc(n * 2);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i++)
+        big[2 * i] = 'x', big[2 * i + 1] = '\n';
+    assert_int_equal(reader_count_lines(testdir_write("cl5.csv", big, n * 2)), (long long)n);
+    free(big);
+    assert_int_equal(reader_count_lines("-"), -1);
+    assert_int_equal(reader_count_lines(testdir_path("no-such-file.csv")), -1);
+    const char *fifo = testdir_path("cl.fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(reader_count_lines(fifo), -1); /* returns at once: never opened */
+}
+
 static void test_record_helpers(void **state)
 {
     (void)state;
@@ -957,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_workbook_refused),
         cmocka_unit_test(test_fifo_input),
         cmocka_unit_test(test_empty_file),
+        cmocka_unit_test(test_count_lines),
         cmocka_unit_test(test_record_helpers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

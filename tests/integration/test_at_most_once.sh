@@ -42,7 +42,7 @@ for kind in 500 502 504 drop stall; do
     "$(delivered "$T/lost.$kind.dlv") $(twice "$T/lost.$kind.dlv")"
   stop_mock
 done
-gen_rows 300 "$T/mix.csv" "sms"
+gen_rows 300 "$T/mix.csv" "sms" M
 start_mock --ambiguous-rate 0.3 --ambiguous-kinds 500,502,504,drop --seed 7 --fail-rate 0.2 --deliveries "$T/mix.dlv"
 R -r 0 -j 16 --backoff-base-ms 1 --backoff-max-ms 5 "$T/mix.csv"
 check_eq "lost answers mixed with 503s: nobody notified twice" "" "$(twice "$T/mix.dlv")"
@@ -50,7 +50,7 @@ check "lost answers mixed with 503s: every row sent, unknown or failed, each onc
 import csv, sys, collections
 c = collections.Counter(r[2] for r in csv.reader(open(sys.argv[1])))
 rows = list(csv.DictReader(open(sys.argv[2])))
-assert [r['order_no'] for r in rows] == [f'R{i:05d}' for i in range(1, 301)]
+assert [r['order_no'] for r in rows] == [f'M{i:05d}' for i in range(1, 301)]
 bad = [(r['order_no'], r['result_status'], c[r['order_no']], r['result_detail'][:160]) for r in rows
        if not ((r['result_status'] == 'sent' and c[r['order_no']] == 1) or (r['result_status'] == 'unknown' and c[r['order_no']] <= 1)
                or (r['result_status'] in ('failed', 'not_attempted') and c[r['order_no']] == 0))]

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BUILD="${BUILD:-build}"
 out="$BUILD/demo"
 mkdir -p "$out"
-rm -f "$out"/*.csv "$out"/*.journal "$out"/*.xlsx "$out"/*.json "$out"/*.partial
+rm -f "$out"/*.csv "$out"/*.journal "$out"/*.xlsx "$out"/*.json "$out"/*.partial "$out"/*.lock "$out"/ledger.db*
 log="$out/mock.log"
 "$BUILD/ottu-mock" --port 0 --transactions samples/transactions.csv --deliveries "$out/deliveries.csv" \
     --latency-ms 20 --jitter-ms 20 --fail-rate 0.1 --seed 42 >"$log" 2>&1 &
@@ -20,7 +20,7 @@ cp samples/outage-recovery.csv "$out/outage-recovery.csv"
 set +e
 OTTU_API_KEY=test-key "$BUILD/ottu-resend" --base-url "$url" -j 8 -r 50 --backoff-base-ms 50 \
     --progress never --failures "$out/outage-recovery.failures.csv" --xlsx "$out/outage-recovery.xlsx" \
-    --summary-json "$out/summary.json" "$out/outage-recovery.csv"
+    --summary-json "$out/summary.json" --ledger "$out/ledger.db" "$out/outage-recovery.csv"
 rc=$?
 set -e
 echo
@@ -31,6 +31,7 @@ echo "failures:    $out/outage-recovery.failures.csv (feed it back in after fixi
 echo "workbook:    $out/outage-recovery.xlsx"
 echo "summary:     $out/summary.json"
 echo "deliveries:  $out/deliveries.csv (what the mock 'delivered')"
+echo "ledger:      $out/ledger.db (a demo ledger: yours stays untouched; try: $BUILD/ottu-resend ledger stats $out/ledger.db)"
 echo
 echo "first rows of the results:"
 head -5 "$out/outage-recovery.results.csv"

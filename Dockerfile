@@ -10,7 +10,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential pkg-config ca-certificates \
-      libcsv-dev libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev libxlsxwriter-dev \
+      libcsv-dev libcurl4-openssl-dev libssl-dev libcjson-dev libmicrohttpd-dev libxlsxwriter-dev \
       libsqlite3-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -22,7 +22,7 @@ FROM debian:bookworm-slim
 # (the install test checks this list against the binaries).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates libcsv3 libcurl4 libcjson1 libmicrohttpd12 libxlsxwriter4 libsqlite3-0 libpq5 \
+      ca-certificates libcsv3 libcurl4 libssl3 libcjson1 libmicrohttpd12 libxlsxwriter4 libsqlite3-0 libpq5 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/ottu-resend --no-create-home \
       --shell /usr/sbin/nologin ottu \

@@ -218,7 +218,10 @@ sms,t1,+96550000201,en,tr-2,Ali
 email,t1,d@example.com,en,,Ali
 EOF
 start_mock --deliveries "$T/del-dup.csv"; new_ledger
-run dup.csv 2>dup.err; rc=$?
+# Without the ledger: only identical requests are duplicates. (With it, the default, a
+# template sent to the same recipient on the same channel counts as sent for the rest of
+# the job: checked below.)
+run --no-ledger dup.csv 2>dup.err; rc=$?
 check_eq "dup: exit 0 (sent and duplicate only)" 0 "$rc"
 check_eq "dup: statuses" "sent|sent|duplicate|duplicate|sent|sent|sent|sent|duplicate" "$(joined dup.results.csv result_status)"
 check_eq "dup: row 3 detail" "duplicate of row 1" "$(cell dup.results.csv 3 result_detail)"
@@ -231,6 +234,16 @@ print("|".join(x["result_attempts"] for x in csv.DictReader(open(sys.argv[1],new
 check_eq "dup: the mock got 6 notifications" 6 "$(dcount del-dup.csv)"
 check_eq "dup: +96550000201 delivered 5 times (language, context, trace_id differ)" 5 \
   "$(dcol del-dup.csv 3 | tr '|' '\n' | grep -cx '+96550000201')"
+stop_mock
+
+# With the ledger (the default), rows 5-8 ask the same template of the same number on
+# the same channel: at most once per recipient and channel within the cooldown.
+start_mock --deliveries "$T/del-dup2.csv"; new_ledger
+run -o dup2.results.csv dup.csv 2>/dev/null
+check_eq "dup with the ledger: statuses" "sent|sent|duplicate|duplicate|skipped|skipped|skipped|skipped|duplicate" \
+  "$(joined dup2.results.csv result_status)"
+check "dup with the ledger: the detail names the row that sent it" grep -q 'sms sent by row 1 of this job' dup2.results.csv
+check_eq "dup with the ledger: the mock got 2 notifications" 2 "$(dcount del-dup2.csv)"
 stop_mock
 
 # ---------------------------------------------------------------------------------------
@@ -315,7 +328,7 @@ else:
     print('<no request to %s>' % sys.argv[2])
 PY
 }
-"$RESEND" --base-url "$REC_URL" -r 0 -q -o ctx-rec.csv ctx.csv 2>/dev/null
+"$RESEND" --base-url "$REC_URL" --no-preflight --no-ledger -r 0 -q -o ctx-rec.csv ctx.csv 2>/dev/null
 check_eq "body: email row carries channel, language en (empty cell), tags list" \
   "/b/pbl/v2/send-notification/ email en ['a', 'b']" \
   "$(body ctx1@example.com '" ".join([p, b.get("channel"), b.get("language"), str(b.get("tags"))])')"
@@ -326,7 +339,7 @@ check_eq "body: sms to is the normalised number, language ar" "+96550000401 ar" 
 check_eq "body: whatsapp unit_config is a JSON integer" "42 int" "$(body +96550000402 'str(b.get("unit_config")) + " " + type(b.get("unit_config")).__name__')"
 check_eq "body: multi-line context value kept" "{'customerName': 'Noura', 'note': 'line1\\nline2'}" "$(body +96550000402 'b.get("context")')"
 : >"$T/bodies.jsonl"
-"$RESEND" --base-url "$REC_URL" -r 0 -q --per-channel-endpoint -o ctx-rec2.csv ctx.csv 2>/dev/null
+"$RESEND" --base-url "$REC_URL" --no-preflight --no-ledger -r 0 -q --per-channel-endpoint -o ctx-rec2.csv ctx.csv 2>/dev/null
 check_eq "body (per-channel): path /b/pbl/v2/notifications/send/whatsapp/, no channel key" \
   "/b/pbl/v2/notifications/send/whatsapp/ False" "$(body +96550000402 'p + " " + str("channel" in b)')"
 check_eq "body (per-channel): path for sms" "/b/pbl/v2/notifications/send/sms/" "$(body +96550000401 'p')"
@@ -336,7 +349,7 @@ channel,template_id,to,cc,bcc,tags,subject,body,Context.First Name,context.blank
 email,t1,lists@example.com,"b@example.com, c@example.com",d@example.com,"t1, t2;t3",Hello,Body text,Ali,"   "
 EOF
 : >"$T/bodies.jsonl"
-"$RESEND" --base-url "$REC_URL" -r 0 -q -o lists.out.csv lists.csv 2>/dev/null
+"$RESEND" --base-url "$REC_URL" --no-preflight --no-ledger -r 0 -q -o lists.out.csv lists.csv 2>/dev/null
 check_eq "body: cc/bcc/tags lists split on ',' and ';', trimmed" \
   "['b@example.com', 'c@example.com'] ['d@example.com'] ['t1', 't2', 't3']" \
   "$(body lists@example.com '" ".join(str(b.get(k)) for k in ("cc", "bcc", "tags"))')"

@@ -10,17 +10,26 @@ MOCK_PIDS+=($!)
 for _ in $(seq 1 50); do [ -s "$T/port" ] && break; sleep 0.1; done
 url="https://127.0.0.1:$(head -1 "$T/port")"
 printf 'order_no,channels\nA1,sms\nA2,email\n' >"$T/in.csv"
-"$RESEND" --base-url "$url" -r 0 --max-attempts 3 --progress never -q "$T/in.csv" -o "$T/untrusted.csv"
-check_eq "self-signed certificate: refused (exit 1)" 1 $?
-check_eq "self-signed certificate: rows failed, not sent" "failed failed" "$(col "$T/untrusted.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
-check_eq "certificate errors are not retried" "1 1" "$(col "$T/untrusted.csv" result_attempts | tr '\n' ' ' | sed 's/ $//')"
-check "the detail names the certificate problem" grep -qi 'certificate\|SSL' "$T/untrusted.csv"
+# The preflight GET meets the certificate first: exit 2 at once, nothing sent, the host
+# and the problem named. Without the preflight, the first request meets it: a
+# configuration error, not an outage — the job stops at once, every row not_attempted.
+"$RESEND" --base-url "$url" -r 0 --max-attempts 3 --progress never -q "$T/in.csv" -o "$T/untrusted.csv" 2>"$T/untrusted.err"
+check_eq "self-signed certificate: refused at the preflight (exit 2)" 2 $?
+check "self-signed certificate: no result file (nothing was sent)" test ! -f "$T/untrusted.csv"
+check "the message names the host and the certificate problem" \
+  grep -q '127\.0\.0\.1: the server.s certificate is not trusted.*not sent' "$T/untrusted.err"
+"$RESEND" --base-url "$url" --no-preflight -r 0 --max-attempts 3 --progress never -q "$T/in.csv" -o "$T/untrusted2.csv" 2>/dev/null
+check_eq "without the preflight: the job stops on the configuration error (exit 2)" 2 $?
+check_eq "without the preflight: rows not_attempted, not sent" "not_attempted not_attempted" "$(col "$T/untrusted2.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+check_eq "certificate errors are not retried (one attempt at most a row)" "" \
+  "$(col "$T/untrusted2.csv" result_attempts | grep -v '^[01]$')"
 check "the detail names the host and says nothing was sent" \
-  grep -q '127\.0\.0\.1: the server.s certificate is not trusted.*not sent' <(col "$T/untrusted.csv" result_detail)
+  grep -q '127\.0\.0\.1: the server.s certificate is not trusted.*not sent' <(col "$T/untrusted2.csv" result_detail)
 # The system's trust store (loaded once, shared by every connection) does not trust it either,
 # and a CA bundle that merely exists but holds no certificate is refused before any request.
-"$RESEND" --base-url "$url" -r 0 -j 4 --cacert /etc/ssl/certs/ca-certificates.crt --progress never -q "$T/in.csv" -o "$T/system.csv"
-check_eq "the system's CA bundle: self-signed still refused" "failed failed" "$(col "$T/system.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+"$RESEND" --base-url "$url" -r 0 -j 4 --cacert /etc/ssl/certs/ca-certificates.crt --progress never -q "$T/in.csv" -o "$T/system.csv" 2>"$T/system.err"
+check_eq "the system's CA bundle: self-signed still refused (exit 2)" 2 $?
+check "the system's CA bundle: the message says the certificate is not trusted" grep -q 'certificate is not trusted' "$T/system.err"
 : >"$T/empty.pem"
 "$RESEND" --base-url "$url" -r 0 --cacert "$T/empty.pem" --progress never -q "$T/in.csv" -o "$T/empty.csv" 2>"$T/empty.err"
 check_eq "--cacert with no certificate in it: exit 2 before any request" 2 $?

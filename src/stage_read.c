@@ -13,16 +13,21 @@
 #include "rules.h"
 
 /* Claims are taken in batches so the ledger costs one transaction per this many rows;
- * a batch also goes when its oldest row has waited CLAIM_BATCH_MS. The reorder window
- * (>= 4096 slots) is larger, so a pending batch never starves the window. */
+ * a batch also goes when its oldest row has waited CLAIM_BATCH_MS, or once CLAIM_SPAN
+ * rows have been read since it: its first row may be the oldest row of the reorder
+ * window, which nothing behind it can leave, so the rows read meanwhile (decided ones
+ * too) must stay well below the window's smallest size (1024 slots) or the reader would
+ * wait for a slot forever. */
 #define CLAIM_BATCH 256
 #define CLAIM_BATCH_MS 50
+#define CLAIM_SPAN 512
 
 typedef struct claim_batch {
     job *rows[CLAIM_BATCH];
     ledger_claim_item items[CLAIM_BATCH];
     size_t n;
     int64_t first_ns;
+    long first_row;
 } claim_batch;
 
 static void complete_now(pipeline *c, job *j)
@@ -185,8 +190,10 @@ static int flush_claims(pipeline *c, claim_batch *b, char *err, size_t errlen)
 
 static int add_claim(pipeline *c, claim_batch *b, job *j, char *err, size_t errlen)
 {
-    if (!b->n)
+    if (!b->n) {
         b->first_ns = clock_mono_ns();
+        b->first_row = j->rowno;
+    }
     ledger_claim_item *it = &b->items[b->n];
     memset(it, 0, sizeof *it);
     it->id = j->req.ledger_key;
@@ -323,6 +330,10 @@ int stage_read_run(pipeline *c, char *err, size_t errlen)
             rc = -1; /* cannot happen after verify_old_output, unless a file changed meanwhile */
             break;
         }
+        if (batch && batch->n &&
+            (rec.rowno - batch->first_row >= CLAIM_SPAN || clock_mono_ns() - batch->first_ns >= CLAIM_BATCH_MS * 1000000LL) &&
+            (rc = flush_claims(c, batch, err, errlen)) < 0)
+            break;
         job *j = take_slot(c, &rec, &req);
         int go = decide(c, j, &to_send, err, errlen);
         if (go < 0) {

@@ -228,3 +228,16 @@ check_eq "--limit, then --resume without it: exit 0, every row sent" "0 sent 12"
 check_eq "--limit, then --resume: each row delivered exactly once" "" "$(ids_once c.dlv canary.csv)"
 check_eq "--limit, then --resume: 12 notification requests in all" 12 "$(mock_stat requests)"
 stop_mock
+
+# ---- a budget spent early in a long job: the rows read after it end quickly ----
+# (Regression: a claim batch holding the oldest row of the reorder window while every
+# later row was decided at once filled the window, and the reader waited forever.)
+gen_rows 6000 "$T/long.csv" sms LONG
+start_mock
+new_state=$(mktemp -d "$T/state.XXXX")
+XDG_STATE_HOME="$new_state" timeout 60 "$RESEND" --base-url "$MOCK_URL" --progress never -q -r 0 -j 8 \
+  --daily-budget 300 "$T/long.csv" 2>/dev/null
+rc=$?
+check_eq "budget spent early in a 6000-row job: exit 4, no hang" 4 "$rc"
+check_eq "budget spent early: every row in the output" 6000 "$(rows "$T/long.results.csv")"
+stop_mock

@@ -162,3 +162,31 @@ start_nginx_tls() {
   echo "bench: HTTPS nginx did not start: $(tail -3 "$dir/error.log" "$dir/stdout" 2>/dev/null)" >&2
   return 1
 }
+
+# start_pg: a PostgreSQL server for the ledger row, in $T/pg on a free loopback port
+# (initdb as the postgres user when run as root: initdb refuses root). Default settings,
+# fsync on: a claim waits for the disk, as with SQLite's synchronous=FULL. Sets PG_URI,
+# PG_PID (the postmaster, for its CPU), PG_STOP (the command that stops it). Returns 1
+# (the row is skipped) without PostgreSQL's server binaries.
+start_pg() {
+  local bin port data pg_as=()
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$bin" ] && [ -x "$bin/initdb" ] || return 1
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || return 1
+    pg_as=(runuser -u postgres --)
+  fi
+  mkdir -p "$T/pg" && chmod 0755 "$T/pg"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$T/pg"
+  data="$T/pg/data"
+  (cd / && "${pg_as[@]}" "$bin/initdb" -D "$data" -A trust -U postgres >"$T/pg/initdb.log" 2>&1) || return 1
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  (cd / && "${pg_as[@]}" "$bin/pg_ctl" -D "$data" -l "$T/pg/server.log" -w -t 60 \
+     -o "-p $port -k $T/pg -c listen_addresses=127.0.0.1" start >/dev/null) || return 1
+  PG_PID=$(head -1 "$data/postmaster.pid")
+  PG_URI="postgresql://postgres@127.0.0.1:$port/postgres"
+  PG_BIN="$bin"
+  PG_STOP="cd / && ${pg_as[*]} $bin/pg_ctl -D $data -m fast stop"
+  return 0
+}
+stop_pg() { [ -n "${PG_STOP:-}" ] && bash -c "$PG_STOP" >/dev/null 2>&1; PG_STOP=""; }

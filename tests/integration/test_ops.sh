@@ -104,6 +104,11 @@ ok("k8s: the state folder is the PVC (ReadWriteMany, for shards on several nodes
    vols["state"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
    and mounts["state"]["mountPath"] == "/var/lib/ottu-resend" and "ReadWriteMany" in pvc["spec"]["accessModes"])
 ok("k8s: each pod runs its own shard", '--shard "$k/$SHARDS"' in c["args"][0] and "JOB_COMPLETION_INDEX" in c["args"][0])
+ok("k8s: every shard gets the one daily budget (shared through the ledger, not divided)",
+   '--daily-budget "$DAILY_BUDGET"' in c["args"][0] and int(env["DAILY_BUDGET"]["value"]) > 0)
+root = dict(p.split("=", 1) for p in env["OTTU_LEDGER"]["value"].split("?", 1)[1].split("&")).get("sslrootcert", "")
+ok("k8s: the ledger's sslrootcert is on a read-only mounted volume",
+   any(root.startswith(m["mountPath"] + "/") and m.get("readOnly") is True for m in c["volumeMounts"]))
 rules = yaml.safe_load(open(sys.argv[2]))["groups"][0]["rules"]
 names = {r["alert"] for r in rules}
 ok("prometheus: rules for no success in 26 h and a high failure ratio",

@@ -4,7 +4,11 @@
 # with a free port, stopped at the end. The ledger's unit tests of claims, settlements,
 # budget and concurrent processes run against it (test_ledger with OTTU_TEST_PG), then the
 # real binary: a password in the URI refused, an unreachable server, a job recorded in
-# PostgreSQL and skipped by a job from another HOME, `ledger stats`.
+# PostgreSQL and skipped by a job from another HOME, `ledger stats`; then end to end:
+# four processes with their own HOME ("hosts") over overlapping inputs at once (each
+# channel delivered once, the mock's deliveries say so), the next night from a fifth
+# host (all skipped), the database stopped mid-job (the job stops, nothing sent after)
+# and started again for --resume (every row accounted for, nobody notified twice).
 source "$(dirname "$0")/../lib.sh"
 cd "$T" || exit 1
 
@@ -87,4 +91,100 @@ check_eq "ledger stats on PostgreSQL: exit 0" 0 "$rc"
 check "ledger stats: 5 records" grep -qE '^records:[[:space:]]+5$' stats.out
 "$RESEND" ledger prune --older-than 1d --dry-run "$URI" >prune.out 2>&1; rc=$?
 check_eq "ledger prune --dry-run on PostgreSQL: exit 0, nothing to prune" "0 would prune 0" "$rc $(cut -d' ' -f1-3 prune.out)"
+stop_mock
+OTTU_LEDGER="postgres://postgres:hunter2@127.0.0.1:$PORT/postgres" run -o pw2.csv in.csv 2>pw2.err; rc=$?
+check_eq "a password in OTTU_LEDGER (postgres://): exit 2, never printed" "2 0" "$rc $(grep -c hunter2 pw2.err)"
+
+# ---------------------------------------------------------------------------------------
+# 3. Four hosts at once over overlapping inputs: host i has identifiers C-(150 i)..+399,
+# channels sms;email on even hosts and email;whatsapp on odd ones, so most pairs are
+# wanted by two or three processes. Two pass --ledger, two OTTU_LEDGER.
+start_mock --deliveries "$T/conc.del"
+python3 - "$T" <<'PY'
+import sys
+t = sys.argv[1]
+want = set()
+for i in range(4):
+    chans = ["sms", "email"] if i % 2 == 0 else ["email", "whatsapp"]
+    with open(f"{t}/conc{i}.csv", "w") as f:
+        f.write("order_no,channels\n")
+        for n in range(150 * i, 150 * i + 400):
+            f.write(f"C-{n:05d},{';'.join(chans)}\n")
+            want.update((f"C-{n:05d}", c) for c in chans)
+open(f"{t}/conc.want", "w").write(str(len(want)))
+PY
+pids=()
+for i in 0 1 2 3; do
+  mkdir -p "$T/host$i"
+  if [ $((i % 2)) -eq 0 ]; then
+    HOME="$T/host$i" XDG_STATE_HOME="$T/host$i/state" run -j 8 --ledger "$URI" -o "$T/conc$i.out.csv" "$T/conc$i.csv" 2>"$T/conc$i.err" &
+  else
+    HOME="$T/host$i" XDG_STATE_HOME="$T/host$i/state" OTTU_LEDGER="$URI" run -j 8 -o "$T/conc$i.out.csv" "$T/conc$i.csv" 2>"$T/conc$i.err" &
+  fi
+  pids+=($!)
+done
+rcs=""
+for p in "${pids[@]}"; do wait "$p"; rcs+="$? "; done
+check_eq "four hosts at once: every process exit 0" "0 0 0 0 " "$rcs"
+check_eq "four hosts at once: no (identifier, channel) delivered twice" "" "$(twice "$T/conc.del")"
+check_eq "four hosts at once: every wanted pair delivered once" "$(cat "$T/conc.want")" "$(delivered "$T/conc.del")"
+check_eq "four hosts at once: the ledger holds exactly the deliveries" "$(delivered "$T/conc.del")" \
+  "$(psql_q "SELECT count(*) FROM ottu_resend.send_log WHERE identifier LIKE 'C-%' AND state = 'sent'")"
+check_eq "four hosts at once: no claim left open" 0 \
+  "$(psql_q "SELECT count(*) FROM ottu_resend.claims WHERE identifier LIKE 'C-%' AND state = 'claimed'")"
+skipped=$(for i in 0 1 2 3; do col "$T/conc$i.out.csv" result_detail; done | grep -c 'within the cooldown')
+check "four hosts at once: the overlap shows up as skipped channels ($skipped rows)" [ "$skipped" -gt 0 ]
+
+# The next night, from a fifth host: everything was sent within the cooldown.
+before=$(delivered "$T/conc.del")
+cat "$T/conc0.csv" >"$T/night.csv"; tail -n +2 "$T/conc3.csv" >>"$T/night.csv"
+mkdir -p "$T/host4"
+HOME="$T/host4" XDG_STATE_HOME="$T/host4/state" run -j 8 --ledger "$URI" -o "$T/night.out.csv" "$T/night.csv" 2>"$T/night.err"; rc=$?
+check_eq "the next night from another host: exit 0, every row skipped" "0 skipped 800" "$rc $(statuses "$T/night.out.csv")"
+check_eq "the next night: nothing delivered" "$before" "$(delivered "$T/conc.del")"
+"$RESEND" ledger stats "$URI" >stats2.out 2>&1; rc=$?
+check_eq "ledger stats after the hosts: exit 0, records = deliveries + host A's 5" "0 $((before + 5))" \
+  "$rc $(awk '$1 == "records:" {print $2}' stats2.out)"
+check "ledger stats: no open claims" grep -qE '^open claims:[[:space:]]+0$' stats2.out
+stop_mock
+
+# ---------------------------------------------------------------------------------------
+# 4. The database stops mid-job (pg_ctl stop -m fast) under a slow API (50 ms, -j 4: about
+# 80 rows/s, 600 rows): the job stops non-zero, rows left not_attempted, no request after
+# the failure. Started again, --resume finishes: every row accounted for, nobody twice.
+start_mock --latency-ms 50 --deliveries "$T/stop.del"
+gen_rows 600 "$T/stop.csv" sms D-
+mkdir -p "$T/host5"
+HOME="$T/host5" XDG_STATE_HOME="$T/host5/state" run -j 4 --ledger "$URI" -o "$T/stop.out.csv" "$T/stop.csv" 2>"$T/stop.err" &
+job=$!
+for i in $(seq 1 100); do [ "$(delivered "$T/stop.del")" -ge 100 ] && break; sleep 0.05; done
+stopped_at=$(date +%s.%N)
+as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -m fast -w stop >/dev/null 2>&1
+timeout 120 tail --pid="$job" -f /dev/null; wait "$job"; rc=$?
+check "database stopped mid-job: the job stops non-zero (exit $rc)" [ "$rc" -ne 0 ]
+check "database stopped mid-job: the message names the ledger" grep -q "ledger postgresql://postgres@127.0.0.1:$PORT" "$T/stop.err"
+na=$(col "$T/stop.out.csv" result_status | grep -c not_attempted)
+check "database stopped mid-job: rows left not_attempted ($na)" [ "$na" -gt 0 ]
+late=$(python3 - "$T/stop.del" "$stopped_at" <<'PY'
+import csv, sys, datetime
+stop = float(sys.argv[2])
+n = 0
+for r in csv.reader(open(sys.argv[1])):
+    t = datetime.datetime.strptime(r[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    # the rows already claimed and in flight may land; nothing 1.5 s after the stop
+    n += t > stop + 1.5
+print(n)
+PY
+)
+check_eq "database stopped mid-job: nothing sent 1.5 s after the database went away" 0 "$late"
+sent1=$(col "$T/stop.out.csv" result_status | grep -cx 'sent')
+check_eq "database stopped mid-job: deliveries = rows sent" "$sent1" "$(delivered "$T/stop.del")"
+if ! pg_start; then not_ok "pg_ctl start again failed"; tail -5 "$PGT/server.log" | sed 's/^/# /'; fi
+HOME="$T/host5" XDG_STATE_HOME="$T/host5/state" run -j 4 --ledger "$URI" --resume -o "$T/stop.out.csv" "$T/stop.csv" 2>"$T/resume.err"; rc=$?
+check_eq "--resume after the database is back: exit 0" 0 "$rc"
+check_eq "--resume: every row sent once, in the results" "sent 600" "$(statuses "$T/stop.out.csv")"
+check_eq "--resume: nobody notified twice" "" "$(twice "$T/stop.del")"
+check_eq "--resume: 600 deliveries in all" 600 "$(delivered "$T/stop.del")"
+check_eq "--resume: the ledger agrees (600 sent, no open claim)" "600 0" \
+  "$(psql_q "SELECT count(*) FILTER (WHERE state = 'sent') || ' ' || count(*) FILTER (WHERE state = 'claimed') FROM ottu_resend.claims WHERE identifier LIKE 'D-%'")"
 stop_mock

@@ -104,12 +104,6 @@ int ledger_budget_return(ledger *l, const char *scope, long n, int64_t now_ms, c
 /* Requests used today for scope, or -1 with err. */
 long long ledger_budget_used(ledger *l, const char *scope, int64_t now_ms, char *err, size_t errlen);
 
-/* ---- legacy (before claims); the ledger branch replaces these ---- */
-int ledger_recent(ledger *l, const char *id, size_t idlen, unsigned channels, int64_t now_ms,
-                  int64_t cooldown_ms, unsigned *recent, int64_t sent_at_ms[3], char *err, size_t errlen);
-int ledger_record(ledger *l, const char *id, size_t idlen, unsigned channels, int64_t at_ms, long row, char *err,
-                  size_t errlen);
-
 /* Records this handle has written (claims settled as sent or maybe) so far. */
 long long ledger_written(ledger *l);
 

@@ -82,4 +82,7 @@ long long ledger_prune_before(ledger *l, int64_t cutoff_ms, int dry_run, long lo
 /* The UTC day of ms since the epoch as YYYY-MM-DD. */
 void ledger_utc_day(int64_t ms, char day[11]);
 
+/* Formats a message into err (either may be NULL/0: then nothing). Shared by the backends. */
+void ledger_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -26,9 +26,7 @@ struct ledger {
     long long written;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void ledger_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     if (!err || errlen == 0)
@@ -56,16 +54,16 @@ static ledger *open_mode(const char *spec, const char *job_id, int mode, char *e
 {
     ledger *l;
     if (!spec || !*spec) {
-        set_err(err, errlen, "ledger: the path is empty");
+        ledger_set_err(err, errlen, "ledger: the path is empty");
         return NULL;
     }
     if (mode < LEDGER_ADMIN_READ && (!job_id || !*job_id)) {
-        set_err(err, errlen, "ledger %s: no job name", spec);
+        ledger_set_err(err, errlen, "ledger %s: no job name", spec);
         return NULL;
     }
     l = calloc(1, sizeof *l);
     if (!l) {
-        set_err(err, errlen, "ledger %s: out of memory", spec);
+        ledger_set_err(err, errlen, "ledger %s: out of memory", spec);
         return NULL;
     }
     l->mode = mode;
@@ -171,7 +169,7 @@ int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned se
     pthread_mutex_lock(&l->mu);
     if (grow((void **)&l->pend, &l->cappend, l->npend + 1, sizeof *l->pend) != 0 ||
         grow((void **)&l->text, &l->captext, l->ntext + idlen + 1, 1) != 0) {
-        set_err(err, errlen, "ledger: out of memory");
+        ledger_set_err(err, errlen, "ledger: out of memory");
         pthread_mutex_unlock(&l->mu);
         return -1;
     }
@@ -290,50 +288,4 @@ long long ledger_prune_before(ledger *l, int64_t cutoff_ms, int dry_run, long lo
     r = l->ops->prune(l->be, cutoff_ms, dry_run, left, err, errlen);
     pthread_mutex_unlock(&l->mu);
     return r;
-}
-
-/* ---- legacy (main.c until it calls claim/settle) ----------------------------------- */
-
-int ledger_recent(ledger *l, const char *id, size_t idlen, unsigned channels, int64_t now_ms, int64_t cooldown_ms,
-                  unsigned *recent, int64_t sent_at_ms[3], char *err, size_t errlen)
-{
-    ledger_claim_item it = {.id = id, .idlen = idlen, .channels = channels, .row = -1};
-    int ret = 0;
-    *recent = 0;
-    sent_at_ms[0] = sent_at_ms[1] = sent_at_ms[2] = 0;
-    if (cooldown_ms <= 0)
-        return 0;
-    for (int i = 0; i < 3; i++)
-        it.blocked_kind[i] = LEDGER_FREE;
-    pthread_mutex_lock(&l->mu);
-    ret = l->ops->write(l->be, NULL, 0, NULL, &it, 1, now_ms, cooldown_ms, 1, &l->written, err, errlen);
-    /* This job's buffered sends count too, so its own cooldown does not wait for a commit. */
-    for (size_t k = 0; ret == 0 && k < l->npend; k++) {
-        const ledger_settlement *p = &l->pend[k];
-        unsigned both = (p->sent | p->maybe) & channels;
-        if (!both || p->at_ms <= now_ms - cooldown_ms || p->len != idlen || memcmp(l->text + p->off, id, idlen) != 0)
-            continue;
-        for (int i = 0; i < 3; i++) {
-            if ((both & (1u << i)) && p->at_ms > it.blocked_at_ms[i]) {
-                it.blocked_kind[i] = LEDGER_SENT;
-                it.blocked_at_ms[i] = p->at_ms;
-            }
-        }
-    }
-    pthread_mutex_unlock(&l->mu);
-    if (ret != 0)
-        return -1;
-    for (int i = 0; i < 3; i++) {
-        if (it.blocked_kind[i] == LEDGER_SENT || it.blocked_kind[i] == LEDGER_MAYBE) {
-            *recent |= 1u << i;
-            sent_at_ms[i] = it.blocked_at_ms[i];
-        }
-    }
-    return 0;
-}
-
-int ledger_record(ledger *l, const char *id, size_t idlen, unsigned channels, int64_t at_ms, long row, char *err,
-                  size_t errlen)
-{
-    return ledger_settle(l, id, idlen, row, channels, 0, at_ms, err, errlen);
 }

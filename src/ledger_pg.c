@@ -79,17 +79,6 @@ typedef struct {
     int64_t job_id;  /* -1: this job has no row (read-only) */
 } pg;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* libpq's message on one line (it never holds the password: libpq does not echo it). */
 static void one_line(const char *msg, char *buf, size_t size)
@@ -109,12 +98,12 @@ static void pg_error(pg *g, const char *doing, const PGresult *res, char *err, s
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     one_line(primary ? primary : PQerrorMessage(g->conn), msg, sizeof msg);
     if (PQstatus(g->conn) != CONNECTION_OK)
-        set_err(err, errlen, "ledger %s: %s: connection lost (%s)", g->spec, doing, msg);
+        ledger_set_err(err, errlen, "ledger %s: %s: connection lost (%s)", g->spec, doing, msg);
     else if (state && strcmp(state, "55P03") == 0)
-        set_err(err, errlen, "ledger %s: %s: another process kept the ledger locked for more than %d s", g->spec,
+        ledger_set_err(err, errlen, "ledger %s: %s: another process kept the ledger locked for more than %d s", g->spec,
                 doing, LEDGER_BUSY_TIMEOUT_MS / 1000);
     else
-        set_err(err, errlen, "ledger %s: %s: %s", g->spec, doing, msg);
+        ledger_set_err(err, errlen, "ledger %s: %s: %s", g->spec, doing, msg);
 }
 
 /* ---- parameters: values kept in one pool, pointers made at exec time ------------------- */
@@ -244,7 +233,7 @@ static int has_password(const char *uri, char *err, size_t errlen)
     if (!opts) {
         char line[300];
         one_line(msg, line, sizeof line);
-        set_err(err, errlen, "ledger: not a valid PostgreSQL URI (%s)", line);
+        ledger_set_err(err, errlen, "ledger: not a valid PostgreSQL URI (%s)", line);
         PQfreemem(msg);
         return -1;
     }
@@ -253,7 +242,7 @@ static int has_password(const char *uri, char *err, size_t errlen)
             found = 1;
     PQconninfoFree(opts);
     if (found) {
-        set_err(err, errlen,
+        ledger_set_err(err, errlen,
                 "ledger: the PostgreSQL URI contains a password; remove it and use PGPASSFILE, ~/.pgpass or "
                 "PGPASSWORD instead");
         return -1;
@@ -272,7 +261,7 @@ static int connect_db(pg *g, char *err, size_t errlen)
     g->conn = PQconnectdbParams(keys, vals, 1);
     if (!g->conn || PQstatus(g->conn) != CONNECTION_OK) {
         one_line(g->conn ? PQerrorMessage(g->conn) : "out of memory", msg, sizeof msg);
-        set_err(err, errlen, "ledger %s: cannot connect: %s", g->spec, msg);
+        ledger_set_err(err, errlen, "ledger %s: cannot connect: %s", g->spec, msg);
         return -1;
     }
     /* Waiting on another job's row lock longer than this is "busy", as with SQLite. */
@@ -343,7 +332,7 @@ static int init_schema(pg *g, int create, char *err, size_t errlen)
         version = (int)val_int(r, 0, 0);
         PQclear(r);
         if (version > PG_SCHEMA_VERSION) {
-            set_err(err, errlen,
+            ledger_set_err(err, errlen,
                     "ledger %s: written by a newer ottu-resend (schema %d, this one knows %d); upgrade, or use "
                     "another database",
                     g->spec, version, PG_SCHEMA_VERSION);
@@ -383,7 +372,7 @@ void *ledger_pg_open(const char *uri, const char *job_id, int mode, char *err, s
         return NULL;
     if (!(g = calloc(1, sizeof *g)) || !(g->spec = strdup(uri)) || !(g->job_name = strdup(job_id ? job_id : ""))) {
         pg_close(g);
-        set_err(err, errlen, "ledger %s: out of memory", uri);
+        ledger_set_err(err, errlen, "ledger %s: out of memory", uri);
         return NULL;
     }
     g->mode = mode;
@@ -391,7 +380,7 @@ void *ledger_pg_open(const char *uri, const char *job_id, int mode, char *err, s
     if (connect_db(g, err, errlen) != 0 || init_schema(g, mode == LEDGER_READWRITE, err, errlen) != 0)
         goto fail;
     if (!g->have_schema && (mode == LEDGER_ADMIN_READ || mode == LEDGER_ADMIN_WRITE)) {
-        set_err(err, errlen, "ledger %s: no ottu_resend schema in this database (not a ledger yet)", uri);
+        ledger_set_err(err, errlen, "ledger %s: no ottu_resend schema in this database (not a ledger yet)", uri);
         goto fail;
     }
     if (g->have_schema && job_id && find_job(g, writable, err, errlen) != 0)
@@ -449,7 +438,7 @@ static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, 
     unsigned *blocked = calloc(ne, sizeof *blocked);
     if (!blocked) {
         PQclear(r);
-        set_err(err, errlen, "ledger: out of memory");
+        ledger_set_err(err, errlen, "ledger: out of memory");
         return -1;
     }
     for (int t = 0; t < PQntuples(r); t++) {
@@ -652,7 +641,7 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
     if (np == 0)
         return 0;
     if (!(e = calloc(np * 3, sizeof *e))) {
-        set_err(err, errlen, "ledger: out of memory");
+        ledger_set_err(err, errlen, "ledger: out of memory");
         return -1;
     }
     for (size_t k = 0; k < np; k++)
@@ -755,7 +744,7 @@ static int pg_write(void *be, const ledger_settlement *p, size_t np, const char 
     long long added = 0;
     int64_t cutoff = cooldown_ms > 0 ? now_ms - cooldown_ms : INT64_MAX;
     if (ni > 0 && !(e = calloc(ni * 3, sizeof *e))) {
-        set_err(err, errlen, "ledger: out of memory");
+        ledger_set_err(err, errlen, "ledger: out of memory");
         return -1;
     }
     for (size_t k = 0; k < ni; k++)

@@ -108,18 +108,6 @@ typedef struct {
     sqlite3_stmt *lookup, *job_name, *grant, *set_sent, *set_maybe, *release;
 } sq;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* SQLite's errno for a file that cannot be created is the one of its last attempt (a
  * read-only open: ENOENT), which hides the real cause; look at the directory instead. */
@@ -161,44 +149,44 @@ static void db_error(sqlite3 *db, const char *path, const char *doing, int rc, c
     int sys = db ? sqlite3_system_errno(db) : 0;
     switch (rc & 0xff) {
     case SQLITE_NOTADB:
-        set_err(err, errlen,
+        ledger_set_err(err, errlen,
                 "ledger %s: not an SQLite database (%s); give --ledger a new file or move "
                 "this one away", path, msg);
         break;
     case SQLITE_CORRUPT:
-        set_err(err, errlen,
+        ledger_set_err(err, errlen,
                 "ledger %s: the database is damaged (%s); restore it from a backup or start "
                 "a new ledger", path, msg);
         break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        set_err(err, errlen,
+        ledger_set_err(err, errlen,
                 "ledger %s: %s: another process kept the ledger locked for more than %d s",
                 path, doing, LEDGER_BUSY_TIMEOUT_MS / 1000);
         break;
     case SQLITE_CANTOPEN: {
         char why[256];
         explain_cantopen(path, sys, why, sizeof why);
-        set_err(err, errlen, "ledger %s: cannot open (%s%s%s)", path, msg, why[0] ? ": " : "",
+        ledger_set_err(err, errlen, "ledger %s: cannot open (%s%s%s)", path, msg, why[0] ? ": " : "",
                 why);
         break;
     }
     case SQLITE_READONLY:
     case SQLITE_PERM:
     case SQLITE_AUTH:
-        set_err(err, errlen,
+        ledger_set_err(err, errlen,
                 "ledger %s: cannot write (%s); check the permissions of the file and of its "
                 "directory", path, msg);
         break;
     case SQLITE_FULL:
-        set_err(err, errlen, "ledger %s: %s: disk or quota full", path, doing);
+        ledger_set_err(err, errlen, "ledger %s: %s: disk or quota full", path, doing);
         break;
     case SQLITE_IOERR:
-        set_err(err, errlen, "ledger %s: %s: I/O error (%s%s%s)", path, doing, msg,
+        ledger_set_err(err, errlen, "ledger %s: %s: I/O error (%s%s%s)", path, doing, msg,
                 sys ? ": " : "", sys ? strerror(sys) : "");
         break;
     default:
-        set_err(err, errlen, "ledger %s: %s: %s", path, doing, msg);
+        ledger_set_err(err, errlen, "ledger %s: %s: %s", path, doing, msg);
         break;
     }
 }
@@ -256,14 +244,14 @@ static int identify(sqlite3 *db, const char *path, int *version, char *err, size
     }
     if (app == LEDGER_APP_ID) {
         if (ver > LEDGER_SCHEMA_VERSION) {
-            set_err(err, errlen,
+            ledger_set_err(err, errlen,
                     "ledger %s: written by a newer ottu-resend (schema %" PRId64
                     ", this one knows %d); upgrade, or use another file",
                     path, ver, LEDGER_SCHEMA_VERSION);
             return -1;
         }
         if (ver < 1 || objects == 0) {
-            set_err(err, errlen,
+            ledger_set_err(err, errlen,
                     "ledger %s: the ledger's schema is incomplete (version %" PRId64
                     "); restore it from a backup or start a new ledger",
                     path, ver);
@@ -276,7 +264,7 @@ static int identify(sqlite3 *db, const char *path, int *version, char *err, size
         *version = 0;
         return 0;
     }
-    set_err(err, errlen, "ledger %s: an SQLite database, but not an ottu-resend ledger; give --ledger a new file",
+    ledger_set_err(err, errlen, "ledger %s: an SQLite database, but not an ottu-resend ledger; give --ledger a new file",
             path);
     return -1;
 }
@@ -409,7 +397,7 @@ static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
         return -1;
     }
     if (strcasecmp(mode, "wal") != 0) {
-        set_err(err, errlen,
+        ledger_set_err(err, errlen,
                 "ledger %s: cannot use WAL mode (journal mode stays \"%s\"); keep the ledger "
                 "on a local file system", path, mode);
         return -1;
@@ -427,7 +415,7 @@ static int make_parent(const char *path, char *err, size_t errlen)
     struct stat sb;
     int ret = 0;
     if (!dir) {
-        set_err(err, errlen, "ledger %s: out of memory", path);
+        ledger_set_err(err, errlen, "ledger %s: out of memory", path);
         return -1;
     }
     slash = strrchr(dir, '/');
@@ -441,7 +429,7 @@ static int make_parent(const char *path, char *err, size_t errlen)
             continue;
         *p = '\0';
         if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            set_err(err, errlen, "ledger %s: cannot create the folder %s: %s", path, dir, strerror(errno));
+            ledger_set_err(err, errlen, "ledger %s: cannot create the folder %s: %s", path, dir, strerror(errno));
             ret = -1;
         }
         *p = c;
@@ -463,7 +451,7 @@ static int make_file(const char *path, char *err, size_t errlen)
     }
     if (errno == EEXIST)
         return 0;
-    set_err(err, errlen, "ledger %s: cannot create: %s", path, strerror(errno));
+    ledger_set_err(err, errlen, "ledger %s: cannot create: %s", path, strerror(errno));
     return -1;
 }
 
@@ -541,7 +529,7 @@ static int open_readonly(sq *s, const char *job_id, char *err, size_t errlen)
     int rc;
     if (stat(s->path, &sb) != 0 && errno == ENOENT) {
         if (s->mode == LEDGER_ADMIN_READ) {
-            set_err(err, errlen, "ledger %s: no such file", s->path);
+            ledger_set_err(err, errlen, "ledger %s: no such file", s->path);
             return -1;
         }
         return 0;
@@ -553,7 +541,7 @@ static int open_readonly(sq *s, const char *job_id, char *err, size_t errlen)
         sqlite3_close(s->db);
         s->db = NULL;
         if (s->mode == LEDGER_ADMIN_READ) {
-            set_err(err, errlen, "ledger %s: empty, not a ledger yet", s->path);
+            ledger_set_err(err, errlen, "ledger %s: empty, not a ledger yet", s->path);
             return -1;
         }
         return 0;
@@ -571,7 +559,7 @@ static int open_readwrite(sq *s, const char *job_id, char *err, size_t errlen)
     struct stat sb;
     if (s->mode == LEDGER_ADMIN_WRITE) {
         if (stat(s->path, &sb) != 0) {
-            set_err(err, errlen, "ledger %s: %s", s->path, strerror(errno));
+            ledger_set_err(err, errlen, "ledger %s: %s", s->path, strerror(errno));
             return -1;
         }
     } else if (make_parent(s->path, err, errlen) != 0 || make_file(s->path, err, errlen) != 0) {
@@ -581,12 +569,12 @@ static int open_readwrite(sq *s, const char *job_id, char *err, size_t errlen)
     if (!s->db)
         return -1;
     if (s->mode == LEDGER_ADMIN_WRITE && s->version == 0) {
-        set_err(err, errlen, "ledger %s: empty, not a ledger yet", s->path);
+        ledger_set_err(err, errlen, "ledger %s: empty, not a ledger yet", s->path);
         return -1;
     }
     /* "Opened" read-only means the OS refused writing; say so now, not at the first commit. */
     if (sqlite3_db_readonly(s->db, "main") == 1) {
-        set_err(err, errlen, "ledger %s: cannot write (the file is read-only); check its permissions", s->path);
+        ledger_set_err(err, errlen, "ledger %s: cannot write (the file is read-only); check its permissions", s->path);
         return -1;
     }
     if (set_wal(s->db, s->path, err, errlen) != 0 || init_schema(s, job_id, err, errlen) != 0)
@@ -616,7 +604,7 @@ void *ledger_sqlite_open(const char *path, const char *job_id, int mode, char *e
     int rc, ro = mode == LEDGER_READONLY || mode == LEDGER_ADMIN_READ;
     if (!s || !(s->path = strdup(path))) {
         free(s);
-        set_err(err, errlen, "ledger %s: out of memory", path);
+        ledger_set_err(err, errlen, "ledger %s: out of memory", path);
         return NULL;
     }
     s->mode = mode;
@@ -757,7 +745,7 @@ static int sq_write(void *be, const ledger_settlement *p, size_t np, const char 
     int rc = SQLITE_OK;
     for (size_t k = 0; k < ni; k++) {
         if (items[k].idlen > (size_t)INT32_MAX) {
-            set_err(err, errlen, "ledger %s: identifier too long", s->path);
+            ledger_set_err(err, errlen, "ledger %s: identifier too long", s->path);
             return -1;
         }
     }

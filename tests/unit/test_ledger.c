@@ -718,7 +718,8 @@ static void test_claim_speed(void **state)
     print_message("# ledger: %d rows claimed (batches of %d) and settled: %.3f s CPU, %.3f s wall\n", ROWS, BATCH,
                   cpu, wall);
     assert_int_equal(granted, ROWS);
-    assert_true(cpu < 3.0); /* a loaded shared machine; measured ~0.6 s alone */
+    /* The time is reported, not asserted: speed is measured in make bench (a timed test
+     * fails on a loaded machine or under a sanitizer, and proves nothing there). */
 }
 
 static void test_concurrent_create(void **state)

@@ -86,14 +86,18 @@ bench: all
 	@tests/bench/bench.sh
 
 # Sanitizer builds live in their own directories so they never mix with the normal build.
-# The sanitizer runs leave out what exercises no C code beyond the normal run.
+# The sanitizer runs leave out what exercises no C code beyond the normal run; TSan also
+# the PostgreSQL server tests (the ledger's one lock is the same as with SQLite) and the
+# pseudo-terminal test (progress and confirmation are single-threaded there), to keep CI
+# well inside its time.
 SAN_SKIP = test_ops.sh test_valgrind.sh
+TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh
 
 asan:
 	TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 tsan:
-	TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" check
+	TESTS_SKIP="$(TSAN_SKIP)" $(MAKE) BUILD=build-tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" check
 
 fuzz:
 	@tests/fuzz/run.sh

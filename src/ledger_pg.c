@@ -115,6 +115,8 @@ typedef struct {
     int n, cap;
     char *sql;
     size_t sn, scap;
+    size_t arr_start, arr_n; /* the array parameter being built (st_arr_*) */
+    int oom;                 /* a parameter could not be stored: the statement must not run */
 } stmt;
 
 static int grow(void **buf, size_t *cap, size_t need, size_t elem)
@@ -137,6 +139,7 @@ static void st_reset(stmt *s)
     s->pn = 0;
     s->n = 0;
     s->sn = 0;
+    s->oom = 0;
     if (s->sql)
         s->sql[0] = '\0';
 }
@@ -167,19 +170,37 @@ static int st_sql(stmt *s, const char *fmt, ...)
     return 0;
 }
 
-/* Adds a text parameter; returns its number ($n), 0 when out of memory. */
-static int st_param(stmt *s, const char *v, size_t len)
+/* Appends bytes to the parameter being built. */
+static void st_put(stmt *s, const char *v, size_t len)
+{
+    if (s->oom || grow((void **)&s->pool, &s->pcap, s->pn + len + 1, 1) != 0) {
+        s->oom = 1;
+        return;
+    }
+    memcpy(s->pool + s->pn, v, len);
+    s->pn += len;
+}
+
+/* Ends the parameter that began at pool offset start; returns its number ($n). */
+static int st_end(stmt *s, size_t start)
 {
     size_t cap = (size_t)s->cap;
-    if (grow((void **)&s->pool, &s->pcap, s->pn + len + 1, 1) != 0 ||
-        grow((void **)&s->off, &cap, (size_t)s->n + 1, sizeof *s->off) != 0)
+    st_put(s, "", 1); /* its NUL */
+    if (s->oom || grow((void **)&s->off, &cap, (size_t)s->n + 1, sizeof *s->off) != 0) {
+        s->oom = 1;
         return 0;
+    }
     s->cap = (int)cap;
-    memcpy(s->pool + s->pn, v, len);
-    s->pool[s->pn + len] = '\0';
-    s->off[s->n++] = s->pn;
-    s->pn += len + 1;
+    s->off[s->n++] = start;
     return s->n;
+}
+
+/* Adds a text parameter; returns its number ($n). */
+static int st_param(stmt *s, const char *v, size_t len)
+{
+    size_t start = s->pn;
+    st_put(s, v, len);
+    return st_end(s, start);
 }
 
 static int st_int(stmt *s, int64_t v)
@@ -188,9 +209,55 @@ static int st_int(stmt *s, int64_t v)
     return st_param(s, b, (size_t)snprintf(b, sizeof b, "%" PRId64, v));
 }
 
+/* Array parameters, one per column of a batch: a statement's text stays the same
+ * whatever the batch's size (a VALUES list of a thousand parameters cost the server more
+ * to parse and plan than to run), and unnest() turns the arrays back into rows. Build one
+ * array at a time: st_arr_begin, elements, st_arr_end (returns its $n). */
+static void st_arr_begin(stmt *s)
+{
+    s->arr_start = s->pn;
+    s->arr_n = 0;
+    st_put(s, "{", 1);
+}
+
+static void st_arr_sep(stmt *s)
+{
+    if (s->arr_n++)
+        st_put(s, ",", 1);
+}
+
+/* A text element, quoted: only " and \ are escaped inside quotes. */
+static void st_arr_text(stmt *s, const char *v, size_t len)
+{
+    size_t from = 0;
+    st_arr_sep(s);
+    st_put(s, "\"", 1);
+    for (size_t i = 0; i < len; i++)
+        if (v[i] == '"' || v[i] == '\\') {
+            st_put(s, v + from, i - from);
+            st_put(s, "\\", 1);
+            from = i;
+        }
+    st_put(s, v + from, len - from);
+    st_put(s, "\"", 1);
+}
+
+static void st_arr_int(stmt *s, int64_t v)
+{
+    char b[24];
+    st_arr_sep(s);
+    st_put(s, b, (size_t)snprintf(b, sizeof b, "%" PRId64, v));
+}
+
+static int st_arr_end(stmt *s)
+{
+    st_put(s, "}", 1);
+    return st_end(s, s->arr_start);
+}
+
 static PGresult *st_exec(pg *g, stmt *s)
 {
-    const char **vals = calloc((size_t)s->n + 1, sizeof *vals);
+    const char **vals = s->oom ? NULL : calloc((size_t)s->n + 1, sizeof *vals);
     PGresult *r;
     if (!vals)
         return NULL;
@@ -413,21 +480,29 @@ static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, 
     PGresult *r;
     int any = 0;
     st_reset(s);
-    st_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
-              "coalesce(cj.name, ''), g.claim_job, g.claim_row FROM (VALUES ");
-    for (size_t k = 0; k < ne; k++) {
-        ledger_claim_item *it = &items[e[k].item];
-        if (e[k].dup || (!peek && (it->granted & (1u << e[k].ch))))
-            continue;
-        int a = st_param(s, it->id, it->idlen);
-        int b = st_param(s, rules_channel_name(1u << e[k].ch), strlen(rules_channel_name(1u << e[k].ch)));
-        int c = st_int(s, (int64_t)k);
-        st_sql(s, "%s($%d::text, $%d::text, $%d::int)", any ? ", " : "", a, b, c);
-        any = 1;
+    for (int col = 0; col < 3; col++) {
+        st_arr_begin(s);
+        for (size_t k = 0; k < ne; k++) {
+            ledger_claim_item *it = &items[e[k].item];
+            const char *ch = rules_channel_name(1u << e[k].ch);
+            if (e[k].dup || (!peek && (it->granted & (1u << e[k].ch))))
+                continue;
+            if (col == 0)
+                st_arr_text(s, it->id, it->idlen);
+            else if (col == 1)
+                st_arr_text(s, ch, strlen(ch));
+            else
+                st_arr_int(s, (int64_t)k);
+            any = 1;
+        }
+        st_arr_end(s);
     }
     if (!any)
         return 0;
-    st_sql(s, ") AS i (identifier, channel, k) JOIN ottu_resend.gate g USING (identifier, channel) "
+    st_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
+              "coalesce(cj.name, ''), g.claim_job, g.claim_row "
+              "FROM unnest($1::text[], $2::text[], $3::int[]) AS i (identifier, channel, k) "
+              "JOIN ottu_resend.gate g USING (identifier, channel) "
               "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job");
     r = st_exec(g, s);
     if (!res_ok(r)) {
@@ -480,45 +555,52 @@ static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, in
 {
     int any = 0;
     st_reset(s);
-    /* (Every parameter must appear in the SQL, or PostgreSQL cannot type it.) */
-    int pj = st_int(s, g->job_id), pn = st_int(s, now), pc = cooldown > 0 ? st_int(s, now - cooldown) : 0;
-    st_sql(s, "WITH input (identifier, channel, row_no, resend, k) AS (VALUES ");
-    for (size_t k = 0; k < ne; k++) {
-        ledger_claim_item *it = &items[e[k].item];
-        const char *ch = rules_channel_name(1u << e[k].ch);
-        if (e[k].dup)
-            continue;
-        int a = st_param(s, it->id, it->idlen), b = st_param(s, ch, strlen(ch)), c = st_int(s, it->row);
-        int d = st_param(s, it->resend_own ? "t" : "f", 1), f = st_int(s, (int64_t)k);
-        st_sql(s, "%s($%d::text, $%d::text, $%d::bigint, $%d::boolean, $%d::int)", any ? ", " : "", a, b, c, d, f);
-        any = 1;
+    /* $1..$5: the columns of the input, one array each; $6 job, $7 now, $8 cutoff. */
+    for (int col = 0; col < 5; col++) {
+        st_arr_begin(s);
+        for (size_t k = 0; k < ne; k++) {
+            ledger_claim_item *it = &items[e[k].item];
+            const char *ch = rules_channel_name(1u << e[k].ch);
+            if (e[k].dup)
+                continue;
+            switch (col) {
+            case 0: st_arr_text(s, it->id, it->idlen); break;
+            case 1: st_arr_text(s, ch, strlen(ch)); break;
+            case 2: st_arr_int(s, it->row); break;
+            case 3: st_arr_text(s, it->resend_own ? "t" : "f", 1); break;
+            default: st_arr_int(s, (int64_t)k); break;
+            }
+            any = 1;
+        }
+        st_arr_end(s);
     }
     if (!any)
         return 0;
+    st_int(s, g->job_id);
+    st_int(s, now);
+    st_sql(s, "WITH input (identifier, channel, row_no, resend, k) AS (SELECT * FROM unnest($1::text[], "
+              "$2::text[], $3::bigint[], $4::boolean[], $5::int[])), ");
     if (cooldown > 0) {
+        st_int(s, now - cooldown);
         /* ORDER BY: every process locks gate rows in the same order (fewer deadlocks). */
-        st_sql(s,
-               "), granted AS (INSERT INTO ottu_resend.gate AS g (identifier, channel, claim_job, claim_row, "
-               "claim_ms, claim_resend) SELECT identifier, channel, $%d::bigint, row_no, $%d::bigint, resend "
-               "FROM input ORDER BY identifier, channel "
-               "ON CONFLICT (identifier, channel) DO UPDATE SET claim_job = excluded.claim_job, "
-               "claim_row = excluded.claim_row, claim_ms = excluded.claim_ms, claim_resend = excluded.claim_resend "
-               "WHERE (g.sent_ms IS NULL OR g.sent_ms <= $%d::bigint OR (excluded.claim_resend AND "
-               "g.sent_state = 'maybe' AND g.sent_job = excluded.claim_job AND g.sent_row = excluded.claim_row)) "
-               "AND (g.claim_job IS NULL OR g.claim_ms <= $%d::bigint OR (g.claim_job = excluded.claim_job AND "
-               "g.claim_row = excluded.claim_row)) RETURNING identifier, channel), "
-               "won AS (SELECT i.* FROM granted JOIN input i USING (identifier, channel)), ",
-               pj, pn, pc, pc);
+        st_sql(s, "granted AS (INSERT INTO ottu_resend.gate AS g (identifier, channel, claim_job, claim_row, "
+                  "claim_ms, claim_resend) SELECT identifier, channel, $6::bigint, row_no, $7::bigint, resend "
+                  "FROM input ORDER BY identifier, channel "
+                  "ON CONFLICT (identifier, channel) DO UPDATE SET claim_job = excluded.claim_job, "
+                  "claim_row = excluded.claim_row, claim_ms = excluded.claim_ms, claim_resend = excluded.claim_resend "
+                  "WHERE (g.sent_ms IS NULL OR g.sent_ms <= $8::bigint OR (excluded.claim_resend AND "
+                  "g.sent_state = 'maybe' AND g.sent_job = excluded.claim_job AND g.sent_row = excluded.claim_row)) "
+                  "AND (g.claim_job IS NULL OR g.claim_ms <= $8::bigint OR (g.claim_job = excluded.claim_job AND "
+                  "g.claim_row = excluded.claim_row)) RETURNING identifier, channel), "
+                  "won AS (SELECT i.* FROM granted JOIN input i USING (identifier, channel)), ");
     } else {
-        st_sql(s, "), won AS (SELECT * FROM input), ");
+        st_sql(s, "won AS (SELECT * FROM input), ");
     }
-    st_sql(s,
-           "hist AS (INSERT INTO ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, "
-           "claimed_at_ms, at_ms) SELECT identifier, channel, $%d::bigint, row_no, 'claimed', $%d::bigint, "
-           "$%d::bigint FROM won ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'claimed', "
-           "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms WHERE c.state <> 'sent') "
-           "SELECT k FROM won",
-           pj, pn, pn);
+    st_sql(s, "hist AS (INSERT INTO ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, "
+              "claimed_at_ms, at_ms) SELECT identifier, channel, $6::bigint, row_no, 'claimed', $7::bigint, "
+              "$7::bigint FROM won ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'claimed', "
+              "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms WHERE c.state <> 'sent') "
+              "SELECT k FROM won");
     return 1;
 }
 
@@ -552,7 +634,7 @@ typedef struct {
 static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *const *doing, int keep,
                        PGresult **kept, int *deadlock, char *err, size_t errlen)
 {
-    int ok = 1, failed = 0, n = 0;
+    int ok = 1, failed = 0, n = 0, oom = 0;
     *kept = NULL;
     *deadlock = 0;
     if (!PQenterPipelineMode(g->conn)) {
@@ -567,9 +649,10 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
                                             NULL, 0));
     n = 1 + settle_only;
     for (int i = 0; ok && i < nq; i++, n++) {
-        const char **vals = calloc((size_t)q[i].n + 1, sizeof *vals);
+        const char **vals = q[i].oom ? NULL : calloc((size_t)q[i].n + 1, sizeof *vals);
         if (!vals) {
             ok = 0;
+            oom = 1;
             break;
         }
         for (int k = 0; k < q[i].n; k++)
@@ -580,7 +663,10 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
     ok = ok && PQsendQueryParams(g->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(g->conn);
     n++;
     if (!ok) {
-        pg_error(g, "sending to the ledger", NULL, err, errlen);
+        if (oom)
+            ledger_set_err(err, errlen, "ledger %s: sending to the ledger: out of memory", g->spec);
+        else
+            pg_error(g, "sending to the ledger", NULL, err, errlen);
         failed = 1;
     }
     /* One result (then NULL) per statement, then the sync; a statement after a failed one
@@ -629,6 +715,9 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
 
 #define NEWER "(g.sent_ms IS NULL OR g.sent_ms <= excluded.sent_ms)"
 #define OWN "(g.claim_job = excluded.sent_job AND g.claim_row = excluded.sent_row)"
+#define SETTLED_ROWS                                                                                        \
+    "unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[]) AS u (identifier, channel, row_no, " \
+    "state, at)"
 
 /* Builds the settlement statements into q[*nq...] (up to 3). */
 static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char *text, long long *written,
@@ -637,7 +726,6 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
     stmt *s = &out[*nq];
     size_t ne = 0;
     sentry *e;
-    int pj, any;
     if (np == 0)
         return 0;
     if (!(e = calloc(np * 3, sizeof *e))) {
@@ -665,19 +753,32 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
      * statistics (see connect_db) make the planner expect a handful of rows and scan
      * them all once per batch; without, it looks v's rows up by key. */
     st_reset(s);
-    pj = st_int(s, g->job_id);
-    st_sql(s, "WITH v (identifier, row_no, at, job, hist_kept, gate_kept) AS MATERIALIZED (VALUES ");
-    for (size_t k = 0, i = 0; k < np; k++) {
-        unsigned gate_kept = 0;
-        for (; i < ne && e[i].s == k; i++)
-            if (!e[i].dup_gate)
-                gate_kept |= 1u << e[i].ch;
-        int a = st_param(s, text + p[k].off, p[k].len), b = st_int(s, p[k].row), c = st_int(s, p[k].at_ms);
-        int d = st_int(s, (int64_t)(p[k].sent | p[k].maybe)), f = st_int(s, (int64_t)gate_kept);
-        st_sql(s, "%s($%d::text, $%d::bigint, $%d::bigint, $%d::bigint, $%d::int, $%d::int)", k ? ", " : "", a, b,
-               c, pj, d, f);
+    unsigned *gate_kept = calloc(np, sizeof *gate_kept);
+    if (!gate_kept) {
+        free(e);
+        ledger_set_err(err, errlen, "ledger: out of memory");
+        return -1;
     }
-    st_sql(s, "), h AS (UPDATE ottu_resend.claims c SET state = CASE WHEN c.state = 'claimed' THEN 'released' "
+    for (size_t i = 0; i < ne; i++)
+        if (!e[i].dup_gate)
+            gate_kept[e[i].s] |= 1u << e[i].ch;
+    for (int col = 0; col < 6; col++) {
+        st_arr_begin(s);
+        for (size_t k = 0; k < np; k++)
+            switch (col) {
+            case 0: st_arr_text(s, text + p[k].off, p[k].len); break;
+            case 1: st_arr_int(s, p[k].row); break;
+            case 2: st_arr_int(s, p[k].at_ms); break;
+            case 3: st_arr_int(s, g->job_id); break;
+            case 4: st_arr_int(s, (int64_t)(p[k].sent | p[k].maybe)); break;
+            default: st_arr_int(s, (int64_t)gate_kept[k]); break;
+            }
+        st_arr_end(s);
+    }
+    free(gate_kept);
+    st_sql(s, "WITH v (identifier, row_no, at, job, hist_kept, gate_kept) AS MATERIALIZED (SELECT * FROM "
+              "unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[])), "
+              "h AS (UPDATE ottu_resend.claims c SET state = CASE WHEN c.state = 'claimed' THEN 'released' "
               "ELSE c.state END, at_ms = CASE WHEN c.state = 'claimed' THEN v.at ELSE c.at_ms END FROM v "
               "WHERE c.identifier = v.identifier AND c.job_id = v.job AND c.row_no = v.row_no "
               "AND v.hist_kept & " CHANNEL_BIT("c") " = 0) "
@@ -685,38 +786,41 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
               "claim_resend = false FROM v WHERE g.identifier = v.identifier AND g.claim_job = v.job "
               "AND g.claim_row = v.row_no AND v.gate_kept & " CHANNEL_BIT("g") " = 0");
     (*nq)++;
-    /* ... then the sent and maybe-sent channels recorded. */
+    /* ... then the sent and maybe-sent channels recorded: $1..$5 identifier, channel,
+     * row, state, time; $6 the job. */
     for (int pass = 0; pass < 2 && ne > 0; pass++) {
         s = &out[*nq];
         st_reset(s);
-        pj = st_int(s, g->job_id);
-        st_sql(s, "INSERT INTO %s VALUES ",
-               pass == 0 ? "ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms)"
-                         : "ottu_resend.gate AS g (identifier, channel, sent_job, sent_row, sent_state, sent_ms)");
-        any = 0;
-        for (size_t k = 0; k < ne; k++) {
-            const ledger_settlement *q = &p[e[k].s];
-            const char *ch = rules_channel_name(1u << e[k].ch);
-            const char *state = (q->sent & (1u << e[k].ch)) ? "sent" : "maybe";
-            if (pass == 0 ? e[k].dup_hist : e[k].dup_gate)
-                continue;
-            int a = st_param(s, text + q->off, q->len), b = st_param(s, ch, strlen(ch)), c = st_int(s, q->row);
-            int d = st_param(s, state, strlen(state)), f = st_int(s, q->at_ms);
-            if (pass == 0)
-                st_sql(s, "%s($%d, $%d, $%d::bigint, $%d::bigint, $%d, $%d::bigint, $%d::bigint)", any ? ", " : "",
-                       a, b, pj, c, d, f, f);
-            else
-                st_sql(s, "%s($%d, $%d, $%d::bigint, $%d::bigint, $%d, $%d::bigint)", any ? ", " : "", a, b, pj, c,
-                       d, f);
-            any = 1;
+        for (int col = 0; col < 5; col++) {
+            st_arr_begin(s);
+            for (size_t k = 0; k < ne; k++) {
+                const ledger_settlement *q = &p[e[k].s];
+                const char *ch = rules_channel_name(1u << e[k].ch);
+                const char *state = (q->sent & (1u << e[k].ch)) ? "sent" : "maybe";
+                if (pass == 0 ? e[k].dup_hist : e[k].dup_gate)
+                    continue;
+                switch (col) {
+                case 0: st_arr_text(s, text + q->off, q->len); break;
+                case 1: st_arr_text(s, ch, strlen(ch)); break;
+                case 2: st_arr_int(s, q->row); break;
+                case 3: st_arr_text(s, state, strlen(state)); break;
+                default: st_arr_int(s, q->at_ms); break;
+                }
+            }
+            st_arr_end(s);
         }
+        st_int(s, g->job_id);
         if (pass == 0)
-            st_sql(s, " ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = CASE WHEN "
-                      "excluded.state = 'maybe' AND c.state = 'sent' THEN 'sent' ELSE excluded.state END, "
-                      "at_ms = excluded.at_ms");
+            st_sql(s, "INSERT INTO ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, "
+                      "claimed_at_ms, at_ms) SELECT u.identifier, u.channel, $6::bigint, u.row_no, u.state, u.at, "
+                      "u.at FROM " SETTLED_ROWS " ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET "
+                      "state = CASE WHEN excluded.state = 'maybe' AND c.state = 'sent' THEN 'sent' "
+                      "ELSE excluded.state END, at_ms = excluded.at_ms");
         else
             /* The newest send stays; this row's own claim goes in any case. */
-            st_sql(s, " ON CONFLICT (identifier, channel) DO UPDATE SET "
+            st_sql(s, "INSERT INTO ottu_resend.gate AS g (identifier, channel, sent_job, sent_row, sent_state, "
+                      "sent_ms) SELECT u.identifier, u.channel, $6::bigint, u.row_no, u.state, u.at FROM "
+                      SETTLED_ROWS " ON CONFLICT (identifier, channel) DO UPDATE SET "
                       "sent_job = CASE WHEN " NEWER " THEN excluded.sent_job ELSE g.sent_job END, "
                       "sent_row = CASE WHEN " NEWER " THEN excluded.sent_row ELSE g.sent_row END, "
                       "sent_state = CASE WHEN " NEWER " THEN excluded.sent_state ELSE g.sent_state END, "

@@ -273,6 +273,57 @@ static void test_claim_same_job(void **state)
     ledger_close(a);
 }
 
+/* Identifiers with the characters that need quoting somewhere (SQL strings, PostgreSQL's
+ * array literals): each one is its own key, claimed, blocked and settled exactly. */
+static void test_claim_odd_identifiers(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"q\"uote", "back\\slash", "comma,{brace} space", "'single'", "NULL",
+                                      "\\\"", "\xd8\xaa\xd8\xb3\xd8\xaa-1", "trailing\\"};
+    enum { N = sizeof ids / sizeof ids[0] };
+    const char *p = SPEC("odd.db");
+    int64_t now = now_ms();
+    ledger_claim_item it[N];
+    char err[256];
+    fresh(p);
+    ledger *a = open_ok(p, "job-a"), *b = open_ok(p, "job-b");
+    memset(it, 0, sizeof it);
+    for (int i = 0; i < N; i++) {
+        it[i].id = ids[i];
+        it[i].idlen = strlen(ids[i]);
+        it[i].channels = RULES_SMS | RULES_EMAIL;
+        it[i].row = i + 1;
+    }
+    assert_int_equal(ledger_claim(a, it, N, now, DAY, err, sizeof err), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(it[i].granted, RULES_SMS | RULES_EMAIL);
+    for (int i = 0; i < N; i++)
+        settle_ok(a, ids[i], i + 1, RULES_SMS, i % 2 ? RULES_EMAIL : 0, now + 10);
+    flush_ok(a);
+    /* Another job, one batch: every key blocked as a's, never confused with another. */
+    assert_int_equal(ledger_claim(b, it, N, now + 20, DAY, err, sizeof err), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(it[i].granted, i % 2 ? 0 : RULES_EMAIL);
+        assert_int_equal(it[i].blocked_kind[0], LEDGER_SENT);
+        assert_string_equal(it[i].blocked_job[0], "job-a");
+    }
+    /* A near-miss of each key is free. */
+    for (int i = 0; i < N; i++) {
+        char near[64];
+        ledger_claim_item one;
+        snprintf(near, sizeof near, "%s.", ids[i]);
+        assert_int_equal(claim1(b, &one, near, RULES_SMS, 100 + i, now + 30, DAY), RULES_SMS);
+    }
+    assert_int_equal(ledger_close(a), 0);
+    assert_int_equal(ledger_close(b), 0);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log WHERE identifier = 'q\"uote'"), 1);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log WHERE identifier = 'back\\slash'"), 2);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log WHERE identifier = 'comma,{brace} space'"), 1);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log WHERE identifier = '''single'''"), 2);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log WHERE identifier = 'trailing\\'"), 2);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log"), N + N / 2);
+}
+
 static void test_cooldown_zero(void **state)
 {
     (void)state;
@@ -1234,6 +1285,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_blocks_other_jobs),
         cmocka_unit_test(test_claim_same_job),
+        cmocka_unit_test(test_claim_odd_identifiers),
         cmocka_unit_test(test_cooldown_zero),
         cmocka_unit_test(test_settle_batching),
         cmocka_unit_test(test_readonly),
@@ -1260,6 +1312,7 @@ int main(void)
         cmocka_unit_test(test_pg_reconnect),
         cmocka_unit_test(test_claim_blocks_other_jobs),
         cmocka_unit_test(test_claim_same_job),
+        cmocka_unit_test(test_claim_odd_identifiers),
         cmocka_unit_test(test_cooldown_zero),
         cmocka_unit_test(test_settle_batching),
         cmocka_unit_test(test_fork_claims),

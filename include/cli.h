@@ -47,6 +47,7 @@ typedef struct config {
     int retry_ambiguous;      /* --retry-ambiguous: retry answers lost after sending */
     /* the API's limits (issue 16) */
     int no_preflight;
+    int http2;                /* --http2: one event loop, HTTP/2 multiplexed over HTTPS */
     int64_t max_pause_ms;     /* --max-pause: a longer Retry-After stops the job (exit 4) */
     long long daily_budget;   /* --daily-budget: requests per UTC day, 0 = none */
     long long limit;          /* --limit: rows to send at most, 0 = no limit */

@@ -48,6 +48,9 @@ typedef struct engine_opts {
     int (*take_request)(void *ctx, char *msg, size_t msglen);
     void *take_request_ctx;
     engine_sender sender; /* .send NULL = libcurl's http_client over http */
+    int async;            /* --http2: attempts through one event loop (http_async over http),
+                             `workers` of them in flight, instead of a thread each; needs
+                             the default sender */
 } engine_opts;
 
 /* Why the job stopped before its end; the first reason wins. */

@@ -64,6 +64,29 @@ void http_post(http_client *c, const char *path, const char *body, size_t len, h
 void http_get(http_client *c, const char *path, http_result *res);
 void http_result_free(http_result *res);
 
+/* --http2: one thread drives every transfer through one curl multi handle, so a job needs
+ * no thread per request in flight, and HTTPS transfers share HTTP/2 connections
+ * (HTTP_STREAMS_PER_CONN streams each) when the server offers HTTP/2; over HTTP/1.x each
+ * transfer still has a connection of its own. Answers are judged exactly as http_post's. */
+#define HTTP_STREAMS_PER_CONN 32
+typedef struct http_async http_async;
+/* Called on the loop's thread when a transfer ended; res is valid only during the call. */
+typedef void (*http_async_done)(void *owner, void *item, http_result *res);
+/* concurrency: transfers at once (slots). NULL with err. */
+http_async *http_async_new(http_shared *s, int concurrency, http_async_done done, void *owner, char *err,
+                           size_t errlen);
+/* Takes a free slot, waiting while `concurrency` are taken: take it BEFORE the last checks
+ * that may cancel an attempt (a job stopping), so nothing waits for a slot past them. */
+http_client *http_async_reserve(http_async *a);
+/* Gives an unused slot back. */
+void http_async_cancel(http_async *a, http_client *slot);
+/* Starts a POST on a reserved slot; done(owner, item, res) follows on the loop's thread,
+ * then the slot is free again. body must stay valid until then. */
+void http_async_post(http_async *a, http_client *slot, const char *path, const char *body, size_t len,
+                     void *item);
+/* Waits for the transfers in flight (each ends within its time-out), then frees. */
+void http_async_free(http_async *a);
+
 /* curl_global_init / cleanup, once per process. */
 int http_global_init(void);
 void http_global_cleanup(void);

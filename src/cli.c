@@ -26,6 +26,8 @@ void cli_usage(FILE *out)
           "  --base-url URL          merchant URL, e.g. https://merchant.ottu.net ($OTTU_BASE_URL)\n"
           "  --api-key-file PATH     key file; refused if others (or the group, except on a read-only\n"
           "                          mount) can read it.   --cacert PATH   --no-preflight\n"
+          "  --http2                 one event loop instead of a thread per request in flight, HTTPS\n"
+          "                          requests multiplexed over HTTP/2 (for -j in the hundreds)\n"
           "  -j, --concurrency N     in flight (8); -r, --rate R per second, 0 = unlimited (10); --burst N\n"
           "  --max-attempts N (5)  --backoff-base-ms 500  --backoff-max-ms 30000  --timeout S (30)\n"
           "  --retry-ambiguous       also retry answers lost after sending (MAY NOTIFY TWICE)\n"
@@ -59,7 +61,7 @@ enum {
     OPT_BACKOFF_MAX, OPT_TIMEOUT, OPT_DRY_RUN, OPT_RESUME, OPT_RESEND_UNKNOWN, OPT_MODE, OPT_PER_CHANNEL,
     OPT_CHANNELS, OPT_DELIMITER, OPT_SHARD, OPT_SUMMARY_JSON, OPT_PROGRESS, OPT_EXCEL, OPT_XLSX,
     OPT_LEDGER, OPT_COOLDOWN, OPT_CACERT, OPT_API_KEY, OPT_NO_LEDGER, OPT_OVERWRITE, OPT_RETRY_AMBIGUOUS,
-    OPT_NO_PREFLIGHT, OPT_MAX_PAUSE, OPT_DAILY_BUDGET, OPT_LIMIT, OPT_ENCODING, OPT_MAP, OPT_YES,
+    OPT_NO_PREFLIGHT, OPT_HTTP2, OPT_MAX_PAUSE, OPT_DAILY_BUDGET, OPT_LIMIT, OPT_ENCODING, OPT_MAP, OPT_YES,
     OPT_METRICS_FILE, OPT_JOB_NAME
 };
 
@@ -95,6 +97,7 @@ static const struct option longopts[] = {
     {"overwrite", no_argument, 0, OPT_OVERWRITE},
     {"retry-ambiguous", no_argument, 0, OPT_RETRY_AMBIGUOUS},
     {"no-preflight", no_argument, 0, OPT_NO_PREFLIGHT},
+    {"http2", no_argument, 0, OPT_HTTP2},
     {"max-pause", required_argument, 0, OPT_MAX_PAUSE},
     {"daily-budget", required_argument, 0, OPT_DAILY_BUDGET},
     {"limit", required_argument, 0, OPT_LIMIT},
@@ -290,6 +293,7 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
         case OPT_OVERWRITE: cfg->overwrite = 1; break;
         case OPT_RETRY_AMBIGUOUS: cfg->retry_ambiguous = 1; break;
         case OPT_NO_PREFLIGHT: cfg->no_preflight = 1; break;
+        case OPT_HTTP2: cfg->http2 = 1; break;
         case OPT_MAX_PAUSE:
             if (parse_double(optarg, 0, 7 * 86400, &d) < 0)
                 goto bad;

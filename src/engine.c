@@ -28,7 +28,12 @@ struct engine {
     atomic_llong rows_started; /* rows this run sent a first attempt for (--limit) */
     pthread_mutex_t msg_mu;
     char message[512];
+    http_async *async;  /* --http2: attempts go through one event loop, not a thread each */
+    uint64_t async_rng; /* backoff jitter for the loop's thread (the only one that uses it) */
 };
+
+/* Threads that feed the event loop with --http2. */
+#define ASYNC_FEEDERS 2
 
 /* xorshift64*: per-worker randomness for backoff jitter, no shared state. */
 static double next_u01(uint64_t *s)
@@ -436,12 +441,14 @@ static int may_send(engine *e, job *j)
     return 0;
 }
 
-static void attempt(engine *e, void *client, job *j, uint64_t *rng, http_result *res)
+/* Before an attempt goes out (the throttle passed): 0 = send it, -1 = the row was
+ * stopped instead. */
+static int attempt_begin(engine *e, job *j)
 {
     if (may_send(e, j) < 0) {
         throttle_release(e->o.thr, THROTTLE_OK);
         stop_row(e, j, NULL);
-        return;
+        return -1;
     }
     if (!j->first_attempt_ns)
         j->first_attempt_ns = clock_mono_ns();
@@ -449,8 +456,38 @@ static void attempt(engine *e, void *client, job *j, uint64_t *rng, http_result 
         atomic_fetch_add(&e->o.sum->retries, 1);
     atomic_fetch_add(&e->o.sum->requests, 1);
     j->attempts++;
+    return 0;
+}
+
+static void attempt_end(engine *e, job *j, http_result *res, uint64_t *rng);
+
+static void attempt(engine *e, void *client, job *j, uint64_t *rng, http_result *res)
+{
+    if (attempt_begin(e, j) < 0)
+        return;
     reset_result(res);
     e->o.sender.send(client, j, res);
+    attempt_end(e, j, res, rng);
+}
+
+/* --http2: the answer of an attempt started by attempt_async, on the loop's thread. */
+static void on_async_answer(void *owner, void *item, http_result *res)
+{
+    engine *e = owner;
+    attempt_end(e, item, res, &e->async_rng);
+}
+
+static void attempt_async(engine *e, http_client *slot, job *j)
+{
+    if (attempt_begin(e, j) == 0)
+        http_async_post(e->async, slot, j->req.path, j->req.body, j->req.bodylen, j);
+    else
+        http_async_cancel(e->async, slot);
+}
+
+/* After an attempt: judge the answer (or its absence) and decide the row's fate. */
+static void attempt_end(engine *e, job *j, http_result *res, uint64_t *rng)
+{
     scrub_answer(e, res);
     if (res->status)
         j->http_status = res->status;
@@ -496,6 +533,31 @@ static int over_limit(engine *e, job *j)
     return 1;
 }
 
+/* Everything before an attempt but the budget and journal: 1 = the throttle let it go,
+ * 0 = the row was stopped instead. */
+static int may_start(engine *e, void *client, job *j, int stopping)
+{
+    if (!client) {
+        stop_row(e, j, "not sent: could not create an HTTP client");
+        return 0;
+    }
+    if (stopping || atomic_load(&e->stopping) || over_limit(e, j)) {
+        stop_row(e, j, NULL);
+        return 0;
+    }
+    if (throttle_acquire(e->o.thr) < 0) {
+        stop_row(e, j, NULL);
+        return 0;
+    }
+    if (atomic_load(&e->stopping)) {
+        /* stopped while this worker waited for its turn: never send after a stop */
+        throttle_release(e->o.thr, THROTTLE_OK);
+        stop_row(e, j, NULL);
+        return 0;
+    }
+    return 1;
+}
+
 struct worker_arg {
     engine *e;
     int index;
@@ -509,38 +571,27 @@ static void *worker(void *p)
     if (!rng)
         rng = 1;
     free(wa);
-    void *client = e->o.sender.open(e->o.sender.arg);
+    void *client = e->async ? e : e->o.sender.open(e->o.sender.arg);
     http_result res;
     memset(&res, 0, sizeof res);
     int stopping;
     job *j;
     while ((j = queue_pop(e->o.q, &stopping)) != NULL) {
-        if (!client) {
-            stop_row(e, j, "not sent: could not create an HTTP client");
+        /* --http2: a place among the attempts in flight first, so that the checks below
+         * are the last word before the request goes (as a worker's own are). */
+        http_client *slot = e->async ? http_async_reserve(e->async) : NULL;
+        if (!may_start(e, client, j, stopping)) {
+            if (slot)
+                http_async_cancel(e->async, slot);
             continue;
         }
-        if (stopping || atomic_load(&e->stopping)) {
-            stop_row(e, j, NULL);
-            continue;
-        }
-        if (over_limit(e, j)) {
-            stop_row(e, j, NULL);
-            continue;
-        }
-        if (throttle_acquire(e->o.thr) < 0) {
-            stop_row(e, j, NULL);
-            continue;
-        }
-        if (atomic_load(&e->stopping)) {
-            /* stopped while this worker waited for its turn: never send after a stop */
-            throttle_release(e->o.thr, THROTTLE_OK);
-            stop_row(e, j, NULL);
-            continue;
-        }
-        attempt(e, client, j, &rng, &res);
+        if (slot)
+            attempt_async(e, slot, j);
+        else
+            attempt(e, client, j, &rng, &res);
     }
     http_result_free(&res);
-    if (client)
+    if (client && !e->async)
         e->o.sender.close(client);
     return NULL;
 }
@@ -558,8 +609,23 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
         e->o.sender = curl;
     }
     pthread_mutex_init(&e->msg_mu, NULL);
-    e->threads = calloc((size_t)(o->workers > 0 ? o->workers : 1), sizeof *e->threads);
+    int threads = o->workers;
+    if (o->async) {
+        /* The loop carries every attempt in flight; two threads feed it (the throttle,
+         * the budget and the journal come before each attempt, as in the workers). */
+        e->async_rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)clock_mono_ns();
+        if (!e->async_rng)
+            e->async_rng = 1;
+        if (!(e->async = http_async_new(o->http, o->workers, on_async_answer, e, err, errlen))) {
+            pthread_mutex_destroy(&e->msg_mu);
+            free(e);
+            return NULL;
+        }
+        threads = o->workers < ASYNC_FEEDERS ? o->workers : ASYNC_FEEDERS;
+    }
+    e->threads = calloc((size_t)(threads > 0 ? threads : 1), sizeof *e->threads);
     if (!e->threads) {
+        http_async_free(e->async);
         pthread_mutex_destroy(&e->msg_mu);
         free(e);
         snprintf(err, errlen, "out of memory");
@@ -569,7 +635,7 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 512 * 1024); /* -j 1024 must not reserve 8 GiB */
     int rc = 0;
-    for (int i = 0; i < o->workers; i++) {
+    for (int i = 0; i < threads; i++) {
         struct worker_arg *wa = malloc(sizeof *wa);
         if (!wa) {
             rc = ENOMEM;
@@ -586,13 +652,14 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
     pthread_attr_destroy(&attr);
     if (e->started == 0) {
         snprintf(err, errlen, "cannot start worker threads: %s", strerror(rc ? rc : EINVAL));
+        http_async_free(e->async);
         free(e->threads);
         pthread_mutex_destroy(&e->msg_mu);
         free(e);
         return NULL;
     }
-    if (e->started < o->workers)
-        log_msg(LOG_NORMAL, 0, "started %d of %d workers (%s): sending with fewer", e->started, o->workers,
+    if (e->started < threads)
+        log_msg(LOG_NORMAL, 0, "started %d of %d workers (%s): sending with fewer", e->started, threads,
                 strerror(rc));
     return e;
 }
@@ -601,6 +668,9 @@ void engine_join(engine *e)
 {
     for (int i = 0; i < e->started; i++)
         pthread_join(e->threads[i], NULL);
+    /* The workers end when every row is finished, so nothing is in flight any more. */
+    http_async_free(e->async);
+    e->async = NULL;
 }
 
 void engine_free(engine *e)

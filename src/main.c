@@ -189,6 +189,7 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
                       .workers = cfg->concurrency, .max_attempts = cfg->max_attempts,
                       .backoff_base_ms = cfg->backoff_base_ms, .backoff_max_ms = cfg->backoff_max_ms,
                       .retry_ambiguous = cfg->retry_ambiguous,
+                      .async = cfg->http2,
                       .max_pause_ms = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1, /* 0 would mean the default */
                       .api_key = cfg->api_key,
                       .take_request = c->bud ? take_budget : NULL, .take_request_ctx = c->bud};

@@ -8,6 +8,13 @@ RESEND="$BUILD/ottu-resend"
 MOCK="$BUILD/ottu-mock"
 DATA="$ROOT/tests/data"
 T="$(mktemp -d "${TMPDIR:-/tmp}/ottu-test.XXXXXX")"
+# OTTU_TEST_HTTP2=1 (tests/integration/test_http2.sh): every send goes through --http2, the
+# event loop, so the same checks prove it (the ledger subcommand takes no such option).
+if [ -n "${OTTU_TEST_HTTP2:-}" ]; then
+  printf '#!/bin/sh\n[ "${1:-}" = ledger ] && exec "%s" "$@"\nexec "%s" --http2 "$@"\n' "$RESEND" "$RESEND" >"$T/ottu-resend"
+  chmod +x "$T/ottu-resend"
+  RESEND="$T/ottu-resend"
+fi
 MOCK_PIDS=()
 cleanup() {
   local p

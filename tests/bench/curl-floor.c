@@ -2,7 +2,10 @@
  * CONC transfers in flight, either easy (one thread per handle, curl_easy_perform in a
  * loop, as ottu-resend's workers do) or multi (one thread, CONC reused easy handles driven
  * by curl_multi_poll). No CSV, journal, reorder or result file: a lower bound for the
- * pipeline. Prints "sent N ok M". Usage: curl-floor easy|multi CONC URL KEY BODIES */
+ * pipeline. Prints "sent N ok M". Usage: curl-floor easy|multi CONC URL KEY BODIES
+ * Environment: FLOOR_CAINFO=PATH verifies HTTPS against that CA file; FLOOR_HTTP2=1 (multi
+ * only) lets HTTPS transfers share HTTP/2 connections, 32 streams each (PIPEWAIT and a
+ * per-host connection limit, without which every waiting transfer opens its own). */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,6 +30,14 @@ static CURL *mk(void)
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
+    if (getenv("FLOOR_CAINFO"))
+        curl_easy_setopt(h, CURLOPT_CAINFO, getenv("FLOOR_CAINFO"));
+    if (getenv("FLOOR_HTTP2")) {
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    }
     return h;
 }
 
@@ -49,6 +60,10 @@ static void *easy_worker(void *arg)
 static void run_multi(int conc)
 {
     CURLM *m = curl_multi_init();
+    if (getenv("FLOOR_HTTP2")) {
+        curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, 32L);
+        curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(conc + 31) / 32);
+    }
     CURL **hs = calloc((size_t)conc, sizeof *hs);
     size_t i = 0;
     int running = 0;

@@ -113,11 +113,13 @@ stop_pid() {
 # server_ticks PID: CPU clock ticks (user+system) used so far by PID and its child processes
 # (nginx: master + worker). 0 when unknown.
 server_ticks() {
-  local total=0 p f
+  local total=0 p f top="$1"
   for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
     f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
     set -- $f
     total=$((total + ${12} + ${13}))
+    # children that exited and were reaped (a PostgreSQL backend ends with its client)
+    [ "$p" = "$top" ] && total=$((total + ${14} + ${15}))
   done
   echo "$total"
 }

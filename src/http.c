@@ -644,10 +644,14 @@ void http_async_post(http_async *a, http_client *c, const char *path, const char
     result_begin(c, &c->res);
     c->item = item;
     pthread_mutex_lock(&a->mu);
+    /* The loop takes the whole list at once: only the first of a batch needs to wake it
+     * (a wake-up stays pending until the loop polls). */
+    int wake = a->pending == NULL;
     c->next = a->pending;
     a->pending = c;
     pthread_mutex_unlock(&a->mu);
-    curl_multi_wakeup(a->multi);
+    if (wake)
+        curl_multi_wakeup(a->multi);
 }
 
 void http_async_free(http_async *a)

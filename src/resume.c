@@ -24,6 +24,43 @@ static void make_job_id(char *out, size_t size, const journal_header *h)
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
+/* OUTPUT.job: the job's id and its input's fingerprint, written when the job starts and
+ * kept after it finished (the journal is not), so that `--resume --resend-unknown` on a
+ * finished job is the same job to the ledger: its own maybe-sent records of those rows
+ * must not block them (contract: "sends this job's unknown rows again"). */
+static void job_file_path(const char *output, char *buf, size_t size) { snprintf(buf, size, "%s.job", output); }
+
+static void job_file_write(const char *output, const journal_header *h)
+{
+    char path[4096], tmp[4200];
+    job_file_path(output, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return; /* only --resend-unknown after the job ended needs it: then it is a new job */
+    int ok = fprintf(f, "%s %s %llu\n", h->job_id, h->input_fp, h->input_size) > 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0)
+        unlink(tmp);
+}
+
+/* The id of the finished job whose results are at output, when its input is the same. */
+static int job_file_read(const char *output, const journal_header *h, char *job_id, size_t size)
+{
+    char path[4096], id[40], fp[17];
+    unsigned long long n = 0;
+    job_file_path(output, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int got = fscanf(f, "%39s %16s %llu", id, fp, &n);
+    fclose(f);
+    if (got != 3 || strcmp(fp, h->input_fp) != 0 || n != h->input_size)
+        return 0;
+    snprintf(job_id, size, "%s", id);
+    return 1;
+}
+
 static int64_t parse_time_ms(const char *s)
 {
     struct tm tm;
@@ -238,13 +275,17 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
             }
             if (verify_old_output(rs, err, errlen) < 0)
                 goto out;
-            log_msg(LOG_NORMAL, 0, "resuming from the results in %s", cfg->output);
+            if (job_file_read(cfg->output, &h, rs->job_id, rs->job_id_size))
+                log_msg(LOG_NORMAL, 0, "resuming job %s from the results in %s", rs->job_id, cfg->output);
+            else
+                log_msg(LOG_NORMAL, 0, "resuming from the results in %s", cfg->output);
         }
         snprintf(h.job_id, sizeof h.job_id, "%s", rs->job_id);
         rs->jn = journal_create(jpath, &h, err, errlen);
         if (!rs->jn)
             goto out;
         rs->jn_new = 1;
+        job_file_write(cfg->output, &h);
     }
     rc = 0;
 out:

@@ -73,6 +73,24 @@ check_eq "resend-unknown: every row once in the output, none unknown" "$N 0" "$n
 check "resend-unknown: rows were in flight at the kill ($ntwice delivered twice, at most -j)" [ "$ntwice" -ge 1 -a "$ntwice" -le 8 ]
 stop_mock
 
+# --resend-unknown after a FINISHED job (no journal left): still this job to the ledger
+# (OUTPUT.job keeps its id), so exactly its unknown rows go again.
+rm -f "$T/in.results.csv" "$T/in.results.csv.journal" "$T/in.results.csv.job"
+start_mock --ambiguous-rate 0.1 --ambiguous-kinds 502 --seed 5 --deliveries "$T/dlv.fu"; new_ledger
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>/dev/null
+check_eq "finished with unknown rows: exit 1, journal gone, job file kept" "1 no yes" \
+  "$? $([ -f "$T/in.results.csv.journal" ] && echo yes || echo no) $([ -f "$T/in.results.csv.job" ] && echo yes || echo no)"
+col "$T/in.results.csv" result_status | grep -c '^unknown$' >"$T/fu.n"
+stop_mock
+start_mock --deliveries "$T/dlv.fu"
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --resume --resend-unknown "$T/in.csv" 2>/dev/null
+check_eq "finished job, --resume --resend-unknown: exit 0, none unknown" "0 0" \
+  "$? $(col "$T/in.results.csv" result_status | grep -c '^unknown$')"
+read -r nrows ndelivered ntwice nunknown rest <<<"$(report "$T/dlv.fu" "$T/in.results.csv" $N)"
+check "finished job, --resend-unknown: exactly the $(cat "$T/fu.n") unknown rows delivered again" \
+  [ "$(cat "$T/fu.n")" -ge 1 -a "$ntwice" -eq "$(cat "$T/fu.n")" ]
+stop_mock
+
 # SIGINT: in-flight rows finish, the rest is not_attempted, exit 130; --resume completes it.
 rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
 start_mock --latency-ms 20 --deliveries "$T/dlv.int"; new_ledger

@@ -78,6 +78,21 @@ static long drop_requested_in_job(pipeline *c, job *j)
     return left;
 }
 
+/* Rebuilds j's request without the channels in drop (request_build starts its note
+ * afresh): the earlier note is kept and `more` ("" = nothing) appended to it. 0, or -1
+ * when out of memory. */
+static int rebuild_without(pipeline *c, job *j, unsigned drop, const char *more)
+{
+    char prev[sizeof j->req.detail];
+    snprintf(prev, sizeof prev, "%s", j->req.detail);
+    if (request_build(&c->cols, &j->rec, &c->ropts, drop, &j->req) < 0)
+        return -1;
+    j->channels = j->req.channels;
+    snprintf(j->req.detail, sizeof j->req.detail, "%.*s%s%s", more[0] ? 300 : (int)sizeof prev, prev,
+             prev[0] && more[0] ? "; " : "", more);
+    return 0;
+}
+
 /* "sms sent 2026-11-29T20:00:00.000Z, email claimed by job X at ..." for the blocked channels. */
 static void describe_blocked(const ledger_claim_item *it, unsigned blocked, const char *job_id, char *out,
                              size_t size)
@@ -113,14 +128,9 @@ static int apply_claim(pipeline *c, job *j, const ledger_claim_item *it)
         snprintf(j->detail, sizeof j->detail, "already sent or claimed within the cooldown: %s", note);
         return 0;
     }
-    char prev[640];
-    snprintf(prev, sizeof prev, "%s", j->req.detail);
-    if (request_build(&c->cols, &j->rec, &c->ropts, blocked, &j->req) < 0)
-        return -1;
-    j->channels = j->req.channels;
-    snprintf(j->req.detail, sizeof j->req.detail, "%.300s%sskipped %.300s (within the cooldown)", prev,
-             prev[0] ? "; " : "", note);
-    return 1;
+    char more[sizeof note + 40];
+    snprintf(more, sizeof more, "skipped %.300s (within the cooldown)", note);
+    return rebuild_without(c, j, blocked, more) < 0 ? -1 : 1;
 }
 
 /* A row cleared to go: its attachments read (only now, for rows that will go out), then
@@ -263,15 +273,9 @@ static int decide(pipeline *c, job *j, long *to_send, char *err, size_t errlen)
         snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
         return 0;
     }
-    if ((unsigned)left != j->req.channels) {
-        char prev[640];
-        snprintf(prev, sizeof prev, "%s", j->req.detail);
-        if (request_build(&c->cols, &j->rec, &c->ropts, j->req.channels & ~(unsigned)left, &j->req) < 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        snprintf(j->req.detail, sizeof j->req.detail, "%s", prev);
-        j->channels = j->req.channels;
+    if ((unsigned)left != j->req.channels && rebuild_without(c, j, j->req.channels & ~(unsigned)left, "") < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     const char *stop = cfg->dry_run ? NULL : pipeline_stop_reason(c);
     if (stop) {

@@ -284,10 +284,7 @@ static int on_seek(void *userdata, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_FAIL;
 }
 
-static http_client *client_new(http_shared *s, int multiplex);
-
-http_client *http_client_new(http_shared *s) { return client_new(s, 0); }
-
+/* multiplex: a slot of http_async (HTTP/2 when the server offers it), else a worker's. */
 static http_client *client_new(http_shared *s, int multiplex)
 {
     http_client *c = calloc(1, sizeof *c);
@@ -343,6 +340,8 @@ static http_client *client_new(http_shared *s, int multiplex)
     curl_easy_setopt(h, CURLOPT_SEEKDATA, c);
     return c;
 }
+
+http_client *http_client_new(http_shared *s) { return client_new(s, 0); }
 
 void http_client_free(http_client *c)
 {

@@ -535,9 +535,9 @@ static int over_limit(engine *e, job *j)
 
 /* Everything before an attempt but the budget and journal: 1 = the throttle let it go,
  * 0 = the row was stopped instead. */
-static int may_start(engine *e, void *client, job *j, int stopping)
+static int may_start(engine *e, int have_client, job *j, int stopping)
 {
-    if (!client) {
+    if (!have_client) {
         stop_row(e, j, "not sent: could not create an HTTP client");
         return 0;
     }
@@ -571,7 +571,8 @@ static void *worker(void *p)
     if (!rng)
         rng = 1;
     free(wa);
-    void *client = e->async ? e : e->o.sender.open(e->o.sender.arg);
+    /* --http2: the loop's slots are the clients */
+    void *client = e->async ? NULL : e->o.sender.open(e->o.sender.arg);
     http_result res;
     memset(&res, 0, sizeof res);
     int stopping;
@@ -580,7 +581,7 @@ static void *worker(void *p)
         /* --http2: a place among the attempts in flight first, so that the checks below
          * are the last word before the request goes (as a worker's own are). */
         http_client *slot = e->async ? http_async_reserve(e->async) : NULL;
-        if (!may_start(e, client, j, stopping)) {
+        if (!may_start(e, e->async || client, j, stopping)) {
             if (slot)
                 http_async_cancel(e->async, slot);
             continue;
@@ -591,7 +592,7 @@ static void *worker(void *p)
             attempt(e, client, j, &rng, &res);
     }
     http_result_free(&res);
-    if (client && !e->async)
+    if (client)
         e->o.sender.close(client);
     return NULL;
 }

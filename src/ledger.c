@@ -23,8 +23,7 @@ struct ledger {
     char *text;
     size_t ntext, captext;
     int64_t batch_start_ms; /* monotonic time of the oldest buffered settlement */
-    int64_t last_claim_ms;  /* monotonic time of the last claim written */
-    int claimed_once;
+    int64_t last_claim_ms;  /* monotonic time of the last claim written; long ago at first */
     long long written;
 };
 
@@ -80,6 +79,7 @@ static ledger *open_mode(const char *spec, const char *job_id, int mode, char *e
         free(l);
         return NULL;
     }
+    l->last_claim_ms = INT64_MIN / 2;
     pthread_mutex_init(&l->mu, NULL);
     return l;
 }
@@ -131,10 +131,8 @@ int ledger_claim(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, 
     }
     pthread_mutex_lock(&l->mu);
     ret = write_locked(l, items, n, now_ms, cooldown_ms, err, errlen);
-    if (n > 0) {
+    if (n > 0)
         l->last_claim_ms = clock_mono_ns() / 1000000;
-        l->claimed_once = 1;
-    }
     pthread_mutex_unlock(&l->mu);
     if (ret != 0)
         for (size_t k = 0; k < n; k++)
@@ -172,7 +170,7 @@ static int due_locked(const ledger *l)
         return 0;
     if (l->npend >= LEDGER_SETTLE_MAX)
         return 1;
-    if (l->claimed_once && now - l->last_claim_ms < LEDGER_BATCH_MS)
+    if (now - l->last_claim_ms < LEDGER_BATCH_MS)
         return 0;
     return l->npend >= LEDGER_BATCH_RECORDS || now - l->batch_start_ms >= LEDGER_BATCH_MS;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # --http2 (issue 20): every attempt goes through one event loop (curl multi), and HTTPS
 # requests share HTTP/2 connections. Proven two ways:
-#  1. the at-most-once, hostile-server, limits and TLS suites again, every run of the
+#  1. the at-most-once, hostile-server, limits, TLS, send and resume suites again (-j bounds
+#     the requests in flight: the 401 abort; at most -j unknown after kill -9), every run of the
 #     binary with --http2 (tests/lib.sh, OTTU_TEST_HTTP2) -- their checks, prefixed "http2:";
 #  2. a real HTTP/2 server: nginx with TLS on 127.0.0.1 in front of ottu-mock -- deliveries
 #     once per (identifier, channel), HTTP/2 on few connections, lost answers unknown, and
@@ -9,7 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
-for s in test_at_most_once test_hostile_server test_limits test_tls; do
+for s in test_at_most_once test_hostile_server test_limits test_tls test_send test_resume; do
   OTTU_TEST_HTTP2=1 bash "$HERE/$s.sh" 2>&1 | sed -n -E 's/^(ok|not ok) - /\1 - http2: /p'
 done
 

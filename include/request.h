@@ -29,10 +29,14 @@ typedef struct request {
     size_t bodylen, bodycap;
     uint64_t fingerprint; /* equal fingerprints = the same request */
     int attachments;      /* the body still lacks its attachments (request_load_attachments) */
-    char ident[260];      /* shard identifier: order_no, else session_id; template: normalised to */
+    char ident[260];      /* shard identifier: order_no, else session_id (Unicode-trimmed);
+                             template: normalised to (phone digits, email lower-cased) */
     char ledger_key[400]; /* ledger identifier: as ident; template: channel|template_id|to */
     char log_ident[96];   /* identifier for logs, with phone numbers/emails masked */
+    unsigned id_kinds;    /* message mode: which identifiers the row gives (REQUEST_ID_*) */
 } request;
+
+enum { REQUEST_ID_ORDER_NO = 1, REQUEST_ID_SESSION_ID = 2 };
 
 void request_init(request *r);
 void request_free(request *r);

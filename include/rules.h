@@ -66,6 +66,10 @@ void rules_trim(const char **s, size_t *len);
 /* Validates a trimmed order_no/session_id value: <= 128 code points, valid UTF-8, no
  * C0/DEL/C1 control characters. Returns 0, or -1 with err (never echoing raw bytes). */
 int rules_check_identifier(const char *s, size_t len, char *err, size_t errlen);
+/* Decodes the one UTF-8 sequence at s[0..len) (len >= 1): returns its length with *cp set,
+ * or 0 when it is not well-formed (overlong, surrogate, past U+10FFFF, truncated). The
+ * project's one code-point decoder. */
+size_t rules_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 /* Checks UTF-8 validity; returns the number of code points or -1 (with *bad_at the byte
  * offset of the first invalid sequence when not NULL). */
 long rules_utf8_count(const char *s, size_t len, size_t *bad_at);

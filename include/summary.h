@@ -45,6 +45,9 @@ typedef struct summary {
     char stopped_by[16];
     int64_t resume_after_ms;
     char ledger[256];          /* the ledger in use (password removed), "off", "" = not said */
+    /* valid message rows naming their transaction only by order_no / only by session_id
+     * (reader thread): both kinds in one job cannot be linked without a lookup */
+    long only_order_no, only_session_id;
 } summary;
 
 void summary_init(summary *s);
@@ -54,6 +57,11 @@ void summary_set_stop(summary *s, const char *by, int64_t resume_after_ms);
 /* The ledger in use (a path or a postgresql:// URL: its password and query are left out),
  * or NULL for "off" (--no-ledger). */
 void summary_set_ledger(summary *s, const char *ledger);
+/* Counts a valid row's identifiers (request.id_kinds) for the mixed-identifier warning. */
+void summary_note_ids(summary *s, unsigned id_kinds);
+/* The warning for a job that names some transactions only by order_no and others only by
+ * session_id, into out; returns its length (0: no warning). */
+size_t summary_id_warning(const summary *s, char *out, size_t size);
 /* Latency percentile in ms (p in 0..100), -1 when nothing was sent. */
 long summary_percentile(const summary *s, double p);
 double summary_elapsed_s(const summary *s);

@@ -12,6 +12,7 @@
 #include "encoding.h"
 #include "jsonutil.h"
 #include "rules.h"
+#include "text.h"
 
 #define PATH_MESSAGE "/b/pbl/v2/message-notification/"
 #define PATH_SEND "/b/pbl/v2/send-notification/"
@@ -36,7 +37,10 @@ static int invalid(request *r, const char *fmt, ...)
     return 1;
 }
 
-/* The trimmed cell of a role, or "" when the column is absent. */
+/* The trimmed cell of a role, or "" when the column is absent. Identifiers (order_no,
+ * session_id, to) lose every Unicode space at their ends, as the API's framework strips
+ * them (U+00A0 from a spreadsheet export names the same order): the trimmed form is the
+ * one sent, compared, sharded and recorded. */
 static const char *cell(const columns *c, const record *rec, col_role role, size_t *len)
 {
     int i = c->idx[role];
@@ -46,7 +50,10 @@ static const char *cell(const columns *c, const record *rec, col_role role, size
     }
     const char *s = record_field(rec, (size_t)i);
     *len = rec->flen[i];
-    rules_trim(&s, len);
+    if (role == COL_ORDER_NO || role == COL_SESSION_ID || role == COL_TO)
+        text_trim_space(&s, len);
+    else
+        rules_trim(&s, len);
     return s;
 }
 
@@ -135,6 +142,7 @@ static void message_ident(const columns *c, const record *rec, request *r)
     snprintf(r->ident, sizeof r->ident, "%.*s", (int)(idlen < 259 ? idlen : 259), id);
     memcpy(r->ledger_key, r->ident, sizeof r->ident);
     mask_ident(r, id, idlen);
+    r->id_kinds = (olen ? REQUEST_ID_ORDER_NO : 0) | (slen ? REQUEST_ID_SESSION_ID : 0);
 }
 
 /* The channels a state allows, or an invalid row for a state Ottu has no notification for. */
@@ -243,7 +251,7 @@ static int each_item(const char *s, size_t len, int (*fn)(void *, const char *, 
             i++;
         const char *t = s + start;
         size_t tl = i - start;
-        rules_trim(&t, &tl);
+        text_trim_space(&t, &tl);
         if (tl) {
             int rc = fn(ctx, t, tl);
             if (rc)
@@ -415,7 +423,12 @@ static unsigned template_ident(const columns *c, const record *rec, request *r, 
         ident = phone;
         identlen = strlen(phone);
     }
-    snprintf(r->ident, sizeof r->ident, "%.*s", (int)(identlen < 259 ? identlen : 259), ident);
+    /* One mailbox whatever the case it is written in: an address compares (and shards and
+     * is recorded) lower-cased; it is sent as written. */
+    if (bit == RULES_EMAIL)
+        text_lower_ascii(ident, identlen, r->ident, sizeof r->ident);
+    else
+        snprintf(r->ident, sizeof r->ident, "%.*s", (int)(identlen < 259 ? identlen : 259), ident);
     mask_ident(r, ident, identlen);
     snprintf(r->ledger_key, sizeof r->ledger_key, "%s|%.*s|%s", bit ? rules_channel_name(bit) : "",
              (int)(tlen < 128 ? tlen : 128), tid, r->ident);
@@ -490,6 +503,32 @@ static int add_context(cJSON *root, const columns *c, const record *rec)
     return 0;
 }
 
+/* The email addresses of a template body (to for email, cc, bcc): counts those with an
+ * upper-case letter and, with lower, lower-cases them in place. */
+static int fold_addresses(cJSON *root, int email, int lower)
+{
+    int n = 0;
+    const char *keys[] = {"to", "cc", "bcc"};
+    for (int k = email ? 0 : 1; k < 3; k++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[k]);
+        cJSON *item = cJSON_IsArray(v) ? v->child : v;
+        for (; item; item = cJSON_IsArray(v) ? item->next : NULL) {
+            if (!cJSON_IsString(item))
+                continue;
+            char *p = item->valuestring;
+            int upper = 0;
+            for (; *p; p++)
+                if (*p >= 'A' && *p <= 'Z') {
+                    upper = 1;
+                    if (lower)
+                        *p = (char)(*p + 32);
+                }
+            n += upper;
+        }
+    }
+    return n;
+}
+
 static int build_template(const columns *c, const record *rec, const request_opts *o, unsigned drop,
                           request *r)
 {
@@ -556,7 +595,19 @@ static int build_template(const columns *c, const record *rec, const request_opt
         snprintf(derived, sizeof derived, "ottu-resend-%.16s-%ld", o->job_id ? o->job_id : "job", rec->rowno);
         cJSON_AddStringToObject(root, "trace_id", derived);
     }
-    if (set_body(r, root) < 0)
+    /* The fingerprint compares addresses lower-cased (Alice@Example.com and
+     * alice@example.com are one mailbox); the body sends them as written. */
+    int email = bit == RULES_EMAIL;
+    int folded = fold_addresses(root, email, 0) > 0;
+    cJSON *cmp = folded ? cJSON_Duplicate(root, 1) : root;
+    if (!cmp)
+        goto out;
+    if (folded)
+        fold_addresses(cmp, email, 1);
+    int brc = set_body(r, cmp);
+    if (folded)
+        cJSON_Delete(cmp);
+    if (brc < 0)
         goto out;
     static const char tkey[] = ",\"trace_id\":\"";
     size_t keep = r->bodylen, tail = sizeof tkey - 1 + strlen(derived) + 2; /* ,"trace_id":"…"} */
@@ -564,6 +615,8 @@ static int build_template(const columns *c, const record *rec, const request_opt
         keep -= tail;
     /* Attachments are read later (request_load_attachments); their paths stand for them. */
     r->fingerprint = fingerprint(r->path, r->body, keep, att, attlen);
+    if (folded && set_body(r, root) < 0)
+        goto out;
     r->attachments = attlen > 0;
     r->channels = bit & ~drop;
     rc = 0;
@@ -628,6 +681,7 @@ int request_build(const columns *c, const record *rec, const request_opts *o, un
     r->bodylen = 0;
     r->fingerprint = 0;
     r->ident[0] = r->ledger_key[0] = r->log_ident[0] = '\0';
+    r->id_kinds = 0;
     /* The identifier first, so even an invalid row has a stable shard. */
     if (c->mode == MODE_TEMPLATE) {
         char phone[40], why[200];

@@ -153,48 +153,54 @@ void rules_trim(const char **s, size_t *len)
     *len = n;
 }
 
+size_t rules_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+        n = 2, v = c & 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3, v = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
 long rules_utf8_count(const char *str, size_t len, size_t *bad_at)
 {
     const unsigned char *s = (const unsigned char *)str;
     long count = 0;
     size_t i = 0;
     while (i < len) {
-        unsigned char c = s[i];
-        size_t need;
-        unsigned cp;
-        if (c < 0x80) {
-            i++;
-            count++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
-            goto bad;
+        uint32_t cp;
+        size_t n = rules_utf8_decode(s + i, len - i, &cp);
+        if (!n) {
+            if (bad_at)
+                *bad_at = i;
+            return -1;
         }
-        for (size_t k = 1; k <= need; k++) {
-            if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-                goto bad;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        /* Reject overlong forms, surrogates and values past U+10FFFF. */
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            goto bad;
-        i += need + 1;
+        i += n;
         count++;
     }
     return count;
-bad:
-    if (bad_at)
-        *bad_at = i;
-    return -1;
 }
 
 int rules_check_identifier(const char *s, size_t len, char *err, size_t errlen)

@@ -244,6 +244,7 @@ static int decide(pipeline *c, job *j, long *to_send, char *err, size_t errlen)
         log_msg(LOG_VERBOSE, j->rowno, "invalid: %s", j->detail);
         return 0;
     }
+    summary_note_ids(&c->sum, j->req.id_kinds);
     j->channels = j->req.channels;
     long first = dedupe_check(c->seen, j->req.fingerprint, j->rowno);
     if (first < 0) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "request.h"
 #include "rules.h"
 
 void summary_init(summary *s)
@@ -248,6 +249,27 @@ long summary_percentile(const summary *s, double p)
     return bucket_ms(SUMMARY_LAT_BUCKETS - 1);
 }
 
+void summary_note_ids(summary *s, unsigned id_kinds)
+{
+    if (id_kinds == REQUEST_ID_ORDER_NO)
+        s->only_order_no++;
+    else if (id_kinds == REQUEST_ID_SESSION_ID)
+        s->only_session_id++;
+}
+
+size_t summary_id_warning(const summary *s, char *out, size_t size)
+{
+    if (!size)
+        return 0;
+    out[0] = '\0';
+    if (!s->only_order_no || !s->only_session_id)
+        return 0;
+    int n = snprintf(out, size, "rows with only an order_no: %ld, with only a session_id: %ld; a transaction "
+                     "named both ways is notified twice (without a lookup the two cannot be linked; see "
+                     "docs/formats.md)", s->only_order_no, s->only_session_id);
+    return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+}
+
 double summary_elapsed_s(const summary *s) { return (double)(clock_mono_ns() - s->started_ns) / 1e9; }
 
 int summary_exit_code(const summary *s)
@@ -310,6 +332,9 @@ void summary_print(const summary *s, FILE *out, const char *output, const char *
     }
     if (s->ledger[0])
         fprintf(out, "  ledger: %s\n", s->ledger);
+    char warn[400];
+    if (summary_id_warning(s, warn, sizeof warn))
+        fprintf(out, "  warning: %s\n", warn);
     if (output)
         fprintf(out, "  results: %s\n", strcmp(output, "-") ? output : "(standard output)");
     if (failures)
@@ -358,6 +383,10 @@ int summary_write_json(const summary *s, const char *path, int exit_code, char *
     }
     if (s->ledger[0])
         cJSON_AddStringToObject(o, "ledger", s->ledger);
+    cJSON *warnings = cJSON_AddArrayToObject(o, "warnings");
+    char warn[400];
+    if (summary_id_warning(s, warn, sizeof warn))
+        cJSON_AddItemToArray(warnings, cJSON_CreateString(warn));
     cJSON *http = cJSON_AddObjectToObject(o, "http_status");
     for (int i = 0; i < 600; i++) {
         if (s->http[i]) {

@@ -1,4 +1,4 @@
-/* text — printable copies of outside text and secret scrubbing (pure). */
+/* text — printable copies of outside text, secret scrubbing, Unicode trimming (pure). */
 #include "text.h"
 
 #include <string.h>
@@ -97,4 +97,50 @@ int text_scrub_secret(char *s, size_t size, const char *secret)
         count++;
     }
     return count;
+}
+
+int text_is_space(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x20);
+    return cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
+           cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
+}
+
+void text_trim_space(const char **s, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)*s;
+    size_t n = *len, i = 0, start = 0, end = 0;
+    int seen = 0;
+    /* One pass forward: the first non-space character starts the text, the end of the
+     * last one ends it (UTF-8 cannot be decoded backwards safely, forwards it can). */
+    while (i < n) {
+        uint32_t cp;
+        size_t k = rules_utf8_decode(p + i, n - i, &cp);
+        if (!k) {
+            k = 1;
+            cp = 0xfffd; /* not whitespace: an invalid byte is kept for validation to name */
+        }
+        if (!text_is_space(cp)) {
+            if (!seen)
+                start = i;
+            seen = 1;
+            end = i + k;
+        }
+        i += k;
+    }
+    *s += start;
+    *len = seen ? end - start : 0;
+}
+
+size_t text_lower_ascii(const char *s, size_t len, char *out, size_t size)
+{
+    if (!size)
+        return 0;
+    if (len >= size)
+        len = size - 1;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
+    out[len] = '\0';
+    return len;
 }

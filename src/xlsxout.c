@@ -64,38 +64,6 @@ static void notice_stderr(void *ctx, const char *msg)
 
 /* ---- text: what Excel and XML can hold ------------------------------------------ */
 
-/* Decodes one UTF-8 sequence at s[0..len); returns its length, or 0 when it is not
- * well-formed (overlong, surrogate, past U+10FFFF, truncated). */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        n = 2, v = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3, v = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n > len)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
-
 static int is_hex(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -145,7 +113,7 @@ static int sanitise(xlsxout *x, const char *s, size_t len, text_info *ti)
         return -1;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t n = utf8_decode(p + i, len - i, &cp);
+        size_t n = rules_utf8_decode(p + i, len - i, &cp);
         int bad = n == 0 || cp == 0 || cp == 0xfffe || cp == 0xffff;
         int esc = !bad && looks_like_escape(p + i, len - i);
         size_t u = cp >= 0x10000 && !bad ? 2 : 1, pts = esc ? 7 : 1;

@@ -267,8 +267,15 @@ static void notify_message(mock_api *api, const cJSON *root, const mock_plan *pl
         false_200(api, ans, f200);
         return;
     }
+    /* One name per transaction in the log: with a file, the transaction's order_no (its
+     * session_id when it has none), whichever identifier the request used, so one
+     * customer's deliveries count together. */
     const char *id = req.order_no ? req.order_no : req.session_id;
     size_t id_len = req.order_no ? req.order_no_len : req.session_id_len;
+    if (api->txns) {
+        id = fo_len ? fo : fs;
+        id_len = fo_len ? fo_len : fs_len;
+    }
     const char *st = rules_state_name(state);
     if (deliver && mock_deliveries_write(api->deliveries, "message", id, id_len, deliver, st, strlen(st))) {
         mock_answer_detail(ans, 500, "ottu-mock could not write the deliveries file.");

@@ -28,6 +28,7 @@ typedef struct mock_answer {
 typedef struct mock_api {
     const mock_txn_table *txns;   /* NULL: every identifier exists, paid, all channels on */
     mock_deliveries *deliveries;
+    mock_deliveries *requests;    /* --requests log (the server writes it); fd -1 = none */
     mock_stats *stats;
     char **templates;             /* template ids that exist; NULL = every id exists */
     size_t n_templates;

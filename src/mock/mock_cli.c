@@ -42,6 +42,7 @@ void mock_cli_usage(FILE *out)
           "                        phone cell is empty\n"
           "  --templates IDS       comma-separated template ids that exist (default: every id exists)\n"
           "  --deliveries FILE     append 'time,endpoint,identifier,channel,detail' per notification\n"
+          "  --requests FILE       append 'time,method,path,status,body' per API request answered\n"
           "  --latency-ms N        delay every API answer by N ms\n"
           "  --jitter-ms N         plus a uniformly random 0..N ms\n"
           "  --fail-rate P         answer this fraction (0..1) with 503\n"
@@ -104,7 +105,7 @@ enum {
     OPT_TEMPLATES, OPT_LATENCY, OPT_JITTER, OPT_FAIL_RATE, OPT_DROP_RATE, OPT_RATE_LIMIT,
     OPT_OUTAGE, OPT_SEED, OPT_THREADS, OPT_MAX_BODY, OPT_REQUIRE_CONTACT, OPT_AMBIGUOUS_RATE,
     OPT_AMBIGUOUS_KINDS, OPT_STALL, OPT_FAIL_CHANNEL, OPT_FAIL_CHANNEL_RATE, OPT_FALSE200,
-    OPT_FALSE200_RATE, OPT_ECHO_AUTH, OPT_DAILY_QUOTA
+    OPT_FALSE200_RATE, OPT_ECHO_AUTH, OPT_DAILY_QUOTA, OPT_REQUESTS
 };
 
 int mock_cli_parse(int argc, char **argv, mock_config *cfg, char *err, size_t errlen)
@@ -115,6 +116,7 @@ int mock_cli_parse(int argc, char **argv, mock_config *cfg, char *err, size_t er
         {"forbidden-key", required_argument, NULL, OPT_FORBIDDEN_KEY},
         {"transactions", required_argument, NULL, OPT_TRANSACTIONS},
         {"deliveries", required_argument, NULL, OPT_DELIVERIES},
+        {"requests", required_argument, NULL, OPT_REQUESTS},
         {"templates", required_argument, NULL, OPT_TEMPLATES},
         {"latency-ms", required_argument, NULL, OPT_LATENCY},
         {"jitter-ms", required_argument, NULL, OPT_JITTER},
@@ -170,6 +172,7 @@ int mock_cli_parse(int argc, char **argv, mock_config *cfg, char *err, size_t er
             break;
         case OPT_TRANSACTIONS: cfg->transactions = optarg; break;
         case OPT_DELIVERIES: cfg->deliveries = optarg; break;
+        case OPT_REQUESTS: cfg->requests = optarg; break;
         case OPT_TEMPLATES: cfg->templates = optarg; break;
         case OPT_LATENCY:
             if (parse_long(optarg, 0, day_ms, &cfg->latency_ms)) goto bad_value;

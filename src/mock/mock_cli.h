@@ -16,6 +16,7 @@ typedef struct mock_config {
     const char *forbidden_key;  /* a key that authenticates but is answered 403; NULL = none */
     const char *transactions;   /* CSV path or NULL */
     const char *deliveries;     /* CSV path or NULL */
+    const char *requests;       /* CSV path of the request log, or NULL */
     const char *templates;      /* comma-separated template ids that exist; NULL = all exist */
     long latency_ms, jitter_ms, outage_ms;
     double fail_rate, drop_rate;

@@ -76,6 +76,54 @@ int mock_csv_field(char *buf, size_t size, size_t *o, const char *s, size_t len)
     return 0;
 }
 
+/* Writes buf[0..o) to the log in one write under the lock, so lines never interleave. */
+static int append(mock_deliveries *d, const char *buf, size_t o)
+{
+    int rc = 0;
+    pthread_mutex_lock(&d->lock);
+    for (size_t off = 0; off < o;) {
+        ssize_t n = write(d->fd, buf + off, o - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = -1;
+            break;
+        }
+        off += (size_t)n;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+int mock_requests_write(mock_deliveries *d, const char *method, const char *path, unsigned status,
+                        const char *body, size_t body_len)
+{
+    if (d->fd < 0)
+        return 0;
+    char when[40], st[16];
+    size_t when_len = mock_format_utc_now(when, sizeof when);
+    snprintf(st, sizeof st, "%u", status);
+    const char *field[5] = {when, method, path, st, body ? body : ""};
+    size_t len[5] = {when_len, strlen(method), strlen(path), strlen(st), body ? body_len : 0};
+    size_t size = 16;
+    for (int f = 0; f < 5; f++)
+        size += 2 * len[f] + 3;
+    char *buf = malloc(size);
+    size_t o = 0;
+    if (!buf)
+        return -1;
+    for (int f = 0; f < 5; f++) {
+        if (mock_csv_field(buf, size, &o, field[f], len[f])) {
+            free(buf);
+            return -1;
+        }
+        buf[o++] = f < 4 ? ',' : '\n';
+    }
+    int rc = append(d, buf, o);
+    free(buf);
+    return rc;
+}
+
 int mock_deliveries_write(mock_deliveries *d, const char *endpoint, const char *identifier,
                           size_t id_len, unsigned channels, const char *detail, size_t detail_len)
 {
@@ -104,18 +152,7 @@ int mock_deliveries_write(mock_deliveries *d, const char *endpoint, const char *
             buf[o++] = f < 4 ? ',' : '\n';
         }
     }
-    pthread_mutex_lock(&d->lock);
-    for (size_t off = 0; off < o;) {
-        ssize_t n = write(d->fd, buf + off, o - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = -1;
-            break;
-        }
-        off += (size_t)n;
-    }
-    pthread_mutex_unlock(&d->lock);
+    rc = append(d, buf, o);
     free(buf);
     return rc;
 }

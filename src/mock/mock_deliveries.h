@@ -1,4 +1,5 @@
-/* mock_deliveries — the --deliveries log: one CSV line per notification delivered. */
+/* mock_deliveries — the --deliveries log (one CSV line per notification delivered) and the
+ * --requests log (one CSV line per API request answered): append-only CSV files. */
 #ifndef OTTU_MOCK_DELIVERIES_H
 #define OTTU_MOCK_DELIVERIES_H
 
@@ -18,6 +19,10 @@ void mock_deliveries_close(mock_deliveries *d);
  * time,endpoint,identifier,channel,detail. Returns 0 or -1 (write error). */
 int mock_deliveries_write(mock_deliveries *d, const char *endpoint, const char *identifier,
                           size_t id_len, unsigned channels, const char *detail, size_t detail_len);
+/* Appends time,method,path,status,body for one API request (status 0: no answer, the
+ * connection was closed). Returns 0 or -1. */
+int mock_requests_write(mock_deliveries *d, const char *method, const char *path, unsigned status,
+                        const char *body, size_t body_len);
 /* ISO 8601 UTC with milliseconds ("2026-11-23T19:40:00.123Z") into buf (>= 25 bytes). */
 size_t mock_format_utc_now(char *buf, size_t size);
 /* Appends a CSV field (RFC 4180 quoting when needed) to buf at *o; returns -1 when full. */

@@ -56,6 +56,14 @@ int main(int argc, char **argv)
         return fail(err);
     }
 
+    mock_deliveries requests;
+    if (mock_deliveries_open(&requests, cfg.requests, err, sizeof err) != 0) {
+        mock_deliveries_close(&deliveries);
+        if (cfg.transactions)
+            mock_txn_free(&txns);
+        return fail(err);
+    }
+
     long long now = mock_now_ms();
     uint64_t seed = cfg.seed_given ? cfg.seed
                                    : (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
@@ -80,6 +88,7 @@ int main(int argc, char **argv)
         fail("out of memory");
         goto out_faults;
     }
+    api.requests = &requests;
     if (mock_server_start(&server, &cfg, &api, &faults, &stats, err, sizeof err) != 0) {
         fail(err);
         goto out_api;
@@ -97,6 +106,7 @@ out_api:
 out_faults:
     mock_faults_destroy(&faults);
 out_deliveries:
+    mock_deliveries_close(&requests);
     mock_deliveries_close(&deliveries);
     if (cfg.transactions)
         mock_txn_free(&txns);

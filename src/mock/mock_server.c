@@ -487,6 +487,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->fd.lost)
             lose_answer(r);
     }
+    if (s->api->requests && mock_requests_write(s->api->requests, method, url, r->drop ? 0 : r->ans.status,
+                                                r->buf, r->buf ? r->len : 0) != 0)
+        fprintf(stderr, "ottu-mock: cannot write the requests log\n");
     free(r->buf);
     r->buf = NULL;
     if (r->delay_ms > 0) {

@@ -10,6 +10,7 @@
 
 #include "jsonutil.h"
 #include "rules.h"
+#include "text.h"
 
 #define MSG_REQUIRED "This field is required."
 #define MSG_NULL "This field may not be null."
@@ -84,21 +85,6 @@ int mock_is_phone(const char *s, size_t len)
     return 1;
 }
 
-/* CharField trims surrounding whitespace before any other check. */
-static void trim_ws(const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-    while (n && strchr(" \t\r\n\v\f", *p)) {
-        p++;
-        n--;
-    }
-    while (n && strchr(" \t\r\n\v\f", p[n - 1]))
-        n--;
-    *s = p;
-    *len = n;
-}
-
 enum { FIELD_ABSENT = 0, FIELD_OK = 1, FIELD_BAD = -1 };
 
 /* A CharField: returns FIELD_OK with the trimmed value, FIELD_ABSENT, or FIELD_BAD after
@@ -123,7 +109,7 @@ static int get_string(const cJSON *body, const char *key, int required, int allo
     }
     const char *p = v->valuestring;
     size_t n = strlen(p);
-    trim_ws(&p, &n);
+    text_trim_space(&p, &n); /* CharField: Python's str.strip(), U+00A0 and U+3000 too */
     if (n == 0 && !allow_blank) {
         add_error(errs, key, MSG_BLANK);
         return FIELD_BAD;
@@ -240,7 +226,7 @@ static void check_email_list(const cJSON *body, const char *key, unsigned channe
         } else {
             const char *s = item->valuestring;
             size_t n = strlen(s);
-            trim_ws(&s, &n);
+            text_trim_space(&s, &n);
             if (!rules_is_email(s, n))
                 add_error(errs, key, "%s[%d]: " MSG_EMAIL, key, i);
         }

@@ -334,11 +334,11 @@ post $MSG '{"session_id": "sess-5", "channels": ["sms"]}'
 expect "transactions: sms enabled for no state -> failed (no order_no key)" 400 \
   '{"session_id": "sess-5", "channels": "sms", "result": "failed"}'
 check "deliveries: nothing delivered for a failed request (D-1)" bash -c '! grep -q ",D-1," "$1"' _ "$T/txn.dlv"
-check "deliveries: detail is the transaction's state; identifiers quoted" python3 - "$T/txn.dlv" <<'PY'
+check "deliveries: detail is the transaction's state; identifiers quoted, one name per transaction (sess-1 is A-1)" python3 - "$T/txn.dlv" <<'PY'
 import csv, sys
 rows = [r[1:] for r in csv.reader(open(sys.argv[1], newline=''))]
 want = [['message', 'A-1', 'sms', 'paid'], ['message', 'A-1', 'email', 'paid'], ['message', 'A-1', 'whatsapp', 'paid'],
-        ['message', 'sess-1', 'email', 'paid'], ['message', 'R-1', 'sms', 'refunded'],
+        ['message', 'A-1', 'email', 'paid'], ['message', 'R-1', 'sms', 'refunded'],
         ['message', 'R-1', 'email', 'refunded'], ['message', 'Q,1', 'sms', 'paid']]
 sys.exit(0 if rows == want else print(rows) or 1)
 PY

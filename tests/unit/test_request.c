@@ -476,13 +476,51 @@ static void test_message_identifier_rules(void **state)
     id[256] = '\0';
     valid_ok(mbuild(&r, 1, id, "", "sms", "", &o, 0), &r);
     invalid_with(mbuild(&r, 1, "A\x01", "", "sms", "", &o, 0), &r, "order_no", "control", NULL);
-    invalid_with(mbuild(&r, 1, "A\xc2\x85", "", "sms", "", &o, 0), &r, "order_no", NULL);
+    invalid_with(mbuild(&r, 1, "A\xc2\x85" "B", "", "sms", "", &o, 0), &r, "order_no", NULL);
     invalid_with(mbuild(&r, 1, "A1", "S\x7f", "sms", "", &o, 0), &r, "session_id", NULL);
     invalid_with(mbuild(&r, 1, "A\xc0\xaf", "", "sms", "", &o, 0), &r, "order_no", "UTF-8", NULL);
     /* the detail never carries the raw bytes */
     for (const unsigned char *p = (const unsigned char *)r.detail; *p; p++)
         assert_true(*p >= 0x20 && *p < 0x7f);
     request_free(&r);
+}
+
+/* Identity as the API sees it: an identifier with Unicode spaces at its ends is the same
+ * order (sent, compared, sharded and recorded trimmed). */
+static void test_message_identifier_unicode_trim(void **state)
+{
+    (void)state;
+    request r, r2;
+    request_init(&r);
+    request_init(&r2);
+    request_opts o = msg_opts();
+    valid_ok(mbuild(&r, 1, "O-7", "", "sms", "", &o, 0), &r);
+    assert_int_equal(r.id_kinds, REQUEST_ID_ORDER_NO);
+    const char *variants[] = {"O-7\xc2\xa0", "O-7\xe3\x80\x80", "\tO-7", " O-7 ", "\xe2\x80\x83O-7\xc2\x85"};
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        valid_ok(mbuild(&r2, 2, variants[i], "", "sms", "", &o, 0), &r2);
+        assert_string_equal(r2.body, r.body);
+        assert_string_equal(r2.ident, "O-7");
+        assert_string_equal(r2.ledger_key, "O-7");
+        assert_true(r2.fingerprint == r.fingerprint);
+    }
+    /* session_id too, and both kinds are told apart */
+    valid_ok(mbuild(&r2, 3, "", "S-1\xe3\x80\x80", "sms", "", &o, 0), &r2);
+    assert_string_equal(r2.ident, "S-1");
+    assert_int_equal(r2.id_kinds, REQUEST_ID_SESSION_ID);
+    cJSON *j = body_json(&r2);
+    assert_string_equal(jstr(j, "session_id"), "S-1");
+    cJSON_Delete(j);
+    valid_ok(mbuild(&r2, 4, "O-7", "S-1", "sms", "", &o, 0), &r2);
+    assert_int_equal(r2.id_kinds, REQUEST_ID_ORDER_NO | REQUEST_ID_SESSION_ID);
+    /* a space inside stays: another order */
+    valid_ok(mbuild(&r2, 5, "O\xc2\xa0-7", "", "sms", "", &o, 0), &r2);
+    assert_true(r2.fingerprint != r.fingerprint);
+    /* nothing but spaces is empty */
+    invalid_with(mbuild(&r2, 6, "\xc2\xa0", "\xe3\x80\x80", "sms", "", &o, 0), &r2, "order_no", "session_id",
+                 NULL);
+    request_free(&r);
+    request_free(&r2);
 }
 
 static void test_message_channels_rules(void **state)
@@ -617,6 +655,42 @@ static void test_message_field_count_and_malformed(void **state)
 }
 
 /* ======================= template mode ======================= */
+
+/* One mailbox whatever the case: the comparison forms (fingerprint, shard identifier,
+ * ledger key) are lower-cased, the body sends the address as written. */
+static void test_template_email_case(void **state)
+{
+    (void)state;
+    request a, b;
+    request_init(&a);
+    request_init(&b);
+    request_opts o = tmpl_opts();
+    valid_ok(tbuild(&a, &o, 1, "channel", "email", "template_id", "T", "to", "alice@example.com", "cc",
+                    "bob@example.com", NULL), &a);
+    const char *tos[] = {"Alice@Example.com", "alice@EXAMPLE.COM", "alice@example.com\xc2\xa0",
+                         "\t ALICE@example.com\xe3\x80\x80"};
+    for (size_t i = 0; i < sizeof tos / sizeof tos[0]; i++) {
+        valid_ok(tbuild(&b, &o, 2, "channel", "email", "template_id", "T", "to", tos[i], "cc",
+                        "Bob@Example.COM", NULL), &b);
+        assert_true(b.fingerprint == a.fingerprint);
+        assert_string_equal(b.ident, "alice@example.com");
+        assert_string_equal(b.ledger_key, a.ledger_key);
+        cJSON *j = body_json(&b);
+        static const char *const sent[] = {"Alice@Example.com", "alice@EXAMPLE.COM", "alice@example.com",
+                                           "ALICE@example.com"};
+        assert_string_equal(jstr(j, "to"), sent[i]); /* as written, trimmed */
+        str_array_is(j, "cc", "Bob@Example.COM", NULL);
+        cJSON_Delete(j);
+    }
+    /* another template or another mailbox is another request */
+    valid_ok(tbuild(&b, &o, 3, "channel", "email", "template_id", "T", "to", "alice2@example.com", NULL), &b);
+    assert_true(b.fingerprint != a.fingerprint);
+    /* phone numbers keep their normalisation */
+    valid_ok(tbuild(&a, &o, 4, "channel", "sms", "template_id", "T", "to", "+965 9999-9999\xc2\xa0", NULL), &a);
+    assert_string_equal(a.ident, "+96599999999");
+    request_free(&a);
+    request_free(&b);
+}
 
 static void test_template_email_body(void **state)
 {
@@ -1292,6 +1366,8 @@ int main(void)
         cmocka_unit_test(test_columns_template_autodetect),
         cmocka_unit_test_setup_teardown(test_message_body_exact, setup_fixtures, teardown_fixtures),
         cmocka_unit_test_setup_teardown(test_message_identifier_rules, setup_fixtures, teardown_fixtures),
+        cmocka_unit_test_setup_teardown(test_message_identifier_unicode_trim, setup_fixtures, teardown_fixtures),
+        cmocka_unit_test_setup_teardown(test_template_email_case, setup_fixtures, teardown_fixtures),
         cmocka_unit_test_setup_teardown(test_message_channels_rules, setup_fixtures, teardown_fixtures),
         cmocka_unit_test_setup_teardown(test_message_state_drops_channels, setup_fixtures, teardown_fixtures),
         cmocka_unit_test_setup_teardown(test_message_fingerprints, setup_fixtures, teardown_fixtures),

@@ -15,6 +15,7 @@
 #define TESTDIR_NAME "summary"
 #include "testdir.h"
 
+#include "request.h"
 #include "rules.h"
 #include "summary.h"
 
@@ -188,6 +189,44 @@ static void test_json_keys(void **state)
     free(s);
 }
 
+/* A job naming some transactions only by order_no and others only by session_id is
+ * warned (they may be one transaction); one kind alone, or rows naming both, are not. */
+static void test_mixed_identifier_warning(void **state)
+{
+    (void)state;
+    summary *s = malloc(sizeof *s);
+    assert_non_null(s);
+    summary_init(s);
+    char w[400];
+    summary_note_ids(s, REQUEST_ID_ORDER_NO);
+    summary_note_ids(s, REQUEST_ID_ORDER_NO | REQUEST_ID_SESSION_ID);
+    summary_note_ids(s, 0); /* template rows */
+    assert_int_equal(summary_id_warning(s, w, sizeof w), 0);
+    summary_note_ids(s, REQUEST_ID_ORDER_NO);
+    summary_note_ids(s, REQUEST_ID_SESSION_ID);
+    assert_true(summary_id_warning(s, w, sizeof w) > 0);
+    assert_non_null(strstr(w, "rows with only an order_no: 2, with only a session_id: 1;"));
+    char err[256];
+    const char *p = testdir_path("warn.json");
+    assert_int_equal(summary_write_json(s, p, 0, err, sizeof err), 0);
+    size_t len;
+    char *text = testdir_slurp(p, &len);
+    cJSON *o = cJSON_Parse(text);
+    cJSON *ws = cJSON_GetObjectItem(o, "warnings");
+    assert_int_equal(cJSON_GetArraySize(ws), 1);
+    assert_string_equal(cJSON_GetArrayItem(ws, 0)->valuestring, w);
+    cJSON_Delete(o);
+    free(text);
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *m = open_memstream(&buf, &blen);
+    summary_print(s, m, NULL, NULL, 0);
+    fclose(m);
+    assert_non_null(strstr(buf, "warning: rows with only an order_no: 2"));
+    free(buf);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_top_ten_of_many),
         cmocka_unit_test(test_ledger_password_removed),
         cmocka_unit_test(test_json_keys),
+        cmocka_unit_test(test_mixed_identifier_warning),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

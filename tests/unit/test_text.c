@@ -1,5 +1,5 @@
 /* test_text — unit tests of secret scrubbing (the key never reaches results or logs
- * through the API's words) and of text_printable. */
+ * through the API's words), of text_printable, and of the Unicode trim identifiers get. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -69,12 +69,68 @@ static void test_printable(void **state)
     assert_int_equal(out[2], '?');
 }
 
+/* Exactly the code points Python's str.isspace() accepts (python3 -c "import sys;
+ * print([hex(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()])"). */
+static void test_is_space_matches_python(void **state)
+{
+    (void)state;
+    static const uint32_t py[] = {0x9,    0xa,    0xb,    0xc,    0xd,    0x1c,   0x1d,   0x1e,
+                                  0x1f,   0x20,   0x85,   0xa0,   0x1680, 0x2000, 0x2001, 0x2002,
+                                  0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
+                                  0x2028, 0x2029, 0x202f, 0x205f, 0x3000};
+    size_t k = 0;
+    for (uint32_t cp = 0; cp <= 0x10ffff; cp++) {
+        int want = k < sizeof py / sizeof py[0] && py[k] == cp;
+        if (text_is_space(cp) != want)
+            fail_msg("U+%04X: text_is_space %d, Python %d", cp, text_is_space(cp), want);
+        k += (size_t)want;
+    }
+    assert_int_equal(k, sizeof py / sizeof py[0]);
+}
+
+static void trimmed_is(const char *in, const char *want)
+{
+    const char *s = in;
+    size_t n = strlen(in);
+    text_trim_space(&s, &n);
+    if (n != strlen(want) || memcmp(s, want, n) != 0)
+        fail_msg("trim of \"%s\" gave \"%.*s\", want \"%s\"", in, (int)n, s, want);
+}
+
+static void test_trim_space(void **state)
+{
+    (void)state;
+    trimmed_is("O-7\xc2\xa0", "O-7");                   /* U+00A0 from a spreadsheet */
+    trimmed_is("O-7\xe3\x80\x80", "O-7");               /* U+3000 ideographic space */
+    trimmed_is("\t O-7", "O-7");
+    trimmed_is("\xe2\x80\xaf\xc2\x85O 7\xe2\x80\xa8\r\n", "O 7"); /* inner space kept */
+    trimmed_is("O\xc2\xa0" "7", "O\xc2\xa0" "7");
+    trimmed_is("\xe2\x80\x8bO-7\xef\xbb\xbf", "\xe2\x80\x8bO-7\xef\xbb\xbf"); /* ZWSP, BOM: not spaces */
+    trimmed_is(" \xc2\xa0\xe3\x80\x80 ", "");
+    trimmed_is("", "");
+    trimmed_is("\xff O-7 \xc2", "\xff O-7 \xc2"); /* invalid bytes stay for validation to name */
+    trimmed_is("\xd8\xb9\xd9\x84\xd9\x8a \xc2\xa0", "\xd8\xb9\xd9\x84\xd9\x8a");
+}
+
+static void test_lower_ascii(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(text_lower_ascii("Alice@EXAMPLE.com", 17, out, sizeof out), 17);
+    assert_string_equal(out, "alice@example.com");
+    assert_int_equal(text_lower_ascii("ABCDEF", 6, out, 4), 3);
+    assert_string_equal(out, "abc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scrub_basic),
         cmocka_unit_test(test_scrub_short_secret_grows_within_size),
         cmocka_unit_test(test_printable),
+        cmocka_unit_test(test_is_space_matches_python),
+        cmocka_unit_test(test_trim_space),
+        cmocka_unit_test(test_lower_ascii),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

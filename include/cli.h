@@ -48,6 +48,9 @@ typedef struct config {
     /* the API's limits (issue 16) */
     int no_preflight;
     int http2;                /* --http2: one event loop, HTTP/2 multiplexed over HTTPS */
+    /* know the transaction first (issue 29) */
+    int verify;               /* --verify: 0 off, 1 on, 2 strict (rows without session_id invalid) */
+    int verify_accept_current;/* --verify-accept-current: send a drifted row for the current state */
     int64_t max_pause_ms;     /* --max-pause: a longer Retry-After stops the job (exit 4) */
     long long daily_budget;   /* --daily-budget: requests per UTC day, 0 = none */
     long long limit;          /* --limit: rows to send at most, 0 = no limit */

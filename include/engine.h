@@ -48,6 +48,10 @@ typedef struct engine_opts {
     int (*take_request)(void *ctx, char *msg, size_t msglen);
     void *take_request_ctx;
     engine_sender sender; /* .send NULL = libcurl's http_client over http */
+    /* --verify: a row with j->lookup set is handed to this (with the worker's HTTP client)
+     * instead of being sent; NULL = no lookups. */
+    void (*lookup_pass)(void *ctx, void *client, job *j, int stopping);
+    void *lookup_ctx;
     int async;            /* --http2: attempts through one event loop (http_async over http),
                              `workers` of them in flight, instead of a thread each; needs
                              the default sender */

@@ -46,6 +46,8 @@ typedef struct job {
     int64_t finished_at_ms; /* wall clock, UTC epoch ms */
     int64_t ready_at_ns;    /* retry not before (monotonic) */
     int done;               /* outcome decided (guarded by the reorder lock) */
+    struct lookup_entry *lookup; /* --verify: the row's transaction lookup; set while the row is
+                                    queued for the lookup pass (lookup.h), else NULL */
 } job;
 
 void job_init(job *j);

@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "joblock.h"
 #include "ledger.h"
+#include "lookup.h"
 #include "progress.h"
 #include "queue.h"
 #include "reader.h"
@@ -38,6 +39,7 @@ typedef struct pipeline {
     dedupe *requested;     /* identifier+channel already requested in this job */
     ledger *led;           /* NULL with --no-ledger */
     budget *bud;           /* --daily-budget over the ledger; NULL: none */
+    lookup *lk;            /* --verify: the transactions read in this job; NULL: off */
     reorder *ro;
     queue *q;
     throttle *thr;

@@ -33,6 +33,8 @@ typedef struct summary {
     long http[600];
     long http_other;
     _Atomic long requests, retries;
+    _Atomic long lookups, lookup_retries; /* --verify: transaction GETs made (retries included) */
+    long unverified;           /* --verify: rows sent without a lookup (no session_id; reader) */
     long lat[SUMMARY_LAT_BUCKETS];
     long lat_count;
     int64_t started_ns;

@@ -31,6 +31,10 @@ void cli_usage(FILE *out)
           "  -j, --concurrency N     in flight (8); -r, --rate R per second, 0 = unlimited (10); --burst N\n"
           "  --max-attempts N (5)  --backoff-base-ms 500  --backoff-max-ms 30000  --timeout S (30)\n"
           "  --retry-ambiguous       also retry answers lost after sending (MAY NOTIFY TWICE)\n"
+          "  --verify[=strict]       read each session_id row's transaction first (one GET each):\n"
+          "                          skip drifted states, drop channels it does not enable; strict:\n"
+          "                          rows without session_id invalid. --verify-accept-current: send\n"
+          "                          a drifted row for the transaction's current state\n"
           "  --daily-budget N        requests per UTC day for this URL and key, shared via the ledger\n"
           "                          (45000 = half of Ottu's quota; 0 = none)\n"
           "  --max-pause S           a Retry-After longer than S stops the job (300)\n"
@@ -62,7 +66,7 @@ enum {
     OPT_CHANNELS, OPT_DELIMITER, OPT_SHARD, OPT_SUMMARY_JSON, OPT_PROGRESS, OPT_EXCEL, OPT_XLSX,
     OPT_LEDGER, OPT_COOLDOWN, OPT_CACERT, OPT_API_KEY, OPT_NO_LEDGER, OPT_OVERWRITE, OPT_RETRY_AMBIGUOUS,
     OPT_NO_PREFLIGHT, OPT_HTTP2, OPT_MAX_PAUSE, OPT_DAILY_BUDGET, OPT_LIMIT, OPT_ENCODING, OPT_MAP, OPT_YES,
-    OPT_METRICS_FILE, OPT_JOB_NAME
+    OPT_METRICS_FILE, OPT_JOB_NAME, OPT_VERIFY, OPT_VERIFY_ACCEPT_CURRENT
 };
 
 static const struct option longopts[] = {
@@ -98,6 +102,8 @@ static const struct option longopts[] = {
     {"retry-ambiguous", no_argument, 0, OPT_RETRY_AMBIGUOUS},
     {"no-preflight", no_argument, 0, OPT_NO_PREFLIGHT},
     {"http2", no_argument, 0, OPT_HTTP2},
+    {"verify", optional_argument, 0, OPT_VERIFY},
+    {"verify-accept-current", no_argument, 0, OPT_VERIFY_ACCEPT_CURRENT},
     {"max-pause", required_argument, 0, OPT_MAX_PAUSE},
     {"daily-budget", required_argument, 0, OPT_DAILY_BUDGET},
     {"limit", required_argument, 0, OPT_LIMIT},
@@ -137,6 +143,7 @@ static const char *option_hint(int c)
     case OPT_DAILY_BUDGET: return " (requests per UTC day, 0 = no budget)";
     case OPT_LIMIT: return " (rows to send at most, >= 1)";
     case OPT_MAP: return " (HEADER=name, e.g. 'Merchant Ref=order_no')";
+    case OPT_VERIFY: return " (--verify, or --verify=strict)";
     default: return "";
     }
 }
@@ -294,6 +301,15 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
         case OPT_RETRY_AMBIGUOUS: cfg->retry_ambiguous = 1; break;
         case OPT_NO_PREFLIGHT: cfg->no_preflight = 1; break;
         case OPT_HTTP2: cfg->http2 = 1; break;
+        case OPT_VERIFY:
+            if (!optarg)
+                cfg->verify = 1;
+            else if (strcmp(optarg, "strict") == 0)
+                cfg->verify = 2;
+            else
+                goto bad;
+            break;
+        case OPT_VERIFY_ACCEPT_CURRENT: cfg->verify_accept_current = 1; break;
         case OPT_MAX_PAUSE:
             if (parse_double(optarg, 0, 7 * 86400, &d) < 0)
                 goto bad;
@@ -355,6 +371,14 @@ int cli_parse(int argc, char **argv, config *cfg, char *err, size_t errlen)
         cfg->base_url = getenv("OTTU_BASE_URL");
     if (cfg->resend_unknown && !cfg->resume) {
         snprintf(err, errlen, "--resend-unknown only makes sense with --resume");
+        return -1;
+    }
+    if (cfg->verify_accept_current && !cfg->verify) {
+        snprintf(err, errlen, "--verify-accept-current only makes sense with --verify");
+        return -1;
+    }
+    if (cfg->verify && cfg->http2) {
+        snprintf(err, errlen, "--verify and --http2 cannot be combined yet: the lookups run on the worker threads");
         return -1;
     }
     if (cfg->no_ledger && cfg->ledger) {

@@ -580,6 +580,11 @@ static void *worker(void *p)
     while ((j = queue_pop(e->o.q, &stopping)) != NULL) {
         /* --http2: a place among the attempts in flight first, so that the checks below
          * are the last word before the request goes (as a worker's own are). */
+        if (j->lookup && e->o.lookup_pass) {
+            /* --verify: read the row's transaction; the reader then claims and queues it. */
+            e->o.lookup_pass(e->o.lookup_ctx, client, j, stopping || atomic_load(&e->stopping));
+            continue;
+        }
         http_client *slot = e->async ? http_async_reserve(e->async) : NULL;
         if (!may_start(e, e->async || client, j, stopping)) {
             if (slot)

@@ -45,6 +45,7 @@ void job_reset(job *j, long rowno)
     j->detail[0] = '\0';
     j->first_attempt_ns = 0;
     j->latency_ms = -1;
+    j->lookup = NULL;
     j->finished_at_ms = 0;
     j->ready_at_ns = 0; /* j->done belongs to the reorder window and its lock */
 }

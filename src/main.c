@@ -72,7 +72,7 @@ static void *watch_main(void *p)
 /* Options, URL and key: configuration errors first. */
 static int check_config(config *cfg, char *err, size_t errlen)
 {
-    if (cfg->dry_run)
+    if (cfg->dry_run && !cfg->verify) /* --dry-run --verify reads the transactions: it needs both */
         return 0;
     if (!cfg->base_url || !cfg->base_url[0]) {
         snprintf(err, errlen, "no base URL: use --base-url https://MERCHANT.ottu.net or set OTTU_BASE_URL");
@@ -104,6 +104,11 @@ static int open_input(pipeline *c, char *err, size_t errlen)
         return -1;
     if (c->cols.mode == MODE_MESSAGE && c->cols.idx[COL_CHANNELS] < 0 && !cfg->default_channels) {
         snprintf(err, errlen, "the header has no channels column: add one, or give --channels (e.g. --channels sms,email)");
+        return -1;
+    }
+    if (cfg->verify && c->cols.mode != MODE_MESSAGE) {
+        snprintf(err, errlen, "--verify reads transactions: it applies to message mode only (a template row names "
+                              "no transaction)");
         return -1;
     }
     c->ropts.mode = c->cols.mode;
@@ -173,14 +178,14 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (cfg->dry_run)
+    if (cfg->dry_run && !cfg->verify)
         return 0;
     c->http = http_shared_new(cfg->base_url, cfg->api_key, cfg->cacert, (long)(cfg->timeout_s * 1000), err, errlen);
     c->thr = throttle_new(cfg->rate, cfg->burst, cfg->backoff_base_ms, cfg->backoff_max_ms);
     if (!c->http || !c->thr)
         return -1;
     /* The daily budget lives in the ledger, so the jobs (and hosts) of a day share it. */
-    if (c->led && cfg->daily_budget > 0 && !(c->bud = budget_new(c->led, cfg->base_url, cfg->api_key, cfg->daily_budget))) {
+    if (c->led && !cfg->dry_run && cfg->daily_budget > 0 && !(c->bud = budget_new(c->led, cfg->base_url, cfg->api_key, cfg->daily_budget))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -193,7 +198,23 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
                       .max_pause_ms = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1, /* 0 would mean the default */
                       .api_key = cfg->api_key,
                       .take_request = c->bud ? take_budget : NULL, .take_request_ctx = c->bud};
+    if (cfg->verify) {
+        /* --verify: the workers also read transactions, under the same throttle, budget
+         * and -j as the sends (lookup.h; docs/design.md). */
+        lookup_opts lo = {.thr = c->thr, .q = c->q, .sum = &c->sum, .max_attempts = cfg->max_attempts,
+                          .backoff_base_ms = cfg->backoff_base_ms, .backoff_max_ms = cfg->backoff_max_ms,
+                          .max_pause_ms = eo.max_pause_ms, .api_key = cfg->api_key,
+                          .take_request = eo.take_request, .take_request_ctx = eo.take_request_ctx};
+        if (!(c->lk = lookup_new(&lo))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        eo.lookup_pass = lookup_pass;
+        eo.lookup_ctx = c->lk;
+    }
     c->eng = engine_start(&eo, err, errlen);
+    if (c->lk && c->eng)
+        lookup_bind_engine(c->lk, c->eng);
     return c->eng ? 0 : -1;
 }
 
@@ -396,6 +417,7 @@ static void pipeline_free(pipeline *c)
     if (c->led)
         ledger_close(c->led);
     engine_free(c->eng);
+    lookup_free(c->lk);
     throttle_free(c->thr);
     http_shared_free(c->http);
     queue_free(c->q);

@@ -9,8 +9,10 @@
 
 #include "clock.h"
 #include "log.h"
+#include "lookup.h"
 #include "pipeline.h"
 #include "rules.h"
+#include "text.h"
 
 /* Claims are taken in batches so the ledger costs one transaction per this many rows;
  * a batch also goes when its oldest row has waited CLAIM_BATCH_MS, or once CLAIM_SPAN
@@ -21,6 +23,17 @@
 #define CLAIM_BATCH 256
 #define CLAIM_BATCH_MS 50
 #define CLAIM_SPAN 512
+
+/* --verify: rows read ahead while the workers look their transactions up. Rows are
+ * decided (and claimed) in input order, so this many GETs can be in flight from the
+ * reader's side; well below the reorder window (the claim batch's span beside it). */
+#define VERIFY_AHEAD 128
+
+typedef struct ahead {
+    job *rows[VERIFY_AHEAD];
+    lookup_entry *entry[VERIFY_AHEAD]; /* NULL: the row needs no lookup */
+    size_t head, n;
+} ahead;
 
 typedef struct claim_batch {
     job *rows[CLAIM_BATCH];
@@ -83,10 +96,15 @@ static long drop_requested_in_job(pipeline *c, job *j)
  * when out of memory. */
 static int rebuild_without(pipeline *c, job *j, unsigned drop, const char *more)
 {
-    char prev[sizeof j->req.detail];
+    char prev[sizeof j->req.detail], ident[sizeof j->req.ident], key[sizeof j->req.ledger_key];
     snprintf(prev, sizeof prev, "%s", j->req.detail);
+    /* The identity stays what it was (--verify may have made it the transaction's). */
+    memcpy(ident, j->req.ident, sizeof ident);
+    memcpy(key, j->req.ledger_key, sizeof key);
     if (request_build(&c->cols, &j->rec, &c->ropts, drop, &j->req) < 0)
         return -1;
+    memcpy(j->req.ident, ident, sizeof ident);
+    memcpy(j->req.ledger_key, key, sizeof key);
     j->channels = j->req.channels;
     snprintf(j->req.detail, sizeof j->req.detail, "%.*s%s%s", more[0] ? 300 : (int)sizeof prev, prev,
              prev[0] && more[0] ? "; " : "", more);
@@ -234,17 +252,24 @@ static void reconcile_kept(pipeline *c, job *j)
     }
 }
 
-/* Everything decided before the ledger. Returns 1 to claim/send, 0 decided, -1 error. */
-static int decide(pipeline *c, job *j, long *to_send, char *err, size_t errlen)
+/* What is decided as the row is read: invalid, duplicate, kept by resume. Returns 1 to
+ * go on, 0 decided, -1 error. */
+static int decide_early(pipeline *c, job *j, char *err, size_t errlen)
 {
-    const config *cfg = c->cfg;
     if (!j->req.valid) {
         snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
         j->status = RS_INVALID;
         log_msg(LOG_VERBOSE, j->rowno, "invalid: %s", j->detail);
         return 0;
     }
-    summary_note_ids(&c->sum, j->req.id_kinds);
+    if (c->cfg->verify == 2 && c->cols.mode == MODE_MESSAGE && !(j->req.id_kinds & REQUEST_ID_SESSION_ID)) {
+        snprintf(j->detail, sizeof j->detail, "no session_id: --verify=strict reads every transaction first, and "
+                                              "the API reads them by session_id only");
+        j->status = RS_INVALID;
+        return 0;
+    }
+    if (!c->lk) /* --verify links the two names of a transaction: nothing to warn about */
+        summary_note_ids(&c->sum, j->req.id_kinds);
     j->channels = j->req.channels;
     long first = dedupe_check(c->seen, j->req.fingerprint, j->rowno);
     if (first < 0) {
@@ -263,6 +288,15 @@ static int decide(pipeline *c, job *j, long *to_send, char *err, size_t errlen)
         reconcile_kept(c, j);
         return 0;
     }
+    return 1;
+}
+
+/* What is decided once the row's turn comes (in input order, its transaction known):
+ * channels requested earlier in the job, the job stopping, --limit. Returns 1 to
+ * claim/send, 0 decided, -1 error. */
+static int decide_late(pipeline *c, job *j, long *to_send, char *err, size_t errlen)
+{
+    const config *cfg = c->cfg;
     long left = drop_requested_in_job(c, j);
     if (left < 0) {
         snprintf(err, errlen, "out of memory");
@@ -309,6 +343,184 @@ static job *take_slot(pipeline *c, record *rec, request *req)
     return j;
 }
 
+/* --verify: the row's session_id, when it has one to look up (message mode). */
+static const char *row_session(pipeline *c, const job *j, char *buf, size_t size)
+{
+    int i = c->cols.idx[COL_SESSION_ID];
+    if (!c->lk || c->cols.mode != MODE_MESSAGE || i < 0 || (size_t)i >= j->rec.n)
+        return NULL;
+    const char *s = record_field(&j->rec, (size_t)i);
+    size_t n = j->rec.flen[i];
+    text_trim_space(&s, &n);
+    if (!n || n >= size)
+        return NULL;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Starts the row's lookup: NULL entry when it needs none (no session_id: counted
+ * unverified; or a session_id no transaction can have: *bad). -1 out of memory. */
+static int start_lookup(pipeline *c, job *j, lookup_entry **out, int *bad)
+{
+    char sid[RULES_ID_MAX_CHARS * 4 + 1], path[sizeof LOOKUP_PATH_BASE + RULES_ID_MAX_CHARS + 2];
+    *out = NULL;
+    *bad = 0;
+    if (!c->lk)
+        return 0;
+    if (!row_session(c, j, sid, sizeof sid)) {
+        c->sum.unverified++;
+        return 0;
+    }
+    if (lookup_path(sid, path, sizeof path) < 0) {
+        *bad = 1;
+        return 0;
+    }
+    int fresh;
+    lookup_entry *e = lookup_get(c->lk, sid, &fresh);
+    if (!e)
+        return -1;
+    if (fresh) {
+        j->lookup = e; /* the workers' lookup pass; the row comes back through lookup_wait */
+        queue_push(c->q, j);
+    }
+    *out = e;
+    return 0;
+}
+
+static void lookup_failed(job *j, const char *fmt, const char *a, const char *b)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, fmt, a, b);
+    snprintf(j->detail, sizeof j->detail, "%s; nothing sent", msg);
+    j->status = RS_FAILED;
+    j->channels = j->req.channels;
+    j->failed_channels = j->channels;
+}
+
+/* The row's transaction is known: what --verify makes of the row (docs/formats.md). The
+ * transaction's order_no (else its session_id) becomes the row's identity for the rest
+ * of the job and the ledger, so rows naming it either way are one customer. Returns 1
+ * to go on, 0 decided, -1 out of memory. */
+static int apply_lookup(pipeline *c, job *j, lookup_entry *e)
+{
+    const lookup_txn *t;
+    const char *why;
+    lookup_status st = lookup_wait(c->lk, e, &t, &why);
+    j->lookup = NULL;
+    char sid[RULES_ID_MAX_CHARS * 4 + 1];
+    row_session(c, j, sid, sizeof sid);
+    int rc = 0;
+    if (st == LOOKUP_STOPPED) {
+        const char *stop = pipeline_stop_reason(c);
+        j->status = RS_NOT_ATTEMPTED;
+        snprintf(j->detail, sizeof j->detail, "not sent: %s", stop ? stop : "the job stopped");
+    } else if (st == LOOKUP_NOT_FOUND) {
+        j->http_status = 404;
+        lookup_failed(j, "no such transaction: GET pymt-txn/%.150s/ answered 404%s", sid, "");
+    } else if (st == LOOKUP_FAILED) {
+        lookup_failed(j, "could not read the transaction %.150s: %.200s", sid, why);
+    } else {
+        size_t olen;
+        int oi = c->cols.idx[COL_ORDER_NO];
+        const char *ord = oi >= 0 && (size_t)oi < j->rec.n ? record_field(&j->rec, (size_t)oi) : "";
+        olen = oi >= 0 && (size_t)oi < j->rec.n ? j->rec.flen[oi] : 0;
+        text_trim_space(&ord, &olen);
+        char rowno[RULES_ID_MAX_CHARS * 4 + 1];
+        snprintf(rowno, sizeof rowno, "%.*s", (int)olen, ord);
+        if (olen && t->order_no[0] && strcmp(rowno, t->order_no) != 0) {
+            lookup_failed(j, "no such transaction: session_id %.150s belongs to another order_no (the row says %.150s)", sid,
+                          rowno);
+            lookup_release(c->lk, e);
+            return 0;
+        }
+        int si = c->cols.idx[COL_STATE];
+        rules_state row_state = si >= 0 && (size_t)si < j->rec.n && j->rec.flen[si]
+                                    ? rules_parse_state(record_field(&j->rec, (size_t)si), j->rec.flen[si])
+                                    : RULES_STATE_NONE;
+        lookup_verdict v;
+        lookup_judge(t, j->req.channels, row_state, c->cfg->verify_accept_current, &v);
+        const char *canon = t->order_no[0] ? t->order_no : sid;
+        snprintf(j->req.ident, sizeof j->req.ident, "%.259s", canon);
+        snprintf(j->req.ledger_key, sizeof j->req.ledger_key, "%.399s", canon);
+        if (!v.go) {
+            j->status = RS_SKIPPED;
+            j->channels = 0;
+            snprintf(j->detail, sizeof j->detail, "%s", v.note);
+        } else if (v.keep != j->req.channels) {
+            rc = rebuild_without(c, j, j->req.channels & ~v.keep, v.note) < 0 ? -1 : 1;
+        } else {
+            size_t d = strlen(j->req.detail);
+            if (v.note[0])
+                snprintf(j->req.detail + d, sizeof j->req.detail - d, "%s%s", d ? "; " : "", v.note);
+            rc = 1;
+        }
+    }
+    lookup_release(c->lk, e);
+    return rc;
+}
+
+/* The rest of a row's way, in input order: its lookup applied (--verify), the checks of
+ * its turn, then its claim (batched) or straight to the workers. 0, or -1 with err. */
+static int finish_row(pipeline *c, claim_batch *batch, job *j, lookup_entry *e, long *to_send, char *err,
+                      size_t errlen)
+{
+    int go = e ? apply_lookup(c, j, e) : 1;
+    if (go > 0)
+        go = decide_late(c, j, to_send, err, errlen);
+    if (go < 0) {
+        if (!err[0])
+            snprintf(err, errlen, "out of memory");
+        not_attempted(c, j, "the job stopped on an error");
+        return -1;
+    }
+    if (!go) {
+        complete_now(c, j);
+        return 0;
+    }
+    if (batch)
+        return add_claim(c, batch, j, err, errlen);
+    if (dispatch(c, j) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Decides the rows read ahead whose turn has come: the first while its lookup is done
+ * (or, with wait, until none is left or, with full, until there is room). */
+static int drain_ahead(pipeline *c, ahead *a, claim_batch *batch, long *to_send, int wait, int failed, char *err,
+                       size_t errlen)
+{
+    int rc = failed ? -1 : 0;
+    while (a && a->n) {
+        job *j = a->rows[a->head];
+        lookup_entry *e = a->entry[a->head];
+        if (e && !lookup_done(c->lk, e)) {
+            if (!wait && a->n < VERIFY_AHEAD)
+                break;
+            /* About to wait for an answer: the rows claimed meanwhile go first. */
+            if (rc == 0 && batch && batch->n)
+                rc = flush_claims(c, batch, err, errlen);
+        }
+        a->head = (a->head + 1) % VERIFY_AHEAD;
+        a->n--;
+        if (rc == 0)
+            rc = finish_row(c, batch, j, e, to_send, err, errlen);
+        else {
+            if (e) {
+                const lookup_txn *t;
+                const char *why;
+                lookup_wait(c->lk, e, &t, &why); /* the workers are done with the row */
+                j->lookup = NULL;
+                lookup_release(c->lk, e);
+            }
+            not_attempted(c, j, "the job stopped on an error");
+        }
+    }
+    return rc;
+}
+
 int stage_read_run(pipeline *c, char *err, size_t errlen)
 {
     record rec;
@@ -316,9 +528,10 @@ int stage_read_run(pipeline *c, char *err, size_t errlen)
     record_init(&rec);
     request_init(&req);
     claim_batch *batch = c->led ? calloc(1, sizeof *batch) : NULL;
-    int rc = 0, got;
+    int rc = 0, got = 0;
     long to_send = 0;
-    if (c->led && !batch) {
+    ahead *aq = c->lk ? calloc(1, sizeof *aq) : NULL;
+    if ((c->led && !batch) || (c->lk && !aq)) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
@@ -340,19 +553,37 @@ int stage_read_run(pipeline *c, char *err, size_t errlen)
             (rc = flush_claims(c, batch, err, errlen)) < 0)
             break;
         job *j = take_slot(c, &rec, &req);
-        int go = decide(c, j, &to_send, err, errlen);
+        int go = decide_early(c, j, err, errlen);
+        lookup_entry *e = NULL;
+        int bad = 0;
+        if (go > 0 && start_lookup(c, j, &e, &bad) < 0) {
+            snprintf(err, errlen, "out of memory");
+            go = -1;
+        }
+        if (go > 0 && bad) {
+            lookup_failed(j, "no such transaction: a session_id has only letters, digits, - and _%s%s", "", "");
+            go = 0;
+        }
         if (go < 0) {
             rc = -1;
             not_attempted(c, j, "the job stopped on an error");
         } else if (!go) {
             complete_now(c, j);
-        } else if (batch) {
-            rc = add_claim(c, batch, j, err, errlen);
-        } else if (dispatch(c, j) < 0) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
+        } else if (c->lk) {
+            /* --verify: in line behind the rows whose transactions are being read */
+            size_t at = (aq->head + aq->n) % VERIFY_AHEAD;
+            aq->rows[at] = j;
+            aq->entry[at] = e;
+            aq->n++;
+            rc = drain_ahead(c, aq, batch, &to_send, 0, 0, err, errlen);
+        } else {
+            rc = finish_row(c, batch, j, NULL, &to_send, err, errlen);
         }
     }
+    int drc = drain_ahead(c, aq, batch, &to_send, 1, rc != 0, err, errlen);
+    if (rc == 0)
+        rc = drc;
+    free(aq);
     if (rc == 0 && got < 0)
         rc = -1;
     if (batch) {

@@ -312,6 +312,10 @@ void summary_print(const summary *s, FILE *out, const char *output, const char *
         if (any)
             fputc('\n', out);
     }
+    long lk = atomic_load(&s->lookups);
+    if (lk || s->unverified)
+        fprintf(out, "  --verify: lookups %ld (retries %ld), rows sent unverified (no session_id) %ld\n", lk,
+                atomic_load(&s->lookup_retries), s->unverified);
     const summary_reason *top[SUMMARY_TOP_REASONS];
     int ntop = summary_top_reasons(s, top, SUMMARY_TOP_REASONS);
     if (ntop) {
@@ -352,6 +356,9 @@ int summary_write_json(const summary *s, const char *path, int exit_code, char *
         cJSON_AddNumberToObject(o, keys[i], (double)s->status[i]);
     cJSON_AddNumberToObject(o, "requests", (double)atomic_load(&s->requests));
     cJSON_AddNumberToObject(o, "retries", (double)atomic_load(&s->retries));
+    cJSON_AddNumberToObject(o, "lookups", (double)atomic_load(&s->lookups));
+    cJSON_AddNumberToObject(o, "lookup_retries", (double)atomic_load(&s->lookup_retries));
+    cJSON_AddNumberToObject(o, "unverified", (double)s->unverified);
     cJSON_AddNumberToObject(o, "exit_code", exit_code);
     cJSON_AddNumberToObject(o, "elapsed_s", (double)(long)(summary_elapsed_s(s) * 1000) / 1000.0);
     cJSON *lat = cJSON_AddObjectToObject(o, "latency_ms");

@@ -365,3 +365,47 @@ void mock_api_notify(mock_api *api, mock_endpoint ep, const char *path_channel, 
         notify_template(api, ep, ep == MOCK_EP_SEND_CHANNEL ? path_channel : NULL, root, plan, ans);
     cJSON_Delete(root);
 }
+
+void mock_api_lookup(mock_api *api, const char *tail, mock_answer *ans)
+{
+    /* The path parameter is ^[-\w]+$ and the path ends with one '/'. */
+    size_t n = strcspn(tail, "/");
+    int ok = n > 0 && n <= RULES_ID_MAX_CHARS && tail[n] == '/' && tail[n + 1] == '\0';
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = tail[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    }
+    const mock_txn *x = ok && api->txns ? mock_txn_find(api->txns, NULL, 0, tail, n) : NULL;
+    if (!x) {
+        mock_answer_detail(ans, 404, "Not found.");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *nt = o ? cJSON_CreateObject() : NULL;
+    if (!o || !nt) {
+        cJSON_Delete(o);
+        cJSON_Delete(nt);
+        mock_answer_json(ans, 500, NULL);
+        return;
+    }
+    cJSON_AddStringToObject(o, "session_id", x->session_id);
+    cJSON_AddStringToObject(o, "order_no", x->order_no);
+    cJSON_AddStringToObject(o, "state", rules_state_name(x->state));
+    cJSON_AddStringToObject(o, "amount", "10.000");
+    cJSON_AddStringToObject(o, "currency_code", "KWD");
+    cJSON_AddStringToObject(o, "customer_email", x->email ? x->email : "");
+    cJSON_AddStringToObject(o, "customer_phone", x->phone ? x->phone : "");
+    /* Per channel, the notification events it is enabled for (the file's notify_* cells;
+     * states without a notification event are not events). */
+    static const unsigned order[3] = {RULES_EMAIL, RULES_SMS, RULES_WHATSAPP};
+    for (int k = 0; k < 3; k++) {
+        int ch = order[k] == RULES_SMS ? 0 : order[k] == RULES_EMAIL ? 1 : 2;
+        cJSON *list = cJSON_AddArrayToObject(nt, rules_channel_name(order[k]));
+        for (int st = 0; list && st < RULES_STATE_COUNT; st++) {
+            if ((x->notify[ch] & (1u << st)) && rules_state_has_notification((rules_state)st))
+                cJSON_AddItemToArray(list, cJSON_CreateString(rules_state_name((rules_state)st)));
+        }
+    }
+    cJSON_AddItemToObject(o, "notifications", nt);
+    mock_answer_json(ans, 200, o);
+}

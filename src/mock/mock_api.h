@@ -51,6 +51,11 @@ typedef struct mock_plan {
 void mock_api_notify(mock_api *api, mock_endpoint ep, const char *path_channel, const char *body,
                      size_t len, const mock_plan *plan, mock_answer *ans);
 
+/* GET /b/checkout/v1/pymt-txn/{session_id}/ (tail = what follows pymt-txn/): the
+ * transaction as Ottu's Checkout API shows it (CheckoutGETResponse: session_id, order_no,
+ * state, notifications, customer_email, customer_phone), or 404. */
+void mock_api_lookup(mock_api *api, const char *tail, mock_answer *ans);
+
 /* {"detail": detail} with the status. */
 void mock_answer_detail(mock_answer *ans, unsigned status, const char *detail);
 /* The status with obj as body; takes ownership of obj. */

@@ -31,6 +31,7 @@
 
 #define API_PREFIX "/b/pbl/v2/"
 #define SEND_CHANNEL_PREFIX API_PREFIX "notifications/send/"
+#define LOOKUP_PREFIX "/b/checkout/v1/pymt-txn/"
 /* How much of a rejected body is read (to keep the connection usable) before giving up
  * and closing it. */
 #define DISCARD_LIMIT (64u * 1024u * 1024u)
@@ -40,6 +41,7 @@ typedef struct mock_request {
     struct MHD_Connection *conn;
     int internal;               /* a /__mock/ path */
     int get;                    /* GET or HEAD on an API path: counted apart */
+    int lookup;                 /* GET pymt-txn/{session_id}/ with --transactions: faults apply */
     int lost;                   /* --ambiguous-rate: lose the answer (not a --drop-rate drop) */
     mock_fault_decision fd;
     mock_endpoint ep;
@@ -232,7 +234,14 @@ static enum MHD_Result begin(mock_request *r, const char *url, const char *metho
     }
     r->get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     r->ep = route(url, r->path_channel, sizeof r->path_channel);
-    if (r->get) {
+    /* The Checkout API's read of a transaction (--verify): a request like any other for the
+     * faults (latency, 5xx, drops, lost answers, quota), counted with the GETs. */
+    r->lookup = s->api->txns && strncmp(url, LOOKUP_PREFIX, sizeof LOOKUP_PREFIX - 1) == 0;
+    if (r->lookup) {
+        mock_stats_add(&s->stats->get_requests, 1);
+        mock_stats_add(&s->stats->lookups, 1);
+        r->fd = mock_faults_decide(s->faults, now);
+    } else if (r->get) {
         mock_stats_add(&s->stats->get_requests, 1);
         r->fd.kind = mock_faults_in_outage(s->faults, now) ? MOCK_FAULT_OUTAGE : MOCK_FAULT_NONE;
         r->fd.delay_ms = s->faults->latency_ms;
@@ -260,7 +269,7 @@ static enum MHD_Result begin(mock_request *r, const char *url, const char *metho
         decide(r, 503, "Service temporarily unavailable, try again later.");
         return MHD_YES;
     }
-    if (r->ep == MOCK_EP_OTHER) {
+    if (r->ep == MOCK_EP_OTHER && !r->lookup) {
         decide(r, 404, "Not found.");
         return MHD_YES;
     }
@@ -281,6 +290,13 @@ static enum MHD_Result begin(mock_request *r, const char *url, const char *metho
         decide(r, 429, "Request was throttled. Expected available in 1 second.");
         r->ans.retry_after = 1;
         return MHD_YES;
+    }
+    if (r->lookup) {
+        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+            decide(r, 405, "Method not allowed.");
+            r->ans.allow = "GET";
+        }
+        return MHD_YES; /* answered in on_request, where a lost answer can follow */
     }
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) {
         answer_options(r);
@@ -483,7 +499,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return answer_internal(r, url, method);
     if (!r->decided) {
         mock_plan plan = {r->fd.fail_channel, r->fd.false200};
-        mock_api_notify(s->api, r->ep, r->path_channel, r->buf ? r->buf : "", r->len, &plan, &r->ans);
+        if (r->lookup)
+            mock_api_lookup(s->api, url + sizeof LOOKUP_PREFIX - 1, &r->ans);
+        else
+            mock_api_notify(s->api, r->ep, r->path_channel, r->buf ? r->buf : "", r->len, &plan, &r->ans);
         if (r->fd.lost)
             lose_answer(r);
     }

@@ -26,6 +26,7 @@ void mock_stats_reset(mock_stats *s)
 {
     zero(&s->requests);
     zero(&s->get_requests);
+    zero(&s->lookups);
     zero(&s->delivered);
     zero(&s->dropped);
     zero(&s->ambiguous);
@@ -49,6 +50,7 @@ void mock_stats_init(mock_stats *s, long long now_ms)
 {
     atomic_init(&s->requests, 0);
     atomic_init(&s->get_requests, 0);
+    atomic_init(&s->lookups, 0);
     atomic_init(&s->delivered, 0);
     atomic_init(&s->dropped, 0);
     atomic_init(&s->delayed, 0);
@@ -134,6 +136,7 @@ char *mock_stats_json(mock_stats *s, long long now_ms, long quota_used, long quo
         (unsigned long long)(now_ms > s->started_ms ? now_ms - s->started_ms : 0));
     put_statuses(buf, size, &o, "status", s->status);
     put(buf, size, &o, ", \"get_requests\": %llu", get(&s->get_requests));
+    put(buf, size, &o, ", \"lookups\": %llu", get(&s->lookups));
     put_statuses(buf, size, &o, "get_status", s->get_status);
     put(buf, size, &o, ", \"ambiguous\": %llu, \"ambiguous_kinds\": {", get(&s->ambiguous));
     for (int i = 1; i < MOCK_STATS_LOST_KINDS; i++)

@@ -21,6 +21,7 @@ typedef enum {
 typedef struct mock_stats {
     atomic_ullong requests;            /* API requests other than GET/HEAD (not /__mock/...) */
     atomic_ullong get_requests;        /* GET/HEAD on API paths: counted apart */
+    atomic_ullong lookups;             /* of those, GET pymt-txn/{session_id}/ (--transactions) */
     atomic_ullong get_status[MOCK_STATUS_SLOTS];
     atomic_ullong delivered;           /* notifications delivered, one per channel */
     atomic_ullong dropped;             /* connections closed without an answer */

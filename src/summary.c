@@ -314,7 +314,7 @@ void summary_print(const summary *s, FILE *out, const char *output, const char *
     }
     long lk = atomic_load(&s->lookups);
     if (lk || s->unverified)
-        fprintf(out, "  --verify: lookups %ld (retries %ld), rows sent unverified (no session_id) %ld\n", lk,
+        fprintf(out, "  --verify: lookups %ld (retries %ld); rows without a session_id (unverified) %ld\n", lk,
                 atomic_load(&s->lookup_retries), s->unverified);
     const summary_reason *top[SUMMARY_TOP_REASONS];
     int ntop = summary_top_reasons(s, top, SUMMARY_TOP_REASONS);

@@ -170,11 +170,12 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
     config *cfg = c->cfg;
     size_t window = cfg->concurrency * 4 > 4096 ? (size_t)cfg->concurrency * 4 : 4096;
     c->seen = dedupe_new();
-    c->requested = c->led ? dedupe_new() : NULL;
+    /* --verify links a transaction's two names within the job even without a ledger. */
+    c->requested = c->led || cfg->verify ? dedupe_new() : NULL;
     c->ro = reorder_new(window);
     c->q = queue_new(window);
     c->prog = progress_new(cfg->progress, reader_size(c->in), &c->sum);
-    if (!c->seen || (c->led && !c->requested) || !c->ro || !c->q || !c->prog) {
+    if (!c->seen || ((c->led || cfg->verify) && !c->requested) || !c->ro || !c->q || !c->prog) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

@@ -123,6 +123,14 @@ check_eq "across jobs: still one delivery per transaction and channel" \
   "O-1/emailx1 O-1/smsx1 O-3/smsx1 O-5/smsx1 O-6/emailx1" "$(deliv del1.csv)"
 stop_mock
 
+# 2b. Without a ledger the job still links the two names of a transaction.
+start_mock --transactions txns.csv --deliveries "$T/del2b.csv"
+printf 'order_no,session_id,channels\n,S-1,sms\nO-1,,sms\nO-1,,email\n,S-1,email\n' >noledger.csv
+run --verify --no-ledger noledger.csv -o out2b.csv 2>/dev/null
+check_eq "no ledger: one delivery per transaction and channel within the job" "O-1/emailx1 O-1/smsx1" "$(deliv del2b.csv)"
+check_eq "no ledger: the repeats are skipped" "sent|skipped|sent|skipped" "$(joined out2b.csv result_status)"
+stop_mock
+
 # 3. --verify-accept-current sends a drifted row for the current state.
 start_mock --transactions txns.csv --deliveries "$T/del3.csv" --requests "$T/req3.csv"; new_ledger
 printf 'order_no,session_id,state,channels\n,S-2,paid,"sms,email,whatsapp"\n' >drift.csv

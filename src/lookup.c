@@ -378,7 +378,9 @@ static void complete(lookup *l, job *j, lookup_status st, lookup_txn *t, const c
     queue_done(l->o.q);
 }
 
-static void describe(const http_result *res, char *out, size_t size)
+/* What an answer said, for a detail or a log line; the key scrubbed off (a server may
+ * echo it). */
+static void describe(const lookup *l, const http_result *res, char *out, size_t size)
 {
     char msg[260];
     if (res->status) {
@@ -388,6 +390,8 @@ static void describe(const http_result *res, char *out, size_t size)
         const char *s = res->error[0] ? res->error : "no answer";
         text_printable(s, strlen(s), out, size);
     }
+    if (l->o.api_key)
+        text_scrub_secret(out, size, l->o.api_key);
 }
 
 /* Stops the job for reason (the first stop's message is kept and logged once). */
@@ -419,7 +423,7 @@ static void again(lookup *l, job *j, const http_result *res, int64_t server_wait
 {
     lookup_entry *e = j->lookup;
     char what[300], detail[400];
-    describe(res, what, sizeof what);
+    describe(l, res, what, sizeof what);
     if (e->attempts >= l->o.max_attempts) {
         snprintf(detail, sizeof detail, "gave up after %d attempts: %s", e->attempts, what);
         complete(l, j, LOOKUP_FAILED, NULL, detail);
@@ -441,7 +445,7 @@ static void judge_answer(lookup *l, job *j, http_result *res)
     char what[300];
     if (res->outcome == HTTP_NOT_SENT && (res->error_kind == HTTP_ERR_DNS || res->error_kind == HTTP_ERR_TLS_CERT)) {
         char msg[400];
-        describe(res, what, sizeof what);
+        describe(l, res, what, sizeof what);
         snprintf(msg, sizeof msg, "%s (%s): a configuration error, not an outage; stopping the job",
                  res->error_kind == HTTP_ERR_DNS ? "the API's host name does not resolve"
                                                  : "the API's TLS certificate is not trusted", what);
@@ -481,7 +485,7 @@ static void judge_answer(lookup *l, job *j, http_result *res)
         return;
     }
     if (st && st != 408 && st != 429 && st < 500) {
-        describe(res, what, sizeof what);
+        describe(l, res, what, sizeof what);
         throttle_release(l->o.thr, THROTTLE_OK);
         complete(l, j, LOOKUP_FAILED, NULL, what);
         return;

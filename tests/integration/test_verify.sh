@@ -187,10 +187,11 @@ check_eq "budget: GETs and POSTs counted apart" "$(reqs req7.csv 'len(posts)') $
 stop_mock
 
 # 8. A rejected key on the GET aborts the job (exit 3), nothing POSTed.
-start_mock --transactions txns.csv --api-key other-key --requests "$T/req8.csv"; new_ledger
+start_mock --transactions txns.csv --api-key other-key --echo-auth --requests "$T/req8.csv"; new_ledger
 run --verify --no-preflight in.csv -o out8.csv 2>err8.txt; rc=$?
 check_eq "401 on the GET: exit 3, no POST" "3 0" "$rc $(reqs req8.csv 'len(posts)')"
 check "401 on the GET: the job says the key was rejected" grep -q 'rejected the key' err8.txt
+check "401 on the GET: the key (echoed by the server) is in no output" bash -c '! grep -q test-key err8.txt out8.csv' 
 stop_mock
 
 # 9. Usage: --verify needs message mode; --verify-accept-current needs --verify.

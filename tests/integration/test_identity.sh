@@ -138,3 +138,38 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Api-Key test-ke
   --data '{"order_no": "O-2\u200b", "channels": ["sms"]}' "$MOCK_URL/b/pbl/v2/message-notification/")
 check_eq "mock: a zero-width space is no whitespace (another order: 404)" "404" "$code"
 stop_mock
+
+# ---------------------------------------------------------------------------------------
+# 7. The same across jobs on a PostgreSQL ledger (a server started here, as test_pg.sh
+#    does; skipped when the server binaries are not installed).
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ] || { [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; }; then
+  echo "ok - # SKIP PostgreSQL: server binaries or the postgres user missing"
+  exit 0
+fi
+PGT=$(mktemp -d "${TMPDIR:-/tmp}/ottu-pg.XXXXXX")
+chmod 0755 "$PGT"
+[ "$(id -u)" -eq 0 ] && chown postgres "$PGT"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -m immediate stop >/dev/null 2>&1; rm -rf "$PGT"; cleanup; }
+trap pg_stop EXIT
+if ! as_pg "$PGBIN/initdb" -D "$PGT/data" -A trust -U postgres --no-sync >"$PGT/initdb.log" 2>&1 ||
+   ! as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -l "$PGT/server.log" -w -t 60 \
+       -o "-p $PORT -k $PGT -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
+  not_ok "PostgreSQL: the server did not start"; exit 1
+fi
+export OTTU_LEDGER="postgresql://postgres@127.0.0.1:$PORT/postgres"
+start_mock --deliveries "$T/del7.csv"
+run m1.csv -o pg1.csv 2>/dev/null
+run m2.csv -o pg2.csv 2>/dev/null
+check_eq "PostgreSQL: variants one delivery within the job, skipped across jobs" \
+  "sent|duplicate|duplicate|duplicate|duplicate|duplicate|sent skipped|skipped" \
+  "$(joined pg1.csv result_status) $(joined pg2.csv result_status)"
+run t1.csv -o pg3.csv 2>/dev/null
+run t2.csv -o pg4.csv 2>/dev/null
+check_eq "PostgreSQL: email case one delivery per mailbox, skipped across jobs" "skipped|skipped" \
+  "$(joined pg4.csv result_status)"
+check_eq "PostgreSQL: the deliveries" \
+  "alice@example.com/emailx2 carol@example.com/emailx1 o-7/smsx1 o-8/smsx1" "$(dcount_by del7.csv lower)"
+stop_mock

@@ -194,6 +194,21 @@ check "401 on the GET: the job says the key was rejected" grep -q 'rejected the 
 check "401 on the GET: the key (echoed by the server) is in no output" bash -c '! grep -q test-key err8.txt out8.csv' 
 stop_mock
 
+# 8b. -j bounds the GETs in flight too: 12 transactions, -j 3, answers after 150 ms take at
+#     least 4 rounds (with the bound broken they would all be in flight in one).
+python3 -c "
+print('order_no,session_id,state,customer_email,customer_phone')
+for i in range(12): print(f'B-{i},SB-{i},paid,x{i}@example.com,+9659999{i:04d}')" >txnsj.csv
+python3 -c "
+print('session_id,channels')
+for i in range(12): print(f'SB-{i},sms')" >inj.csv
+start_mock --transactions txnsj.csv --latency-ms 150 --requests "$T/reqj.csv"; new_ledger
+run --verify --dry-run -j 3 inj.csv -o outj.csv --summary-json sj.json 2>/dev/null
+check_eq "-j: 12 lookups made" 12 "$(reqs reqj.csv 'len(gets)')"
+check "-j 3 bounds the lookups in flight (12 x 150 ms took >= 4 rounds)" \
+  python3 -c "import json,sys; sys.exit(0 if json.load(open('sj.json'))['elapsed_s'] >= 0.55 else 1)"
+stop_mock
+
 # 9. Usage: --verify needs message mode; --verify-accept-current needs --verify.
 printf 'channel,template_id,to\nsms,T,+96599999999\n' >tmpl.csv
 "$RESEND" --base-url http://127.0.0.1:1 --verify --dry-run tmpl.csv -o /dev/null 2>err9.txt; rc=$?

@@ -65,7 +65,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libottu.a $(BUILD)/libottumock.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libottumock.a $(BUILD)/libottu.a $(ALL_LDFLAGS) $(LIBS) $(MOCK_LIBS) $(TEST_LIBS)
 
-unit: $(UNIT_BINS)
+# The power-loss shim of tests/integration/test_powerloss.sh (LD_PRELOAD; test-only).
+POWERLOSS = $(BUILD)/tests/libpowerloss.so
+$(POWERLOSS): tests/powerloss/powerloss.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -fPIC -shared -o $@ $< -ldl
+
+unit: $(UNIT_BINS) $(POWERLOSS)
 
 # `make test` = install what is missing, build, run every test. Last line: N passed, N failed.
 test: deps

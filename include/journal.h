@@ -50,6 +50,9 @@ int journal_error(journal *jn, char *err, size_t errlen);
 int journal_sync(journal *jn);
 /* Begin records made durable so far, and the fdatasyncs that did it (group size). */
 void journal_stats(journal *jn, unsigned long long *begins, unsigned long long *syncs);
+/* fsync of the folder that holds path (a file created, renamed or removed there stays so
+ * across a power cut). 0, or -1 (errno). */
+int journal_sync_dir(const char *path);
 /* Closes; remove = the job finished, delete the file. */
 int journal_close(journal *jn, int remove);
 

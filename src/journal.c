@@ -132,7 +132,7 @@ static int append_durable(journal *jn, const char *s, size_t len)
 
 /* fsync of the folder holding path: a file created, renamed or removed there stays so
  * across a power cut. Filesystems that cannot sync a folder (EINVAL) are let be. */
-static int sync_dir_of(const char *path)
+int journal_sync_dir(const char *path)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -182,7 +182,7 @@ journal *journal_create(const char *path, const journal_header *h, char *err, si
                      h->input_fp, h->mode, h->shard_k, h->shard_n);
     /* The header on the disk, and the file's name in its folder: a power cut must not
      * leave a job whose claims are in the ledger and whose journal never existed. */
-    if (write_all(jn, line, (size_t)n) < 0 || fdatasync(fd) < 0 || sync_dir_of(path) < 0) {
+    if (write_all(jn, line, (size_t)n) < 0 || fdatasync(fd) < 0 || journal_sync_dir(path) < 0) {
         snprintf(err, errlen, "cannot write journal %s: %s", path, strerror(jn->error ? jn->error : errno));
         journal_close(jn, 1);
         return NULL;
@@ -310,7 +310,12 @@ journal *journal_resume(const char *path, journal_header *h, char *err, size_t e
     free(line);
     fclose(in);
     if (!sc.header_seen) {
-        snprintf(err, errlen, "journal %s is not an ottu-resend journal (no header)", path);
+        if (off == 0)
+            snprintf(err, errlen, "journal %s is empty: it cannot tell which rows its job sent, so nothing is "
+                                  "sent (a journal is synced to the disk when it is created: the disk lost it, or "
+                                  "someone emptied it). See docs/journal.md, \"When the journal is lost\"", path);
+        else
+            snprintf(err, errlen, "journal %s is not an ottu-resend journal (no header)", path);
         journal_close(jn, 0);
         return NULL;
     }
@@ -479,7 +484,7 @@ int journal_close(journal *jn, int remove)
     if (remove) {
         /* The result file was renamed into place before: make that stick before the
          * journal goes, or a power cut could leave neither. */
-        sync_dir_of(jn->path);
+        journal_sync_dir(jn->path);
         unlink(jn->path);
     }
     pthread_cond_destroy(&jn->synced_cv);

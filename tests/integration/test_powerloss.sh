@@ -84,6 +84,34 @@ run_backend() {
 run_backend sqlite "SQLite ledger"
 
 # ---------------------------------------------------------------------------------------
+# The journal lost beyond a power cut (a disk replaced, the file deleted or emptied) while
+# OUTPUT.job and the ledger's claims of the job survive: nothing proves a claimed row was
+# never sent, so none is sent again.
+N=$((N + 1)); d="$T/s$N"; mkdir -p "$d"
+gen_rows 300 "$d/in.csv" sms "P${N}-"
+BASE=$(lines "$T/del.csv")
+"$RESEND" --base-url "$MOCK_URL" -q --ledger "$d/l.db" -r 0 -j 8 -o "$d/out.csv" "$d/in.csv" 2>/dev/null &
+pid=$!; wait_deliveries 40 "$pid"; kill -9 "$pid"; wait "$pid" 2>/dev/null
+check "journal lost: OUTPUT.job says the job is open" grep -q ' open$' "$d/out.csv.job"
+: >"$d/out.csv.journal"
+"$RESEND" --base-url "$MOCK_URL" -q --ledger "$d/l.db" -r 0 -j 8 -o "$d/out.csv" --resume "$d/in.csv" 2>"$d/empty.err"
+rc=$?; after=$(lines "$T/del.csv")
+check_eq "journal emptied: --resume refused (exit 2), nothing sent" "2 $after" "$rc $(lines "$T/del.csv")"
+check "journal emptied: the message says it is empty" grep -q 'is empty' "$d/empty.err"
+rm -f "$d/out.csv.journal"
+"$RESEND" --base-url "$MOCK_URL" -q --ledger "$d/l.db" -r 0 -j 8 -o "$d/out.csv" --resume "$d/in.csv" 2>"$d/lost.err"
+rc=$?
+sent1=$((after - BASE))
+echo "# journal lost after $sent1 deliveries: resume exit $rc; $(statuses "$d/out.csv")"
+check_eq "journal lost: nobody twice" "" "$(twice "$T/del.csv" | tr ' ' '\n' | grep "^P${N}-" | paste -sd' ' -)"
+check_eq "journal lost: every row once in the result" 300 "$(col "$d/out.csv" order_no | sort -u | wc -l)"
+check "journal lost: the run says the journal of that job is missing" grep -q 'its journal .* is missing' "$d/lost.err"
+check_eq "journal lost: exit 1 (rows need attention)" 1 "$rc"
+check "journal lost: rows the lost run claimed are unknown, naming it" \
+  grep -q 'unknown,.*claimed .* by job .* journal is missing' "$d/out.csv"
+check "journal lost: OUTPUT.job now names the finished new job" grep -q ' done$' "$d/out.csv.job"
+
+# ---------------------------------------------------------------------------------------
 # PostgreSQL: a real server (as in test_pg.sh) that stays up.
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then

@@ -4,7 +4,11 @@
  * disk would hold had the power gone at that instant: data written but never synced is
  * lost, a file never synced does not exist. Names follow rename(2) and unlink(2) at once
  * (the metadata journal of ext4 and XFS keeps such operations in order); a name given to a
- * file that was never synced has no content in the image. Test-only: built into
+ * file that was never synced has no content in the image. So SQLite's -wal holds the
+ * commits it synced (claims: synchronous=FULL), its -shm (never synced) is absent and
+ * rebuilt from the -wal, as after a real power cut; the journal holds what its group
+ * commits synced. A folder's fsync is a no-op here (names are kept at once): the shim
+ * cannot catch a missing folder sync, only a missing file sync. Test-only: built into
  * build/tests/libpowerloss.so, never part of the product. The model is the LazyFS paper's
  * ("lose what was not fsynced"). */
 #include <dlfcn.h>

@@ -93,11 +93,12 @@ bench: all
 
 # Sanitizer builds live in their own directories so they never mix with the normal build.
 # The sanitizer runs leave out what exercises no C code beyond the normal run; TSan also
-# the PostgreSQL server tests (the ledger's one lock is the same as with SQLite) and the
+# the PostgreSQL server tests (the ledger's one lock is the same as with SQLite; the
+# power-loss test starts one too, and test_journal covers its group commit) and the
 # pseudo-terminal test (progress and confirmation are single-threaded there), to keep CI
 # well inside its time.
 SAN_SKIP = test_ops.sh test_valgrind.sh
-TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh
+TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh test_powerloss.sh
 
 asan:
 	TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check

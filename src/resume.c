@@ -267,8 +267,8 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
             log_msg(LOG_QUIET, 0, "job %s did not finish (%s.job) and its journal %s is missing: which of its "
                                   "rows went out cannot be told, so this run is a new job (%s) and never takes "
                                   "over that job's claims: the rows it claimed stay blocked in the ledger "
-                                  "within the cooldown (skipped, \"claimed by job %s\")",
-                    old_id, cfg->output, jpath, rs->job_id, old_id);
+                                  "within the cooldown, and are unknown here",
+                    old_id, cfg->output, jpath, rs->job_id);
         }
         if (cfg->resume && file_exists(cfg->output)) {
             /* A finished job: its results say what was decided. */

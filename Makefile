@@ -65,7 +65,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libottu.a $(BUILD)/libottumock.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libottumock.a $(BUILD)/libottu.a $(ALL_LDFLAGS) $(LIBS) $(MOCK_LIBS) $(TEST_LIBS)
 
-unit: $(UNIT_BINS)
+# The power-loss shim of tests/integration/test_powerloss.sh (LD_PRELOAD; test-only).
+POWERLOSS = $(BUILD)/tests/libpowerloss.so
+$(POWERLOSS): tests/powerloss/powerloss.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -fPIC -shared -o $@ $< -ldl
+
+unit: $(UNIT_BINS) $(POWERLOSS)
 
 # `make test` = install what is missing, build, run every test. Last line: N passed, N failed.
 test: deps
@@ -87,11 +93,12 @@ bench: all
 
 # Sanitizer builds live in their own directories so they never mix with the normal build.
 # The sanitizer runs leave out what exercises no C code beyond the normal run; TSan also
-# the PostgreSQL server tests (the ledger's one lock is the same as with SQLite) and the
+# the PostgreSQL server tests (the ledger's one lock is the same as with SQLite; the
+# power-loss test starts one too, and test_journal covers its group commit) and the
 # pseudo-terminal test (progress and confirmation are single-threaded there), to keep CI
 # well inside its time.
 SAN_SKIP = test_ops.sh test_valgrind.sh
-TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh
+TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh test_powerloss.sh
 
 asan:
 	TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check

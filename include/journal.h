@@ -35,14 +35,24 @@ journal *journal_resume(const char *path, journal_header *h, char *err, size_t e
  * otherwise j->attempts is set to the attempts earlier runs started for the row. */
 journal_row_state journal_lookup(journal *jn, long rowno, job *j);
 
-int journal_begin(journal *jn, long rowno);      /* before an attempt */
+/* Before an attempt: returns 0 only once the record is on the disk (fdatasync; concurrent
+ * callers share one sync: group commit), so it is never lost while its request went out.
+ * Blocks the caller for about one fdatasync. */
+int journal_begin(journal *jn, long rowno);
+/* These two may be lost to a power cut (synced with the next begin record, or on close):
+ * their row then reads as begun, i.e. unknown on resume, never as "to do". */
 int journal_release(journal *jn, long rowno);    /* attempt over, no outcome yet */
 int journal_outcome(journal *jn, const job *j);  /* the row's outcome */
 /* -1 with a message naming the file and the error once any write has failed (the journal
  * then refuses every later write: the caller must stop sending), else 0. */
 int journal_error(journal *jn, char *err, size_t errlen);
-/* fsync now (also done at most every second by the calls above). */
+/* Everything appended so far on the disk now. 0, or -1 (the journal failed). */
 int journal_sync(journal *jn);
+/* Begin records made durable so far, and the fdatasyncs that did it (group size). */
+void journal_stats(journal *jn, unsigned long long *begins, unsigned long long *syncs);
+/* fsync of the folder that holds path (a file created, renamed or removed there stays so
+ * across a power cut). 0, or -1 (errno). */
+int journal_sync_dir(const char *path);
 /* Closes; remove = the job finished, delete the file. */
 int journal_close(journal *jn, int remove);
 

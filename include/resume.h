@@ -10,6 +10,7 @@
 #include "columns.h"
 #include "job.h"
 #include "journal.h"
+#include "ledger.h"
 #include "reader.h"
 #include "request.h"
 
@@ -21,6 +22,8 @@ typedef struct resume {
     size_t job_id_size;
     journal *jn;               /* this run's journal (NULL: dry run or output to a stream) */
     int jn_new;                /* created by this run */
+    char lost_job[40];         /* an unfinished job of this output whose journal is missing */
+    journal_header jh;         /* the job's header: OUTPUT.job is rewritten from it at the end */
     reader *old;               /* the finished run's results, when resuming from them */
     record old_rec;            /* their row for the row being decided */
     size_t old_first_result;   /* its result_status column: the input columns come first */
@@ -41,6 +44,9 @@ int resume_advance(resume *rs, const record *rec, char *err, size_t errlen);
 /* Fills j with the earlier outcome. Returns 1 when the row is kept as it was (decided, or
  * unknown), 0 when it is to be processed. */
 int resume_row(resume *rs, job *j, char *err, size_t errlen);
+/* 1 when every blocked channel of a claim is blocked by lost_job's claim or maybe-sent
+ * record: the row may have gone out in that job, whose journal is missing (unknown). */
+int resume_lost_claims(const resume *rs, const ledger_claim_item *it, unsigned blocked);
 /* remove_journal: the job finished (or never started): the journal goes. */
 void resume_close(resume *rs, int remove_journal);
 

@@ -11,22 +11,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "rules.h"
 
-#define SYNC_INTERVAL_NS 1000000000LL /* fsync at most this often, not per row */
 #define MAGIC "ottu-resend-journal 1"
 
 struct journal {
     int fd;
     char *path;
+    /* Appends and the durability bookkeeping. fdatasync runs outside it (group commit). */
     pthread_mutex_t mu;
-    int64_t last_sync_ns;
+    pthread_cond_t synced_cv; /* signalled when a sync ends: `synced` moved, or `error` set */
+    uint64_t written;         /* bytes this handle appended */
+    uint64_t synced;          /* of those, bytes known to be on the disk */
+    int syncing;              /* a thread is in fdatasync now (the group's leader) */
+    unsigned long long begins, syncs; /* B records made durable, and the fdatasyncs that did it */
     /* resume index: per row, (offset of its latest O line << 2) | state */
     uint64_t *index;
     unsigned char *tries; /* attempts started per row (B lines), saturating at 255 */
     long index_rows;
     int rfd;          /* read side for outcome lines */
-    int error;        /* errno of the first failed write: every later write fails too */
+    int error;        /* errno of the first failed write or sync: every later write fails too */
 };
 
 int journal_fingerprint(const char *path, journal_header *h, char *err, size_t errlen)
@@ -51,8 +56,9 @@ int journal_fingerprint(const char *path, journal_header *h, char *err, size_t e
     return 0;
 }
 
-/* A journal that failed once stays failed: after a short write (disk full) the file ends
- * in half a line, and a row "begun" that was never recorded must not be sent. */
+/* Appends one record (caller holds mu). A journal that failed once stays failed: after a
+ * short write (disk full) the file ends in half a line, and a row "begun" that was never
+ * recorded must not be sent. */
 static int write_all(journal *jn, const char *s, size_t len)
 {
     if (jn->error)
@@ -67,23 +73,81 @@ static int write_all(journal *jn, const char *s, size_t len)
         }
         s += n;
         len -= (size_t)n;
-    }
-    int64_t now = clock_mono_ns();
-    if (now - jn->last_sync_ns >= SYNC_INTERVAL_NS) {
-        if (fdatasync(jn->fd) < 0) {
-            jn->error = errno;
-            return -1;
-        }
-        jn->last_sync_ns = now;
+        jn->written += (uint64_t)n;
     }
     return 0;
 }
 
+/* Group commit (caller holds mu): returns once the first `end` bytes are on the disk. The
+ * first thread to need a sync leads: it notes how far the file is written, drops the lock,
+ * runs fdatasync and publishes the new durable offset; the records appended by every other
+ * worker meanwhile wait for it, or for the next leader. So one fdatasync covers the "begun"
+ * records of all the requests about to start, not one each. A failed sync fails the
+ * journal for good: nothing waiting on it, nor after it, may send. */
+static int wait_durable(journal *jn, uint64_t end)
+{
+    while (!jn->error && jn->synced < end) {
+        if (jn->syncing) {
+            pthread_cond_wait(&jn->synced_cv, &jn->mu);
+            continue;
+        }
+        jn->syncing = 1;
+        uint64_t target = jn->written;
+        pthread_mutex_unlock(&jn->mu);
+        int rc = fdatasync(jn->fd);
+        int e = errno;
+        pthread_mutex_lock(&jn->mu);
+        jn->syncing = 0;
+        jn->syncs++;
+        if (rc < 0 && !jn->error)
+            jn->error = e;
+        else if (rc == 0 && target > jn->synced)
+            jn->synced = target;
+        pthread_cond_broadcast(&jn->synced_cv);
+    }
+    return jn->error ? -1 : 0;
+}
+
+/* A record that may be lost to a power cut (the next durable one, or closing, syncs it). */
 static int append(journal *jn, const char *s, size_t len)
 {
     pthread_mutex_lock(&jn->mu);
     int rc = write_all(jn, s, len);
     pthread_mutex_unlock(&jn->mu);
+    return rc;
+}
+
+/* A record on the disk before this returns, with every record appended before it. */
+static int append_durable(journal *jn, const char *s, size_t len)
+{
+    pthread_mutex_lock(&jn->mu);
+    int rc = write_all(jn, s, len);
+    if (rc == 0)
+        rc = wait_durable(jn, jn->written);
+    if (rc == 0)
+        jn->begins++;
+    pthread_mutex_unlock(&jn->mu);
+    return rc;
+}
+
+/* fsync of the folder holding path: a file created, renamed or removed there stays so
+ * across a power cut. Filesystems that cannot sync a folder (EINVAL) are let be. */
+int journal_sync_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd) < 0 && errno != EINVAL ? -1 : 0;
+    close(fd);
     return rc;
 }
 
@@ -95,8 +159,8 @@ static journal *alloc_journal(const char *path, int fd)
     jn->path = strdup(path);
     jn->fd = fd;
     jn->rfd = -1;
-    jn->last_sync_ns = clock_mono_ns();
     pthread_mutex_init(&jn->mu, NULL);
+    pthread_cond_init(&jn->synced_cv, NULL);
     return jn;
 }
 
@@ -116,8 +180,10 @@ journal *journal_create(const char *path, const journal_header *h, char *err, si
     char line[256];
     int n = snprintf(line, sizeof line, "%s\nJ,%s,%llu,%s,%d,%u,%u\n", MAGIC, h->job_id, h->input_size,
                      h->input_fp, h->mode, h->shard_k, h->shard_n);
-    if (write_all(jn, line, (size_t)n) < 0 || fdatasync(fd) < 0) {
-        snprintf(err, errlen, "cannot write journal %s: %s", path, strerror(errno));
+    /* The header on the disk, and the file's name in its folder: a power cut must not
+     * leave a job whose claims are in the ledger and whose journal never existed. */
+    if (write_all(jn, line, (size_t)n) < 0 || fdatasync(fd) < 0 || journal_sync_dir(path) < 0) {
+        snprintf(err, errlen, "cannot write journal %s: %s", path, strerror(jn->error ? jn->error : errno));
         journal_close(jn, 1);
         return NULL;
     }
@@ -244,7 +310,12 @@ journal *journal_resume(const char *path, journal_header *h, char *err, size_t e
     free(line);
     fclose(in);
     if (!sc.header_seen) {
-        snprintf(err, errlen, "journal %s is not an ottu-resend journal (no header)", path);
+        if (off == 0)
+            snprintf(err, errlen, "journal %s is empty: it cannot tell which rows its job sent, so nothing is "
+                                  "sent (a journal is synced to the disk when it is created: the disk lost it, or "
+                                  "someone emptied it). See docs/journal.md, \"When the journal is lost\"", path);
+        else
+            snprintf(err, errlen, "journal %s is not an ottu-resend journal (no header)", path);
         journal_close(jn, 0);
         return NULL;
     }
@@ -335,7 +406,14 @@ static int simple(journal *jn, char kind, long rowno)
     return append(jn, line, (size_t)n);
 }
 
-int journal_begin(journal *jn, long rowno) { return simple(jn, 'B', rowno); }
+/* Durable before the request is handed to the network: a --resume after a power cut reads
+ * "no B line" as "never sent", so a B line must never be lost while its request went out. */
+int journal_begin(journal *jn, long rowno)
+{
+    char line[48];
+    int n = snprintf(line, sizeof line, "B,%ld\n", rowno);
+    return append_durable(jn, line, (size_t)n);
+}
 int journal_release(journal *jn, long rowno) { return simple(jn, 'F', rowno); }
 
 int journal_outcome(journal *jn, const job *j)
@@ -377,10 +455,17 @@ int journal_error(journal *jn, char *err, size_t errlen)
 int journal_sync(journal *jn)
 {
     pthread_mutex_lock(&jn->mu);
-    int rc = fdatasync(jn->fd);
-    jn->last_sync_ns = clock_mono_ns();
+    int rc = wait_durable(jn, jn->written);
     pthread_mutex_unlock(&jn->mu);
     return rc;
+}
+
+void journal_stats(journal *jn, unsigned long long *begins, unsigned long long *syncs)
+{
+    pthread_mutex_lock(&jn->mu);
+    *begins = jn->begins;
+    *syncs = jn->syncs;
+    pthread_mutex_unlock(&jn->mu);
 }
 
 int journal_close(journal *jn, int remove)
@@ -388,13 +473,21 @@ int journal_close(journal *jn, int remove)
     if (!jn)
         return 0;
     int rc = 0;
+    if (jn->begins)
+        log_msg(LOG_VERBOSE, 0, "journal: %llu begin records made durable by %llu fdatasyncs (%.1f per sync)",
+                jn->begins, jn->syncs, jn->syncs ? (double)jn->begins / (double)jn->syncs : 0.0);
     if (!remove)
         rc = fdatasync(jn->fd);
     close(jn->fd);
     if (jn->rfd >= 0)
         close(jn->rfd);
-    if (remove)
+    if (remove) {
+        /* The result file was renamed into place before: make that stick before the
+         * journal goes, or a power cut could leave neither. */
+        journal_sync_dir(jn->path);
         unlink(jn->path);
+    }
+    pthread_cond_destroy(&jn->synced_cv);
     pthread_mutex_destroy(&jn->mu);
     free(jn->index);
     free(jn->tries);

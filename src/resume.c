@@ -24,13 +24,17 @@ static void make_job_id(char *out, size_t size, const journal_header *h)
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
-/* OUTPUT.job: the job's id and its input's fingerprint, written when the job starts and
- * kept after it finished (the journal is not), so that `--resume --resend-unknown` on a
- * finished job is the same job to the ledger: its own maybe-sent records of those rows
- * must not block them (contract: "sends this job's unknown rows again"). */
+/* OUTPUT.job: the job's id, its input's fingerprint and whether it is still open (its
+ * journal exists) or done (it finished and removed its journal). Written, synced, when the
+ * job starts and when it ends, and kept after it finished (the journal is not), so that
+ * `--resume --resend-unknown` on a finished job is the same job to the ledger: its own
+ * maybe-sent records of those rows must not block them (contract: "sends this job's
+ * unknown rows again"). An open job without its journal lost the record of what it sent:
+ * its id is never taken again, so the claims it holds in the ledger stay another job's and
+ * keep blocking those rows (see docs/journal.md, "When the journal is lost"). */
 static void job_file_path(const char *output, char *buf, size_t size) { snprintf(buf, size, "%s.job", output); }
 
-static void job_file_write(const char *output, const journal_header *h)
+static void job_file_write(const char *output, const journal_header *h, int done)
 {
     char path[4096], tmp[4200];
     job_file_path(output, path, sizeof path);
@@ -38,26 +42,31 @@ static void job_file_write(const char *output, const journal_header *h)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return; /* only --resend-unknown after the job ended needs it: then it is a new job */
-    int ok = fprintf(f, "%s %s %llu\n", h->job_id, h->input_fp, h->input_size) > 0;
+    int ok = fprintf(f, "%s %s %llu %s\n", h->job_id, h->input_fp, h->input_size, done ? "done" : "open") > 0;
+    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0)
         unlink(tmp);
+    else
+        journal_sync_dir(path);
 }
 
-/* The id of the finished job whose results are at output, when its input is the same. */
-static int job_file_read(const char *output, const journal_header *h, char *job_id, size_t size)
+/* The id of the job whose results are (or were to be) at output, when its input is the
+ * same; *open = it had not finished (a file without the state is from a finished job). */
+static int job_file_read(const char *output, const journal_header *h, char *job_id, size_t size, int *open)
 {
-    char path[4096], id[40], fp[17];
+    char path[4096], id[40], fp[17], state[8] = "done";
     unsigned long long n = 0;
     job_file_path(output, path, sizeof path);
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
-    int got = fscanf(f, "%39s %16s %llu", id, fp, &n);
+    int got = fscanf(f, "%39s %16s %llu %7s", id, fp, &n, state);
     fclose(f);
-    if (got != 3 || strcmp(fp, h->input_fp) != 0 || n != h->input_size)
+    if (got < 3 || strcmp(fp, h->input_fp) != 0 || n != h->input_size)
         return 0;
     snprintf(job_id, size, "%s", id);
+    *open = strcmp(state, "open") == 0;
     return 1;
 }
 
@@ -247,8 +256,20 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
             goto out;
         }
         snprintf(rs->job_id, rs->job_id_size, "%s", old.job_id);
+        rs->jh = old;
         log_msg(LOG_NORMAL, 0, "resuming job %s from %s", rs->job_id, jpath);
     } else {
+        char old_id[40];
+        int unfinished = 0;
+        int known = job_file_read(cfg->output, &h, old_id, sizeof old_id, &unfinished);
+        if (known && unfinished) {
+            snprintf(rs->lost_job, sizeof rs->lost_job, "%s", old_id);
+            log_msg(LOG_QUIET, 0, "job %s did not finish (%s.job) and its journal %s is missing: which of its "
+                                  "rows went out cannot be told, so this run is a new job (%s) and never takes "
+                                  "over that job's claims: the rows it claimed stay blocked in the ledger "
+                                  "within the cooldown, and are unknown here",
+                    old_id, cfg->output, jpath, rs->job_id);
+        }
         if (cfg->resume && file_exists(cfg->output)) {
             /* A finished job: its results say what was decided. */
             rs->old = reader_open(cfg->output, ',', NULL, err, errlen);
@@ -275,17 +296,20 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
             }
             if (verify_old_output(rs, err, errlen) < 0)
                 goto out;
-            if (job_file_read(cfg->output, &h, rs->job_id, rs->job_id_size))
+            if (known && !unfinished) {
+                snprintf(rs->job_id, rs->job_id_size, "%s", old_id);
                 log_msg(LOG_NORMAL, 0, "resuming job %s from the results in %s", rs->job_id, cfg->output);
-            else
+            } else {
                 log_msg(LOG_NORMAL, 0, "resuming from the results in %s", cfg->output);
+            }
         }
         snprintf(h.job_id, sizeof h.job_id, "%s", rs->job_id);
         rs->jn = journal_create(jpath, &h, err, errlen);
         if (!rs->jn)
             goto out;
         rs->jn_new = 1;
-        job_file_write(cfg->output, &h);
+        rs->jh = h;
+        job_file_write(cfg->output, &h, 0);
     }
     rc = 0;
 out:
@@ -335,8 +359,24 @@ int resume_row(resume *rs, job *j, char *err, size_t errlen)
     return 0;
 }
 
+int resume_lost_claims(const resume *rs, const ledger_claim_item *it, unsigned blocked)
+{
+    if (!rs->lost_job[0] || !blocked)
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        if (!(blocked & (1u << i)))
+            continue;
+        ledger_kind k = it->blocked_kind[i];
+        if ((k != LEDGER_CLAIMED && k != LEDGER_MAYBE) || strcmp(it->blocked_job[i], rs->lost_job) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 void resume_close(resume *rs, int remove_journal)
 {
+    if (rs->jn && remove_journal)
+        job_file_write(rs->cfg->output, &rs->jh, 1); /* done: before its journal goes */
     if (rs->jn)
         journal_close(rs->jn, remove_journal);
     rs->jn = NULL;

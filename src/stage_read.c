@@ -140,6 +140,12 @@ static int apply_claim(pipeline *c, job *j, const ledger_claim_item *it)
         return 1;
     char note[400];
     describe_blocked(it, blocked, c->job_id, note, sizeof note);
+    if (!it->granted && resume_lost_claims(&c->rs, it, blocked)) {
+        j->status = RS_UNKNOWN; /* may have gone out in the run whose journal was lost */
+        snprintf(j->detail, sizeof j->detail, "outcome lost: %s, and that job's journal is missing: the request "
+                 "may have reached the API; not sent (use the API's records to decide)", note);
+        return 0;
+    }
     if (!it->granted) {
         j->channels = j->req.channels = 0;
         j->status = RS_SKIPPED;

@@ -54,7 +54,9 @@ static void family(FILE *f, const char *name, const char *help)
 
 static void sample_start(FILE *f, const char *name, const char *jobname)
 {
-    fprintf(f, "%s{job=\"", name);
+    /* job_name, not job: a scrape sets job and instance itself (honor_labels is off by
+     * default) and would rename ours to exported_job. */
+    fprintf(f, "%s{job_name=\"", name);
     metrics_put_label(f, jobname);
     fputc('"', f);
 }
@@ -69,12 +71,12 @@ int metrics_format(FILE *f, const summary *s, const char *jobname, int exit_code
         sample_start(f, "ottu_resend_rows", jobname);
         fprintf(f, ",status=\"%s\"} %ld\n", job_status_name((row_status)i), s->status[i]);
     }
-    family(f, "ottu_resend_requests_total",
+    family(f, "ottu_resend_requests",
            "Notification requests started in the last run, answered or not (the preflight excluded).");
-    sample_start(f, "ottu_resend_requests_total", jobname);
+    sample_start(f, "ottu_resend_requests", jobname);
     fprintf(f, "} %ld\n", atomic_load(&s->requests));
-    family(f, "ottu_resend_retries_total", "Requests of the last run that were retries.");
-    sample_start(f, "ottu_resend_retries_total", jobname);
+    family(f, "ottu_resend_retries", "Requests of the last run that were retries.");
+    sample_start(f, "ottu_resend_retries", jobname);
     fprintf(f, "} %ld\n", atomic_load(&s->retries));
     family(f, "ottu_resend_channel_rows", "Rows of the last run per channel: confirmed sent, or failed.");
     for (int i = 0; i < 3; i++) {

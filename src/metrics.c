@@ -133,6 +133,36 @@ static double previous_success(const char *path, const char *jobname)
     return v > 0 ? v : 0;
 }
 
+int metrics_check(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "--metrics-file %s is not a regular file", path);
+        return -1;
+    }
+    /* What the end of the run does: a temporary beside PATH (renamed over it then). A
+     * folder this user cannot write, such as a root-owned textfile folder, is found now,
+     * before anything is sent, not after the run. */
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+        snprintf(err, errlen, "--metrics-file %s: out of memory", path);
+        return -1;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        char *copy = strdup(path);
+        snprintf(err, errlen, "cannot write --metrics-file %s: cannot create a file in %s: %s", path,
+                 copy ? dirname(copy) : "its folder", strerror(errno));
+        free(copy);
+        free(tmp);
+        return -1;
+    }
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    return 0;
+}
+
 int metrics_write(const char *path, const summary *s, const char *jobname, const char *input, int exit_code,
                   char *err, size_t errlen)
 {

@@ -1,5 +1,5 @@
 /* paths — the files one job reads and writes: none may be another, and the summary must
- * be writable before anything is sent. */
+ * be writable before anything is sent (and the metrics' folder). */
 #include "paths.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "metrics.h"
 #include "writer.h"
 
 /* Two paths name the same file (existing: same inode; new: same directory and name). */
@@ -74,6 +75,8 @@ int paths_check(const config *cfg, char *err, size_t errlen)
         }
         fclose(f);
     }
+    if (cfg->metrics_file && metrics_check(cfg->metrics_file, err, errlen) < 0)
+        return -1;
     return 0;
 }
 

@@ -20,9 +20,6 @@ void metrics_put_label(FILE *f, const char *value);
  * 0 = never (the family is then left out). */
 int metrics_format(FILE *f, const summary *s, const char *jobname, int exit_code, int64_t now_ms,
                    double last_success_s);
-/* Before the first request: PATH's folder takes the temporary file that metrics_write
- * renames over PATH. Returns 0, or -1 with err saying why. */
-int metrics_check(const char *path, char *err, size_t errlen);
 /* Writes PATH atomically. jobname NULL = metrics_default_job(input). The last success time is
  * carried over from the file being replaced when this run did not run to the end.
  * Returns 0, or -1 with err naming the file and the error. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "paths.h"
 #include "rules.h"
 
 #define SUCCESS_FAMILY "ottu_resend_last_success_timestamp_seconds"
@@ -133,36 +134,6 @@ static double previous_success(const char *path, const char *jobname)
     return v > 0 ? v : 0;
 }
 
-int metrics_check(const char *path, char *err, size_t errlen)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "--metrics-file %s is not a regular file", path);
-        return -1;
-    }
-    /* What the end of the run does: a temporary beside PATH (renamed over it then). A
-     * folder this user cannot write, such as a root-owned textfile folder, is found now,
-     * before anything is sent, not after the run. */
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-        snprintf(err, errlen, "--metrics-file %s: out of memory", path);
-        return -1;
-    }
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        char *copy = strdup(path);
-        snprintf(err, errlen, "cannot write --metrics-file %s: cannot create a file in %s: %s", path,
-                 copy ? dirname(copy) : "its folder", strerror(errno));
-        free(copy);
-        free(tmp);
-        return -1;
-    }
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    return 0;
-}
-
 int metrics_write(const char *path, const summary *s, const char *jobname, const char *input, int exit_code,
                   char *err, size_t errlen)
 {
@@ -175,16 +146,13 @@ int metrics_write(const char *path, const summary *s, const char *jobname, const
     double success = exit_code == 0 || exit_code == 1 ? (double)now / 1000.0 : previous_success(path, jobname);
     /* The temporary name does not end in .prom, so the collector skips it. */
     char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-        snprintf(err, errlen, "--metrics-file %s: out of memory", path);
-        return -1;
-    }
-    int fd = mkstemp(tmp);
+    int fd = paths_temp_beside(path, 0644, &tmp);
     FILE *f = NULL;
     const char *step = "create a temporary file for";
     if (fd < 0)
         goto fail;
-    /* node_exporter runs as its own user: the file must be readable by others. */
+    /* node_exporter runs as its own user: the file must be readable by others, whatever
+     * the umask (a service's UMask=0077). */
     step = "write";
     if (fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w")))
         goto fail;

@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "paths.h"
 #include "rules.h"
+#include "writer.h"
 
 void summary_init(summary *s)
 {
@@ -373,12 +376,36 @@ int summary_write_json(const summary *s, const char *path, int exit_code, char *
         return -1;
     }
     int rc = 0;
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", text) < 0 || (f != stdout && fclose(f) != 0)) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        rc = -1;
-    } else if (f == stdout) {
-        fflush(stdout);
+    if (strcmp(path, "-") == 0 || writer_is_stream(path)) {
+        FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+        if (!f || fprintf(f, "%s\n", text) < 0 || (f != stdout ? fclose(f) : fflush(f)) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            rc = -1;
+        }
+    } else {
+        /* A new file renamed over path: a link planted at path is replaced, its target untouched. */
+        char *tmp;
+        int fd = paths_temp_beside(path, 0666, &tmp);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        int ok = f && fprintf(f, "%s\n", text) >= 0;
+        int e = errno;
+        if (f && fclose(f) != 0 && ok) {
+            ok = 0;
+            e = errno;
+        }
+        if (!f && fd >= 0)
+            close(fd);
+        if (ok && rename(tmp, path) != 0) {
+            ok = 0;
+            e = errno;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
+            rc = -1;
+            if (tmp)
+                unlink(tmp);
+        }
+        free(tmp);
     }
     free(text);
     return rc;

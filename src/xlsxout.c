@@ -14,6 +14,7 @@
 #include <xlsxwriter.h>
 
 #include "clock.h"
+#include "paths.h"
 #include "rules.h"
 #include "writer.h"
 
@@ -41,6 +42,7 @@ struct xlsxout {
     char *buf;
     size_t bufcap;
     char *tmpdir;
+    char *path, *partial;         /* partial: the file being written, renamed to path at the end */
     void (*notice)(void *ctx, const char *msg);
     void *notice_ctx;
     char err[256];
@@ -352,6 +354,10 @@ static void free_x(xlsxout *x)
     free(x->sheet_rows);
     free(x->buf);
     free(x->tmpdir);
+    if (x->partial)
+        unlink(x->partial); /* still there: the workbook was not finished */
+    free(x->partial);
+    free(x->path);
     free(x);
 }
 
@@ -366,11 +372,26 @@ xlsxout *xlsxout_open(const char *path, const char *const *input, size_t ninput,
         seterr(err, errlen, "xlsx: need a path and 1..%d input columns", EXCEL_MAX_COLS - RC_N);
         return NULL;
     }
-    if (check_writable(path, err, errlen) < 0)
+    int stream = writer_is_stream(path);
+    if (stream && check_writable(path, err, errlen) < 0)
         return NULL;
     xlsxout *x = calloc(1, sizeof *x);
     if (!x)
         goto oom;
+    if (!stream) {
+        /* Written beside path and renamed over it at the end, like the results: a link
+         * planted at path is replaced, never written through. Customer data: the
+         * operator's only, as the results CSV. */
+        int fd = paths_temp_beside(path, 0600, &x->partial);
+        if (fd < 0) {
+            seterr(err, errlen, "xlsx: cannot write %s: %s", path, strerror(errno));
+            free(x);
+            return NULL;
+        }
+        close(fd);
+        if (!(x->path = strdup(path)))
+            goto oom;
+    }
     x->ninput = ninput;
     x->ncols = ninput + RC_N;
     x->limit = XLSXOUT_SHEET_ROWS;
@@ -401,7 +422,7 @@ xlsxout *xlsxout_open(const char *path, const char *const *input, size_t ninput,
     if (tmpdir && *tmpdir && !(x->tmpdir = strdup(tmpdir)))
         goto oom;
     lxw_workbook_options opt = {.constant_memory = LXW_TRUE, .tmpdir = x->tmpdir};
-    x->wb = workbook_new_opt(path, &opt);
+    x->wb = workbook_new_opt(x->partial ? x->partial : path, &opt);
     if (!x->wb)
         goto oom;
     x->f_header = workbook_add_format(x->wb);
@@ -760,6 +781,16 @@ int xlsxout_close(xlsxout *x, const xlsxout_end *end, char *err, size_t errlen)
         else
             snprintf(first_err, sizeof first_err, "xlsx: writing the workbook: %s",
                      lxw_strerror(e));
+    }
+    if (x->partial && e == LXW_NO_ERROR) {
+        if (rename(x->partial, x->path) == 0) {
+            free(x->partial);
+            x->partial = NULL;
+        } else if (rc == 0) {
+            rc = -1;
+            snprintf(first_err, sizeof first_err, "xlsx: cannot rename %s to %s: %s", x->partial, x->path,
+                     strerror(errno));
+        }
     }
     if (rc < 0)
         seterr(err, errlen, "%s", first_err);

@@ -33,6 +33,9 @@ typedef struct summary {
     long http[600];
     long http_other;
     _Atomic long requests, retries;
+    /* every attempt's answer, retries included (the engine's workers): the HTTP line */
+    _Atomic long http_attempts[600];
+    _Atomic long http_no_answer;
     long lat[SUMMARY_LAT_BUCKETS];
     long lat_count;
     int64_t started_ns;
@@ -49,6 +52,8 @@ typedef struct summary {
 
 void summary_init(summary *s);
 void summary_add(summary *s, const job *j);
+/* One attempt's answer (status 0 = none: a timeout, a closed connection), from any thread. */
+void summary_attempt(summary *s, int status);
 /* Exit 4: by is "quota", "budget" or "limit"; resume_after_ms is UTC epoch ms, 0 = not known. */
 void summary_set_stop(summary *s, const char *by, int64_t resume_after_ms);
 /* The ledger in use (a path or a postgresql:// URL: its password and query are left out),

@@ -65,9 +65,12 @@ double summary_elapsed_s(const summary *s);
 /* The most frequent failure reasons, most frequent first (ties: first seen first); fills
  * at most max pointers into s and returns how many. */
 int summary_top_reasons(const summary *s, const summary_reason **out, int max);
-/* Pure: a result_detail with its row-specific parts (numbers, order numbers, quoted values,
- * e-mail addresses) replaced, so equal causes group. "HTTP 404" keeps its status. */
-size_t summary_reason_key(const char *detail, char *out, size_t size);
+/* Pure: a result_detail with what identifies a customer replaced, so equal causes group:
+ * the row's identifier ident (NULL: none) wherever it appears, e-mail addresses, phone
+ * numbers, long numbers and long hex/UUID-like tokens, quoted values. Counts, durations,
+ * HTTP statuses and names such as windows-1256 stay: they are the message. Shortened at a
+ * word with "…" to fit size, never inside a UTF-8 sequence. */
+size_t summary_reason_key(const char *detail, const char *ident, char *out, size_t size);
 /* Human summary (stderr). */
 void summary_print(const summary *s, FILE *out, const char *output, const char *failures, int exit_code);
 /* Machine summary. Returns 0 or -1. */

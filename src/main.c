@@ -380,6 +380,10 @@ static exit_status finish(pipeline *c, int read_rc, char *err, size_t errlen)
                               "failed (see --failures); after fixing the key, --resume sends the rows not attempted");
     if (why.storage_failed)
         return code;
+    if (reader_data_rows(c->in) == 0 && !why.storage_failed)
+        /* a nightly query that found nothing: say so, rather than "0 rows" alone */
+        log_msg(LOG_QUIET, 0, "%s has a header and no rows: nothing to send",
+                strcmp(cfg->input, "-") ? cfg->input : "standard input");
     if (cfg->verbosity > 0 || code != EXIT_DONE)
         summary_print(&c->sum, stderr, cfg->output, cfg->failures, code);
     char e2[512];

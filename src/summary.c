@@ -96,7 +96,8 @@ static token_kind classify(const char *t, size_t n)
         unit = is_alpha(t[i]);
     if (unit || digits + dots == n) /* 30s, 120ms, 5xx; 1.5, 1.1. */
         return digits <= 5 ? TK_KEEP : TK_ID;
-    return digits >= 4 || maxrun >= 3 ? TK_ID : TK_KEEP; /* ORD-3007, R00001, a UUID; v2, HTTP/1.1 */
+    /* a session id, a UUID: long, many digits; windows-1256, U+0001, HTTP/1.1 stay */
+    return n >= 16 && digits >= 4 ? TK_ID : TK_KEEP;
 }
 
 /* Appends what fits, keeping room for the NUL. */
@@ -147,8 +148,9 @@ static size_t shorten(char *s, size_t n, size_t size)
     return cut + sizeof ell - 1;
 }
 
-size_t summary_reason_key(const char *detail, char *out, size_t size)
+size_t summary_reason_key(const char *detail, const char *ident, char *out, size_t size)
 {
+    size_t identlen = ident ? strlen(ident) : 0;
     /* built whole first, then shortened at a word */
     char full[2048];
     size_t n = 0;
@@ -175,6 +177,11 @@ size_t summary_reason_key(const char *detail, char *out, size_t size)
                 p = end + 1;
                 continue;
             }
+        }
+        if (identlen && strncmp(p, ident, identlen) == 0) { /* the row's order number or session id */
+            n = put(full, sizeof full, n, "<id>", 4);
+            p += identlen;
+            continue;
         }
         size_t len = 0;
         while (p[len] && !is_sep((unsigned char)p[len]))
@@ -211,10 +218,10 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-static void add_reason(summary *s, const char *detail)
+static void add_reason(summary *s, const char *detail, const char *ident)
 {
     char key[SUMMARY_REASON_LEN];
-    summary_reason_key(detail, key, sizeof key);
+    summary_reason_key(detail, ident, key, sizeof key);
     if (!key[0])
         snprintf(key, sizeof key, "(no detail)");
     const size_t slots = sizeof s->reason_index / sizeof s->reason_index[0];
@@ -293,7 +300,7 @@ void summary_add(summary *s, const job *j)
         }
     }
     if (j->status == RS_FAILED || j->status == RS_INVALID || j->status == RS_UNKNOWN)
-        add_reason(s, j->detail);
+        add_reason(s, j->detail, j->req.ident);
     if (j->http_status > 0 && j->http_status < 600)
         s->http[j->http_status]++;
     else if (j->http_status)

@@ -19,7 +19,7 @@
 #include "writer.h"
 
 #define WIDTH_MIN 8.0
-#define WIDTH_MAX 60.0
+#define WIDTH_MAX 40.0 /* wider texts run into the next empty cell or are cut on screen; a page stays readable */
 #define EXCEL_MAX_COLS 16384
 
 enum { ST_NONE, ST_GOOD, ST_BAD, ST_WARN, ST_GREY };
@@ -33,6 +33,9 @@ struct xlsxout {
     size_t ninput, ncols;
     double *width;
     lxw_format *f_header, *f_datetime, *f_local, *f_bold, *f_wrap, *f_status[5];
+    lxw_format *f_left, *f_top, *f_dt_left; /* Summary: numbers and times under their headings */
+    lxw_format *f_amount[4];      /* #,##0 with 0..3 decimals, as the cell had them */
+    unsigned char *amount;        /* per input column: an amount-like name, numbers written as numbers */
     unsigned long limit;
     unsigned long rows;
     unsigned long truncated, replaced;
@@ -97,6 +100,26 @@ static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
     *cp = v;
     return n;
 }
+
+static int is_digit_c(char c) { return c >= '0' && c <= '9'; }
+
+/* An amount column by its name (amount, context.amount, total, price, fee, balance):
+ * its plain decimal cells are numbers, so they add up and sort. Identifiers never are:
+ * a number would lose leading zeros and digits past 15. */
+static int amount_column(const char *name)
+{
+    static const char *const words[] = {"amount", "total", "price", "fee", "balance"};
+    char low[64];
+    size_t n = 0;
+    for (const char *p = name; *p && n + 1 < sizeof low; p++)
+        low[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(low, words[i]))
+            return 1;
+    return 0;
+}
+
 
 static int is_hex(unsigned char c)
 {
@@ -274,8 +297,11 @@ static void sheet_name(size_t k, char *name, size_t size)
 static void print_setup(lxw_worksheet *ws)
 {
     worksheet_set_landscape(ws);
+    worksheet_set_paper(ws, 9); /* A4 */
+    worksheet_set_margins(ws, 0.3, 0.3, 0.5, 0.5);
     worksheet_fit_to_pages(ws, 1, 0);
     worksheet_repeat_rows(ws, 0, 0);
+    worksheet_set_footer(ws, "&L&A&RPage &P of &N");
 }
 
 static int start_sheet(xlsxout *x)
@@ -300,6 +326,7 @@ static int start_sheet(xlsxout *x)
     x->sheets[x->nsheets] = ws;
     x->sheet_rows[x->nsheets] = 0;
     x->nsheets = k;
+    worksheet_set_row(ws, 0, 30, NULL); /* two lines: the header wraps (rows are streamed: set first) */
     for (size_t c = 0; c < x->ncols; c++)
         if (write_text(x, ws, 0, (lxw_col_t)c, x->header[c], strlen(x->header[c]), x->f_header,
                        NULL) < 0)
@@ -350,6 +377,7 @@ static void free_x(xlsxout *x)
             free(x->header[i]);
     free(x->header);
     free(x->width);
+    free(x->amount);
     free(x->sheets);
     free(x->sheet_rows);
     free(x->buf);
@@ -398,23 +426,29 @@ xlsxout *xlsxout_open(const char *path, const char *const *input, size_t ninput,
     x->notice = notice_stderr;
     x->header = calloc(x->ncols, sizeof *x->header);
     x->width = calloc(x->ncols, sizeof *x->width);
-    if (!x->header || !x->width)
+    x->amount = calloc(x->ncols, 1);
+    if (!x->header || !x->width || !x->amount)
         goto oom;
+    for (size_t i = 0; i < ninput; i++)
+        x->amount[i] = input[i] && amount_column(input[i]);
     for (size_t i = 0; i < x->ncols; i++) {
         const char *h = i < ninput ? (input[i] ? input[i] : "")
                         : i - ninput < WRITER_RESULT_COLUMNS ? writer_result_names[i - ninput]
                                                              : LOCAL_NAME;
         if (!(x->header[i] = strdup(h)))
             goto oom;
-        /* room for the name (in characters) and the filter button */
-        double w = 3;
+        /* room for half the name (the header wraps onto two lines: "result_http_status"
+         * need not make a column of 3-digit numbers that wide, nor the page's text
+         * small) and the filter button; the cells widen the column further */
+        double w = 0;
         for (const char *p = h; *p; p++)
             w += ((unsigned char)*p & 0xc0) != 0x80;
+        w = (w + 1) / 2 + 3;
         x->width[i] = w < WIDTH_MIN ? WIDTH_MIN : w > WIDTH_MAX ? WIDTH_MAX : w;
     }
     for (int i = RC_FINISHED; i <= RC_LOCAL; i++)
-        if (x->width[ninput + i] < 25)
-            x->width[ninput + i] = 25;
+        if (x->width[ninput + i] < 24)
+            x->width[ninput + i] = 24;
 
     /* Temporary row data goes where the user keeps temporary files; glibc's tmpfile()
      * would ignore TMPDIR. */
@@ -429,12 +463,29 @@ xlsxout *xlsxout_open(const char *path, const char *const *input, size_t ninput,
     format_set_bold(x->f_header);
     format_set_bg_color(x->f_header, 0xD9E1F2);
     format_set_bottom(x->f_header, LXW_BORDER_THIN);
+    format_set_text_wrap(x->f_header);
+    format_set_align(x->f_header, LXW_ALIGN_VERTICAL_TOP);
     x->f_bold = workbook_add_format(x->wb);
     format_set_bold(x->f_bold);
     x->f_datetime = workbook_add_format(x->wb);
     format_set_num_format(x->f_datetime, "yyyy-mm-dd hh:mm:ss.000");
     x->f_local = workbook_add_format(x->wb);
     format_set_num_format(x->f_local, "yyyy-mm-dd hh:mm:ss");
+    x->f_wrap = workbook_add_format(x->wb);
+    format_set_text_wrap(x->f_wrap);
+    format_set_align(x->f_wrap, LXW_ALIGN_VERTICAL_TOP);
+    x->f_top = workbook_add_format(x->wb);
+    format_set_align(x->f_top, LXW_ALIGN_VERTICAL_TOP);
+    x->f_dt_left = workbook_add_format(x->wb);
+    format_set_num_format(x->f_dt_left, "yyyy-mm-dd hh:mm:ss.000");
+    format_set_align(x->f_dt_left, LXW_ALIGN_LEFT);
+    x->f_left = workbook_add_format(x->wb);
+    format_set_align(x->f_left, LXW_ALIGN_LEFT);
+    static const char *const amount_fmt[4] = {"#,##0", "#,##0.0", "#,##0.00", "#,##0.000"};
+    for (int d = 0; d < 4; d++) {
+        x->f_amount[d] = workbook_add_format(x->wb);
+        format_set_num_format(x->f_amount[d], amount_fmt[d]);
+    }
     /* Excel's own Good / Bad / Neutral cell-style colours, and a grey. */
     x->f_status[ST_NONE] = NULL;
     x->f_status[ST_GOOD] = colour_format(x->wb, 0xC6EFCE, 0x006100);
@@ -511,6 +562,25 @@ static int put_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, const 
     return rc;
 }
 
+/* A plain decimal as a CSV writes an amount: -?(0|[1-9][0-9]*)(.[0-9]{1,3})?, at most 15
+ * digits (what a double keeps exactly). Returns the decimals, or -1. */
+static int plain_decimal(const char *s, size_t len)
+{
+    size_t i = s[0] == '-' ? 1 : 0, int_digits = 0, dec = 0;
+    if (i >= len || !is_digit_c(s[i]) || (s[i] == '0' && i + 1 < len && s[i + 1] != '.'))
+        return -1;
+    while (i < len && is_digit_c(s[i]))
+        i++, int_digits++;
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && is_digit_c(s[i]))
+            i++, dec++;
+        if (dec == 0 || dec > 3)
+            return -1;
+    }
+    return i == len && int_digits + dec <= 15 ? (int)dec : -1;
+}
+
 static int put_number(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, long long v)
 {
     widen(x, c, digits(v) + 1);
@@ -559,8 +629,16 @@ int xlsxout_row(xlsxout *x, const char *const *cells, const size_t *lens, const 
     lxw_row_t r = (lxw_row_t)(x->sheet_rows[x->nsheets - 1] + 1);
     for (size_t c = 0; c < x->ninput; c++) {
         const char *s = cells[c] ? cells[c] : "";
-        if (put_text(x, ws, r, c, s, cells[c] ? lens[c] : 0, NULL) < 0)
+        int dec = x->amount[c] && cells[c] && lens[c] ? plain_decimal(s, lens[c]) : -1;
+        if (dec >= 0) {
+            char num[32];
+            snprintf(num, sizeof num, "%.*s", (int)lens[c], s);
+            widen(x, c, (double)lens[c] + 3);
+            if (write_num(x, ws, r, (lxw_col_t)c, strtod(num, NULL), x->f_amount[dec]) < 0)
+                return -1;
+        } else if (put_text(x, ws, r, c, s, cells[c] ? lens[c] : 0, NULL) < 0) {
             return -1;
+        }
     }
     if (put_outcome(x, ws, r, j) < 0)
         return -1;
@@ -611,18 +689,52 @@ typedef struct {
     lxw_worksheet *ws;
     lxw_row_t r;
     int rc;
+    double w[4]; /* the widest text of columns A..D, in characters: the widths at the end */
 } sheet;
+
+/* Texts longer than this wrap within their column on the Summary (its row made taller),
+ * instead of running over the cells beside them. */
+#define SUMMARY_WRAP 45
+
+static size_t chars(const char *t)
+{
+    size_t n = 0;
+    for (; *t; t++)
+        n += ((unsigned char)*t & 0xc0) != 0x80;
+    return n;
+}
 
 static void put_cell(sheet *s, lxw_col_t c, const char *text, lxw_format *f)
 {
+    double w = (double)chars(text) * (f == s->x->f_bold ? 1.15 : 1.0) + 2;
+    double cap = f == s->x->f_wrap ? SUMMARY_WRAP + 2 : 90; /* wrapped: its column's width */
+    if (c < 4 && w > s->w[c])
+        s->w[c] = w > cap ? cap : w;
     if (write_text(s->x, s->ws, s->r, c, text, strlen(text), f, NULL) < 0)
         s->rc = -1;
 }
 
 static void put_num(sheet *s, lxw_col_t c, double v)
 {
-    if (write_num(s->x, s->ws, s->r, c, v, NULL) < 0)
+    if (c < 4 && s->w[c] < 10)
+        s->w[c] = 10;
+    if (write_num(s->x, s->ws, s->r, c, v, s->x->f_left) < 0)
         s->rc = -1;
+}
+
+/* A label and its value; a long value wraps in column B, on a row as tall as it needs
+ * (set before the row's first cell: rows are streamed). */
+static void put_pair(sheet *s, const char *label, const char *value)
+{
+    size_t n = chars(value);
+    lxw_format *f = NULL;
+    if (n > SUMMARY_WRAP) {
+        worksheet_set_row(s->ws, s->r, 15.0 * (double)((n + SUMMARY_WRAP - 11) / (SUMMARY_WRAP - 10)), NULL);
+        f = s->x->f_wrap;
+    }
+    put_cell(s, 0, label, f ? s->x->f_top : NULL);
+    put_cell(s, 1, value, f);
+    s->r++;
 }
 
 static void put_count(sheet *s, const char *label, lxw_format *f, unsigned long n)
@@ -632,7 +744,7 @@ static void put_count(sheet *s, const char *label, lxw_format *f, unsigned long 
     s->r++;
 }
 
-static void put_heading(sheet *s, const char *a, const char *b, const char *c)
+static void put_heading(sheet *s, const char *a, const char *b, const char *c, const char *d)
 {
     if (s->r > 0)
         s->r++; /* a blank row between sections */
@@ -640,6 +752,8 @@ static void put_heading(sheet *s, const char *a, const char *b, const char *c)
     put_cell(s, 1, b, s->x->f_bold);
     if (c)
         put_cell(s, 2, c, s->x->f_bold);
+    if (d)
+        put_cell(s, 3, d, s->x->f_bold);
     s->r++;
 }
 
@@ -648,7 +762,7 @@ static void put_time(sheet *s, const char *label, int64_t ms)
 {
     char local[64];
     put_cell(s, 0, label, NULL);
-    if (write_time(s->x, s->ws, s->r, 1, ms, 0, s->x->f_datetime) < 0)
+    if (write_time(s->x, s->ws, s->r, 1, ms, 0, s->x->f_dt_left) < 0)
         s->rc = -1;
     clock_format_local(ms, local, sizeof local);
     put_cell(s, 2, local, NULL);
@@ -663,20 +777,15 @@ static void put_job(sheet *s, const xlsxout_end *end)
     struct tm tm;
     if (localtime_r(&now, &tm) && tm.tm_zone)
         snprintf(zone, sizeof zone, "local time (%s)", tm.tm_zone);
-    put_heading(s, "Job", "", zone);
+    put_heading(s, "Job", "", zone, NULL);
     if (end) {
         put_cell(s, 0, "exit status", NULL);
         put_num(s, 1, end->exit_code);
         put_cell(s, 2, xlsxout_exit_meaning(end->exit_code), x->f_status[end->exit_code == 0 ? ST_GOOD : ST_WARN]);
         s->r++;
-        put_cell(s, 0, "what to do next", NULL);
-        put_cell(s, 1, xlsxout_exit_next_step(end->exit_code), NULL);
-        s->r++;
-        for (size_t i = 0; i < end->ninfo; i++) {
-            put_cell(s, 0, end->info[i].key ? end->info[i].key : "", NULL);
-            put_cell(s, 1, end->info[i].value ? end->info[i].value : "", NULL);
-            s->r++;
-        }
+        put_pair(s, "what to do next", xlsxout_exit_next_step(end->exit_code));
+        for (size_t i = 0; i < end->ninfo; i++)
+            put_pair(s, end->info[i].key ? end->info[i].key : "", end->info[i].value ? end->info[i].value : "");
         if (end->shard_n > 1) {
             char shard[64];
             snprintf(shard, sizeof shard, "%u of %u (K = 0..%u)", end->shard_k, end->shard_n, end->shard_n - 1);
@@ -697,21 +806,54 @@ static void put_job(sheet *s, const xlsxout_end *end)
         put_count(s, "cells with unreadable text (shown as \xef\xbf\xbd)", NULL, x->replaced);
 }
 
+/* A stacked bar per channel: sent, and requested but not sent, from the channel table at
+ * rows first..first+2 (0-based), placed to its right where no cell is. */
+static void put_channel_chart(sheet *s, lxw_row_t heading, lxw_row_t first)
+{
+    lxw_chart *ch = workbook_add_chart(s->x->wb, LXW_CHART_BAR_STACKED);
+    if (!ch) {
+        s->rc = -1;
+        return;
+    }
+    char cats[64], vals[64];
+    static const struct {
+        char col;
+        const char *name;
+        lxw_color_t colour;
+    } series[] = {{'B', "sent", 0x70AD47}, {'D', "not sent", 0xC00000}};
+    snprintf(cats, sizeof cats, "=Summary!$A$%u:$A$%u", first + 1, first + 3);
+    for (int i = 0; i < 2; i++) {
+        snprintf(vals, sizeof vals, "=Summary!$%c$%u:$%c$%u", series[i].col, first + 1, series[i].col, first + 3);
+        lxw_chart_series *se = chart_add_series(ch, cats, vals);
+        if (!se) {
+            s->rc = -1;
+            return;
+        }
+        chart_series_set_name(se, series[i].name);
+        lxw_chart_fill fill = {.color = series[i].colour};
+        chart_series_set_fill(se, &fill);
+    }
+    chart_title_set_name(ch, "Notifications per channel");
+    chart_axis_set_name(ch->x_axis, "notifications");
+    chart_legend_set_position(ch, LXW_CHART_LEGEND_BOTTOM);
+    lxw_chart_options at = {.x_offset = 10, .y_offset = 2, .x_scale = 1, .y_scale = 1};
+    if (worksheet_insert_chart_opt(s->ws, heading, 5, ch, &at) != LXW_NO_ERROR)
+        s->rc = -1;
+}
+
 static int write_summary(xlsxout *x, const xlsxout_end *end)
 {
-    sheet s = {x, workbook_add_worksheet(x->wb, "Summary"), 0, 0};
+    sheet s = {x, workbook_add_worksheet(x->wb, "Summary"), 0, 0, {0}};
     if (!s.ws) {
         snprintf(x->err, sizeof x->err, "xlsx: cannot add the Summary sheet");
         return -1;
     }
-    worksheet_set_column(s.ws, 0, 0, 32, NULL);
-    worksheet_set_column(s.ws, 1, 1, 26, NULL);
-    worksheet_set_column(s.ws, 2, 2, 30, NULL);
     worksheet_fit_to_pages(s.ws, 1, 0);
+    worksheet_set_landscape(s.ws);
     put_job(&s, end);
 
     /* Every status with its zero, so a glance shows nothing is missing. */
-    put_heading(&s, "result_status", "rows", NULL);
+    put_heading(&s, "result_status", "rows", NULL, NULL);
     for (int st = RS_SENT; st < RS_COUNT; st++)
         put_count(&s, job_status_name((row_status)st), x->f_status[status_kind((row_status)st)],
                   x->status[st]);
@@ -720,16 +862,19 @@ static int write_summary(xlsxout *x, const xlsxout_end *end)
 
     if (end) {
         /* As stderr counts them: of the rows sent or failed, channels sent of requested. */
-        put_heading(&s, "channel", "sent", "requested");
+        put_heading(&s, "channel", "sent", "requested", "not sent");
+        lxw_row_t heading = s.r - 1, first = s.r;
         for (int i = 0; i < 3; i++) {
             put_cell(&s, 0, rules_channel_name(1u << i), NULL);
             put_num(&s, 1, (double)end->channel_sent[i]);
             put_num(&s, 2, (double)end->channel_requested[i]);
+            put_num(&s, 3, (double)(end->channel_requested[i] - end->channel_sent[i]));
             s.r++;
         }
+        put_channel_chart(&s, heading, first);
     }
 
-    put_heading(&s, "result_http_status", "rows", NULL);
+    put_heading(&s, "result_http_status", "rows", NULL, NULL);
     for (int code = 0; code < 600; code++) {
         if (!x->http[code])
             continue;
@@ -741,6 +886,11 @@ static int write_summary(xlsxout *x, const xlsxout_end *end)
         put_count(&s, "(other values)", NULL, x->http_other);
     if (x->http_none)
         put_count(&s, "(none)", NULL, x->http_none);
+    /* Each column as wide as its widest text (long values wrap at SUMMARY_WRAP): no text
+     * runs over a cell beside it. */
+    static const double min_w[4] = {20, 12, 12, 10};
+    for (lxw_col_t c = 0; c < 4; c++)
+        worksheet_set_column(s.ws, c, c, s.w[c] > min_w[c] ? s.w[c] : min_w[c], NULL);
     return s.rc;
 }
 

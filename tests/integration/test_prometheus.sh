@@ -93,6 +93,12 @@ check_eq "the rules' no-success expression sees the series (age < 26 h)" "[]" \
   "$(q 'time() - ottu_resend_last_success_timestamp_seconds{job_name="ottu-resend-nightly"} > 26 * 3600')"
 check_eq "rules' success expression would fire on an old run (the selector matches)" 1 \
   "$(q 'time() - ottu_resend_last_success_timestamp_seconds{job_name="ottu-resend-nightly"} > -1' | grep -o job_name | wc -l)"
+# The runbook's example queries (its "Select by job_name" block) find the series.
+grep -E '^(time\(\) - )?ottu_resend_[a-z_]+\{job_name=' "$ROOT/docs/runbook.md" | sed 's/ *#.*//' > runbook-queries.txt
+check "the runbook has example queries" test -s runbook-queries.txt
+while read -r query; do
+  check "runbook query finds the series: $query" bash -c "[ -n \"\$1\" ] && [ \"\$1\" != '[]' ]" _ "$(q "$query")"
+done < runbook-queries.txt
 # let the rules run a few evaluations with the series present
 evals() { [ "$(curl -s "$API/rules" | python3 -c '
 import json, sys

@@ -42,6 +42,16 @@ r=$(send journal --resume)
 check "OUTPUT.journal is a link, --resume: refused (exit 2), the victim unchanged" bash -c "[ $r = 2 ] && [ \"\$(cat victim.journal)\" = 'precious journal' ]"
 sed 's/^/#   /' journal.err
 
+# A real journal moved away and linked back: --resume must not append to it through the link.
+new_ledger
+"$RESEND" --base-url "$MOCK_URL" -q --limit 1 -o out.jn.csv in.csv >/dev/null 2>&1
+mv out.jn.csv.journal victim.jn && ln -s "$T/victim.jn" out.jn.csv.journal
+before=$(md5sum < victim.jn)
+"$RESEND" --base-url "$MOCK_URL" -q --resume -o out.jn.csv in.csv >jn.out 2>jn.err
+check_eq "a journal linked to a real one, --resume: refused (exit 2)" 2 "$?"
+check_eq "a journal linked to a real one: the linked journal unchanged" "$before" "$(md5sum < victim.jn)"
+check "a journal linked to a real one: the error names the journal" grep -q "out.jn.csv.journal" jn.err
+
 victim summary summary.json
 check_eq "--summary-json is a link: exit 0" 0 "$(send summary --summary-json "$T/summary.json")"
 check "--summary-json is a link: replaced by the summary, the victim unchanged" \

@@ -11,45 +11,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xlsxwriter.h>
-
 #include "clock.h"
 #include "paths.h"
 #include "rules.h"
 #include "writer.h"
+#include "xlsxout_internal.h"
+#include "xlsxsummary.h"
 
 #define WIDTH_MIN 8.0
 #define WIDTH_MAX 40.0 /* wider texts run into the next empty cell or are cut on screen; a page stays readable */
 #define EXCEL_MAX_COLS 16384
-
-enum { ST_NONE, ST_GOOD, ST_BAD, ST_WARN, ST_GREY };
-
-struct xlsxout {
-    lxw_workbook *wb;
-    lxw_worksheet **sheets;       /* Results, Results 2, … */
-    unsigned long *sheet_rows;    /* data rows written on each */
-    size_t nsheets;
-    char **header;                /* input columns, result columns, the local time */
-    size_t ninput, ncols;
-    double *width;
-    lxw_format *f_header, *f_datetime, *f_local, *f_bold, *f_wrap, *f_status[5];
-    lxw_format *f_left, *f_top, *f_dt_left; /* Summary: numbers and times under their headings */
-    lxw_format *f_amount[4];      /* #,##0 with 0..3 decimals, as the cell had them */
-    unsigned char *amount;        /* per input column: an amount-like name, numbers written as numbers */
-    unsigned long limit;
-    unsigned long rows;
-    unsigned long truncated, replaced;
-    unsigned long status[RS_COUNT];
-    unsigned long http[600], http_none, http_other;
-    int64_t first_ms, last_ms;    /* result_finished_at range, 0 = none yet */
-    char *buf;
-    size_t bufcap;
-    char *tmpdir;
-    char *path, *partial;         /* partial: the file being written, renamed to path at the end */
-    void (*notice)(void *ctx, const char *msg);
-    void *notice_ctx;
-    char err[256];
-};
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -134,10 +105,10 @@ static int looks_like_escape(const unsigned char *s, size_t len)
            is_hex(s[3]) && is_hex(s[4]) && is_hex(s[5]) && s[6] == '_';
 }
 
-typedef struct {
+struct text_info {
     int truncated, replaced;
     double width; /* characters on the longest line */
-} text_info;
+};
 
 static int buf_reserve(xlsxout *x, size_t need)
 {
@@ -205,7 +176,7 @@ static int sanitise(xlsxout *x, const char *s, size_t len, text_info *ti)
 
 /* ---- typed result cells -------------------------------------------------------- */
 
-static int status_kind(row_status s)
+int xlsx_status_kind(row_status s)
 {
     switch (s) {
     case RS_SENT: return ST_GOOD;
@@ -251,7 +222,7 @@ static int lxw_fail(xlsxout *x, lxw_error e, const char *what)
     return -1;
 }
 
-static int write_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *s,
+int xlsx_write_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *s,
                       size_t len, lxw_format *f, text_info *ti)
 {
     text_info local;
@@ -267,14 +238,14 @@ static int write_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, c
     return e == LXW_NO_ERROR ? 0 : lxw_fail(x, e, "writing a cell");
 }
 
-static int write_num(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, double v,
+int xlsx_write_num(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, double v,
                      lxw_format *f)
 {
     lxw_error e = worksheet_write_number(ws, r, c, v, f);
     return e == LXW_NO_ERROR ? 0 : lxw_fail(x, e, "writing a number");
 }
 
-static int write_time(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, int64_t ms, int local,
+int xlsx_write_time(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, int64_t ms, int local,
                       lxw_format *f)
 {
     lxw_datetime dt;
@@ -328,7 +299,7 @@ static int start_sheet(xlsxout *x)
     x->nsheets = k;
     worksheet_set_row(ws, 0, 30, NULL); /* two lines: the header wraps (rows are streamed: set first) */
     for (size_t c = 0; c < x->ncols; c++)
-        if (write_text(x, ws, 0, (lxw_col_t)c, x->header[c], strlen(x->header[c]), x->f_header,
+        if (xlsx_write_text(x, ws, 0, (lxw_col_t)c, x->header[c], strlen(x->header[c]), x->f_header,
                        NULL) < 0)
             return -1;
     /* Only <sheetData> is streamed in constant-memory mode; panes, filter, column widths
@@ -547,7 +518,7 @@ static int put_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, const 
                     lxw_format *f)
 {
     text_info ti;
-    int rc = write_text(x, ws, r, (lxw_col_t)c, s, len, f, &ti);
+    int rc = xlsx_write_text(x, ws, r, (lxw_col_t)c, s, len, f, &ti);
     if (ti.truncated && x->truncated++ == 0) {
         char msg[240], name[64];
         terminal_safe(x->header[c], name, sizeof name);
@@ -584,7 +555,7 @@ static int plain_decimal(const char *s, size_t len)
 static int put_number(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, long long v)
 {
     widen(x, c, digits(v) + 1);
-    return write_num(x, ws, r, (lxw_col_t)c, (double)v, NULL);
+    return xlsx_write_num(x, ws, r, (lxw_col_t)c, (double)v, NULL);
 }
 
 /* The outcome columns, from the typed job: formatted here and nowhere else. */
@@ -594,7 +565,7 @@ static int put_outcome(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, const job *j)
     const char *st = job_status_name(j->status);
     char ch[32];
     size_t chlen = rules_format_channels(j->channels, ch, sizeof ch);
-    int rc = put_text(x, ws, r, c + RC_STATUS, st, strlen(st), x->f_status[status_kind(j->status)]);
+    int rc = put_text(x, ws, r, c + RC_STATUS, st, strlen(st), x->f_status[xlsx_status_kind(j->status)]);
     if (j->http_status)
         rc |= put_number(x, ws, r, c + RC_HTTP, j->http_status);
     rc |= put_number(x, ws, r, c + RC_ATTEMPTS, j->attempts);
@@ -603,8 +574,8 @@ static int put_outcome(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, const job *j)
     if (j->latency_ms >= 0)
         rc |= put_number(x, ws, r, c + RC_LATENCY, j->latency_ms);
     if (j->finished_at_ms) {
-        rc |= write_time(x, ws, r, (lxw_col_t)(c + RC_FINISHED), j->finished_at_ms, 0, x->f_datetime);
-        rc |= write_time(x, ws, r, (lxw_col_t)(c + RC_LOCAL), j->finished_at_ms, 1, x->f_local);
+        rc |= xlsx_write_time(x, ws, r, (lxw_col_t)(c + RC_FINISHED), j->finished_at_ms, 0, x->f_datetime);
+        rc |= xlsx_write_time(x, ws, r, (lxw_col_t)(c + RC_LOCAL), j->finished_at_ms, 1, x->f_local);
         if (!x->first_ms || j->finished_at_ms < x->first_ms)
             x->first_ms = j->finished_at_ms;
         if (!x->last_ms || j->finished_at_ms > x->last_ms)
@@ -634,7 +605,7 @@ int xlsxout_row(xlsxout *x, const char *const *cells, const size_t *lens, const 
             char num[32];
             snprintf(num, sizeof num, "%.*s", (int)lens[c], s);
             widen(x, c, (double)lens[c] + 3);
-            if (write_num(x, ws, r, (lxw_col_t)c, strtod(num, NULL), x->f_amount[dec]) < 0)
+            if (xlsx_write_num(x, ws, r, (lxw_col_t)c, strtod(num, NULL), x->f_amount[dec]) < 0)
                 return -1;
         } else if (put_text(x, ws, r, c, s, cells[c] ? lens[c] : 0, NULL) < 0) {
             return -1;
@@ -654,246 +625,6 @@ int xlsxout_row(xlsxout *x, const char *const *cells, const size_t *lens, const 
     return 0;
 }
 
-/* ---- Summary sheet ------------------------------------------------------------- */
-
-const char *xlsxout_exit_meaning(int code)
-{
-    switch (code) {
-    case 0: return "done: every row sent, or nothing left to send";
-    case 1: return "finished, but some rows need attention";
-    case 2: return "stopped by an error (see the message on the terminal)";
-    case 3: return "aborted: the API rejected the key (401/403)";
-    case 4: return "stopped early by a limit (the API's quota, --daily-budget or --limit)";
-    case 130: return "interrupted";
-    default: return "ended with an unexpected status";
-    }
-}
-
-const char *xlsxout_exit_next_step(int code)
-{
-    switch (code) {
-    case 0: return "nothing to do";
-    case 1: return "see the failures: filter result_status for failed, invalid and unknown (or open "
-                   "the --failures file), fix them, and send only those rows";
-    case 2: return "fix the error, then run again (--resume continues a job that had started)";
-    case 3: return "fix the API key, then run again with --resume to send the rows not attempted";
-    case 4: return "run again with --resume (once the quota resets, or with a higher --daily-budget "
-                   "or --limit) to send the rows not attempted";
-    case 130: return "run the same command again with --resume to send the rows not attempted";
-    default: return "read the messages on the terminal";
-    }
-}
-
-typedef struct {
-    xlsxout *x;
-    lxw_worksheet *ws;
-    lxw_row_t r;
-    int rc;
-    double w[4]; /* the widest text of columns A..D, in characters: the widths at the end */
-} sheet;
-
-/* Texts longer than this wrap within their column on the Summary (its row made taller),
- * instead of running over the cells beside them. */
-#define SUMMARY_WRAP 45
-
-static size_t chars(const char *t)
-{
-    size_t n = 0;
-    for (; *t; t++)
-        n += ((unsigned char)*t & 0xc0) != 0x80;
-    return n;
-}
-
-static void put_cell(sheet *s, lxw_col_t c, const char *text, lxw_format *f)
-{
-    double w = (double)chars(text) * (f == s->x->f_bold ? 1.15 : 1.0) + 2;
-    double cap = f == s->x->f_wrap ? SUMMARY_WRAP + 2 : 90; /* wrapped: its column's width */
-    if (c < 4 && w > s->w[c])
-        s->w[c] = w > cap ? cap : w;
-    if (write_text(s->x, s->ws, s->r, c, text, strlen(text), f, NULL) < 0)
-        s->rc = -1;
-}
-
-static void put_num(sheet *s, lxw_col_t c, double v)
-{
-    if (c < 4 && s->w[c] < 10)
-        s->w[c] = 10;
-    if (write_num(s->x, s->ws, s->r, c, v, s->x->f_left) < 0)
-        s->rc = -1;
-}
-
-/* A label and its value; a long value wraps in column B, on a row as tall as it needs
- * (set before the row's first cell: rows are streamed). */
-static void put_pair(sheet *s, const char *label, const char *value)
-{
-    size_t n = chars(value);
-    lxw_format *f = NULL;
-    if (n > SUMMARY_WRAP) {
-        worksheet_set_row(s->ws, s->r, 15.0 * (double)((n + SUMMARY_WRAP - 11) / (SUMMARY_WRAP - 10)), NULL);
-        f = s->x->f_wrap;
-    }
-    put_cell(s, 0, label, f ? s->x->f_top : NULL);
-    put_cell(s, 1, value, f);
-    s->r++;
-}
-
-static void put_count(sheet *s, const char *label, lxw_format *f, unsigned long n)
-{
-    put_cell(s, 0, label, f);
-    put_num(s, 1, (double)n);
-    s->r++;
-}
-
-static void put_heading(sheet *s, const char *a, const char *b, const char *c, const char *d)
-{
-    if (s->r > 0)
-        s->r++; /* a blank row between sections */
-    put_cell(s, 0, a, s->x->f_bold);
-    put_cell(s, 1, b, s->x->f_bold);
-    if (c)
-        put_cell(s, 2, c, s->x->f_bold);
-    if (d)
-        put_cell(s, 3, d, s->x->f_bold);
-    s->r++;
-}
-
-/* A time in UTC (a date-time cell) and beside it in the local zone (text with its offset). */
-static void put_time(sheet *s, const char *label, int64_t ms)
-{
-    char local[64];
-    put_cell(s, 0, label, NULL);
-    if (write_time(s->x, s->ws, s->r, 1, ms, 0, s->x->f_dt_left) < 0)
-        s->rc = -1;
-    clock_format_local(ms, local, sizeof local);
-    put_cell(s, 2, local, NULL);
-    s->r++;
-}
-
-static void put_job(sheet *s, const xlsxout_end *end)
-{
-    xlsxout *x = s->x;
-    char zone[80] = "local time";
-    time_t now = time(NULL);
-    struct tm tm;
-    if (localtime_r(&now, &tm) && tm.tm_zone)
-        snprintf(zone, sizeof zone, "local time (%s)", tm.tm_zone);
-    put_heading(s, "Job", "", zone, NULL);
-    if (end) {
-        put_cell(s, 0, "exit status", NULL);
-        put_num(s, 1, end->exit_code);
-        put_cell(s, 2, xlsxout_exit_meaning(end->exit_code), x->f_status[end->exit_code == 0 ? ST_GOOD : ST_WARN]);
-        s->r++;
-        put_pair(s, "what to do next", xlsxout_exit_next_step(end->exit_code));
-        for (size_t i = 0; i < end->ninfo; i++)
-            put_pair(s, end->info[i].key ? end->info[i].key : "", end->info[i].value ? end->info[i].value : "");
-        if (end->shard_n > 1) {
-            char shard[64];
-            snprintf(shard, sizeof shard, "%u of %u (K = 0..%u)", end->shard_k, end->shard_n, end->shard_n - 1);
-            put_cell(s, 0, "shard", NULL);
-            put_cell(s, 1, shard, NULL);
-            s->r++;
-        }
-    }
-    put_count(s, "rows", NULL, x->rows);
-    put_count(s, "results sheets", NULL, x->nsheets);
-    if (x->first_ms) {
-        put_time(s, "first finished (UTC)", x->first_ms);
-        put_time(s, "last finished (UTC)", x->last_ms);
-    }
-    if (x->truncated)
-        put_count(s, "cells cut to 32,767 characters", NULL, x->truncated);
-    if (x->replaced)
-        put_count(s, "cells with unreadable text (shown as \xef\xbf\xbd)", NULL, x->replaced);
-}
-
-/* A stacked bar per channel: sent, and requested but not sent, from the channel table at
- * rows first..first+2 (0-based), placed to its right where no cell is. */
-static void put_channel_chart(sheet *s, lxw_row_t heading, lxw_row_t first)
-{
-    lxw_chart *ch = workbook_add_chart(s->x->wb, LXW_CHART_BAR_STACKED);
-    if (!ch) {
-        s->rc = -1;
-        return;
-    }
-    char cats[64], vals[64];
-    static const struct {
-        char col;
-        const char *name;
-        lxw_color_t colour;
-    } series[] = {{'B', "sent", 0x70AD47}, {'D', "not sent", 0xC00000}};
-    snprintf(cats, sizeof cats, "=Summary!$A$%u:$A$%u", first + 1, first + 3);
-    for (int i = 0; i < 2; i++) {
-        snprintf(vals, sizeof vals, "=Summary!$%c$%u:$%c$%u", series[i].col, first + 1, series[i].col, first + 3);
-        lxw_chart_series *se = chart_add_series(ch, cats, vals);
-        if (!se) {
-            s->rc = -1;
-            return;
-        }
-        chart_series_set_name(se, series[i].name);
-        lxw_chart_fill fill = {.color = series[i].colour};
-        chart_series_set_fill(se, &fill);
-    }
-    chart_title_set_name(ch, "Notifications per channel");
-    chart_axis_set_name(ch->x_axis, "notifications");
-    chart_legend_set_position(ch, LXW_CHART_LEGEND_BOTTOM);
-    lxw_chart_options at = {.x_offset = 10, .y_offset = 2, .x_scale = 1, .y_scale = 1};
-    if (worksheet_insert_chart_opt(s->ws, heading, 5, ch, &at) != LXW_NO_ERROR)
-        s->rc = -1;
-}
-
-static int write_summary(xlsxout *x, const xlsxout_end *end)
-{
-    sheet s = {x, workbook_add_worksheet(x->wb, "Summary"), 0, 0, {0}};
-    if (!s.ws) {
-        snprintf(x->err, sizeof x->err, "xlsx: cannot add the Summary sheet");
-        return -1;
-    }
-    worksheet_fit_to_pages(s.ws, 1, 0);
-    worksheet_set_landscape(s.ws);
-    put_job(&s, end);
-
-    /* Every status with its zero, so a glance shows nothing is missing. */
-    put_heading(&s, "result_status", "rows", NULL, NULL);
-    for (int st = RS_SENT; st < RS_COUNT; st++)
-        put_count(&s, job_status_name((row_status)st), x->f_status[status_kind((row_status)st)],
-                  x->status[st]);
-    if (x->status[RS_PENDING])
-        put_count(&s, "(no outcome)", NULL, x->status[RS_PENDING]);
-
-    if (end) {
-        /* As stderr counts them: of the rows sent or failed, channels sent of requested. */
-        put_heading(&s, "channel", "sent", "requested", "not sent");
-        lxw_row_t heading = s.r - 1, first = s.r;
-        for (int i = 0; i < 3; i++) {
-            put_cell(&s, 0, rules_channel_name(1u << i), NULL);
-            put_num(&s, 1, (double)end->channel_sent[i]);
-            put_num(&s, 2, (double)end->channel_requested[i]);
-            put_num(&s, 3, (double)(end->channel_requested[i] - end->channel_sent[i]));
-            s.r++;
-        }
-        put_channel_chart(&s, heading, first);
-    }
-
-    put_heading(&s, "result_http_status", "rows", NULL, NULL);
-    for (int code = 0; code < 600; code++) {
-        if (!x->http[code])
-            continue;
-        put_num(&s, 0, code);
-        put_num(&s, 1, (double)x->http[code]);
-        s.r++;
-    }
-    if (x->http_other)
-        put_count(&s, "(other values)", NULL, x->http_other);
-    if (x->http_none)
-        put_count(&s, "(none)", NULL, x->http_none);
-    /* Each column as wide as its widest text (long values wrap at SUMMARY_WRAP): no text
-     * runs over a cell beside it. */
-    static const double min_w[4] = {20, 12, 12, 10};
-    for (lxw_col_t c = 0; c < 4; c++)
-        worksheet_set_column(s.ws, c, c, s.w[c] > min_w[c] ? s.w[c] : min_w[c], NULL);
-    return s.rc;
-}
-
 int xlsxout_close(xlsxout *x, const xlsxout_end *end, char *err, size_t errlen)
 {
     int rc = x->err[0] ? -1 : 0; /* an earlier row failed: still write what we have */
@@ -905,7 +636,7 @@ int xlsxout_close(xlsxout *x, const xlsxout_end *end, char *err, size_t errlen)
             worksheet_set_column(ws, (lxw_col_t)c, (lxw_col_t)c, x->width[c], NULL);
         worksheet_autofilter(ws, 0, 0, (lxw_row_t)x->sheet_rows[k], (lxw_col_t)(x->ncols - 1));
     }
-    if (write_summary(x, end) < 0 && rc == 0) {
+    if (xlsxsummary_write(x, end) < 0 && rc == 0) {
         rc = -1;
         memcpy(first_err, x->err, sizeof first_err);
     }

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "columns.h"
 #include "request.h"
+#include "resume.h"
 
 /* 1 when the question must be asked: the input is a file, stdin and stderr are terminals,
  * and neither --yes nor --dry-run was given. Never asked without a terminal (cron). */
@@ -18,6 +19,11 @@ int confirm_needed(const config *cfg);
  * may still skip some, so these are at most what will be sent. 0, or -1 with err. */
 int confirm_count(const config *cfg, const columns *cols, const request_opts *ro, long *rows,
                   long channels[3], char *err, size_t errlen);
+/* The same for --resume, once rs is open: only the rows left to send, not those an
+ * earlier run of the job decided (its journal, or its finished results). rs NULL =
+ * confirm_count. */
+int confirm_count_left(const config *cfg, const columns *cols, const request_opts *ro, resume *rs, long *rows,
+                       long channels[3], char *err, size_t errlen);
 /* Writes "About to send N notifications (sms a, email b, whatsapp c) for M rows to
  * https://host — type yes to send: " to out and reads one line from in. 1 only for "yes"
  * (surrounding spaces ignored, lower case exactly); 0 for anything else, end of input, or

@@ -8,6 +8,7 @@
 #define OTTU_PROGRESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -20,7 +21,8 @@ typedef struct progress progress;
 
 progress *progress_new(progress_mode mode, unsigned long long input_size, summary *sum);
 void progress_free(progress *p);
-void progress_set_throttle(progress *p, throttle *t, queue *q);
+/* rate_limit: rows per second at most (-r), 0 = none: the ETA never assumes faster. */
+void progress_set_throttle(progress *p, throttle *t, queue *q, double rate_limit);
 void progress_row_read(progress *p, unsigned long long bytes_read);
 void progress_row_done(progress *p, row_status st);
 /* Redraws (rate-limited to a few times a second, or every 10 s when not a terminal);
@@ -29,6 +31,10 @@ void progress_draw(progress *p, int final);
 /* The last draw, once the exit status is known: after an interrupt (130) or a limit (4)
  * it adds how many rows were not sent and that --resume sends them. */
 void progress_finish(progress *p, int exit_code);
+/* The rate over the last 10 s of draws (rows done at now), and the ETA for total rows:
+ * -1 while less than 2 s were measured and there is no rate limit; never faster than the
+ * rate limit. Records a sample; the caller holds the drawing lock (tests call it alone). */
+void progress_rate(progress *p, int64_t now, long done, double *rate, long *eta_s, long total);
 /* For tests: draw to out instead of stderr, as a terminal of width columns when tty
  * (width 0 = ask the terminal), and enable drawing. */
 void progress_set_output(progress *p, FILE *out, int tty, int width);
@@ -40,6 +46,7 @@ typedef struct progress_view {
     double rate;          /* rows per second */
     long eta_s;           /* -1 = unknown */
     long sent, failed, invalid;
+    long unknown, skipped;  /* unknown: the answer was lost (may have been sent) */
     int throttled;        /* sending: the fields below mean something */
     size_t retrying;
     int degraded;         /* the API is failing: slowed down */

@@ -60,6 +60,8 @@ unsigned long long reader_size(const reader *r);
 /* 1 when the input is a regular file that can be opened and read again (not stdin, a FIFO,
  * a device): only then may the journal fingerprint it or --resume re-read it. */
 int reader_is_regular(const reader *r);
+/* Data rows read so far (the header not counted). */
+long reader_data_rows(const reader *r);
 void reader_close(reader *r);
 
 /* Removes the spreadsheet guard: a cell starting with ' followed by = + - @ tab or CR

@@ -35,6 +35,9 @@ typedef struct summary {
     _Atomic long requests, retries;
     _Atomic long lookups, lookup_retries; /* --verify: transaction GETs made (retries included) */
     long unverified;           /* --verify: rows sent without a lookup (no session_id; reader) */
+    /* every attempt's answer, retries included (the engine's workers): the HTTP line */
+    _Atomic long http_attempts[600];
+    _Atomic long http_no_answer;
     long lat[SUMMARY_LAT_BUCKETS];
     long lat_count;
     int64_t started_ns;
@@ -54,6 +57,8 @@ typedef struct summary {
 
 void summary_init(summary *s);
 void summary_add(summary *s, const job *j);
+/* One attempt's answer (status 0 = none: a timeout, a closed connection), from any thread. */
+void summary_attempt(summary *s, int status);
 /* Exit 4: by is "quota", "budget" or "limit"; resume_after_ms is UTC epoch ms, 0 = not known. */
 void summary_set_stop(summary *s, const char *by, int64_t resume_after_ms);
 /* The ledger in use (a path or a postgresql:// URL: its password and query are left out),
@@ -70,9 +75,12 @@ double summary_elapsed_s(const summary *s);
 /* The most frequent failure reasons, most frequent first (ties: first seen first); fills
  * at most max pointers into s and returns how many. */
 int summary_top_reasons(const summary *s, const summary_reason **out, int max);
-/* Pure: a result_detail with its row-specific parts (numbers, order numbers, quoted values,
- * e-mail addresses) replaced, so equal causes group. "HTTP 404" keeps its status. */
-size_t summary_reason_key(const char *detail, char *out, size_t size);
+/* Pure: a result_detail with what identifies a customer replaced, so equal causes group:
+ * the row's identifier ident (NULL: none) wherever it appears, e-mail addresses, phone
+ * numbers, long numbers and long hex/UUID-like tokens, quoted values. Counts, durations,
+ * HTTP statuses and names such as windows-1256 stay: they are the message. Shortened at a
+ * word with "…" to fit size, never inside a UTF-8 sequence. */
+size_t summary_reason_key(const char *detail, const char *ident, char *out, size_t size);
 /* Human summary (stderr). */
 void summary_print(const summary *s, FILE *out, const char *output, const char *failures, int exit_code);
 /* Machine summary. Returns 0 or -1. */

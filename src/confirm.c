@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dedupe.h"
+#include "journal.h"
 #include "reader.h"
 #include "rules.h"
 
@@ -22,20 +23,51 @@ int confirm_needed(const config *cfg)
 int confirm_count(const config *cfg, const columns *cols, const request_opts *ro, long *rows,
                   long channels[3], char *err, size_t errlen)
 {
+    return confirm_count_left(cfg, cols, ro, NULL, rows, channels, err, errlen);
+}
+
+/* 1 when --resume keeps the row as an earlier run decided it (resume_row's rule): it is
+ * not sent again and the question must not count it. */
+static int kept_by_journal(resume *rs, long rowno)
+{
+    if (!rs || !rs->jn || rs->jn_new)
+        return 0;
+    job j;
+    memset(&j, 0, sizeof j);
+    journal_row_state st = journal_lookup(rs->jn, rowno, &j);
+    if (st == JR_DECIDED)
+        return !(j.status == RS_UNKNOWN && rs->cfg->resend_unknown);
+    return st == JR_BEGUN && !rs->cfg->resend_unknown;
+}
+
+static int kept_by_results(const resume *rs, const record *old)
+{
+    row_status st = job_status_from_name(record_field(old, rs->old_first_result));
+    return !(st == RS_PENDING || st == RS_NOT_ATTEMPTED || (st == RS_UNKNOWN && rs->cfg->resend_unknown));
+}
+
+int confirm_count_left(const config *cfg, const columns *cols, const request_opts *ro, resume *rs, long *rows,
+                       long channels[3], char *err, size_t errlen)
+{
     *rows = 0;
     channels[0] = channels[1] = channels[2] = 0;
     reader *in = reader_open(cfg->input, cfg->delimiter, cfg->encoding, err, errlen);
     if (!in)
         return -1;
+    /* A finished job's results, read along (one row per row of this shard, checked by resume_open). */
+    reader *old = rs && rs->old ? reader_open(cfg->output, ',', NULL, err, errlen) : NULL;
     dedupe *seen = dedupe_new();
-    record rec;
+    record rec, oldrec;
     request req;
     record_init(&rec);
+    record_init(&oldrec);
     request_init(&req);
-    int rc = seen ? 0 : -1, got;
+    int rc = seen && (old || !(rs && rs->old)) ? 0 : -1, got;
     if (!seen)
         snprintf(err, errlen, "out of memory");
     if (rc == 0 && (got = reader_next(in, &rec, err, errlen)) <= 0) /* the header */
+        rc = -1;
+    if (rc == 0 && old && reader_next(old, &oldrec, err, errlen) != 1)
         rc = -1;
     while (rc == 0 && (got = reader_next(in, &rec, err, errlen)) == 1) {
         if (request_build(cols, &rec, ro, 0, &req) < 0) {
@@ -43,15 +75,24 @@ int confirm_count(const config *cfg, const columns *cols, const request_opts *ro
             rc = -1;
             break;
         }
-        if (!req.valid)
-            continue;
         if (cfg->shard_n > 1 && rules_fnv1a64(req.ident, strlen(req.ident)) % cfg->shard_n != cfg->shard_k)
+            continue;
+        int kept = 0;
+        if (old) {
+            if (reader_next(old, &oldrec, err, errlen) != 1 || oldrec.n <= rs->old_first_result) {
+                snprintf(err, errlen, "--resume: %s has fewer rows than %s", cfg->output, cfg->input);
+                rc = -1;
+                break;
+            }
+            kept = kept_by_results(rs, &oldrec);
+        }
+        if (!req.valid)
             continue;
         long first = dedupe_check(seen, req.fingerprint, rec.rowno);
         if (first < 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
-        } else if (first == 0) {
+        } else if (first == 0 && !kept && !kept_by_journal(rs, rec.rowno)) {
             (*rows)++;
             for (int i = 0; i < 3; i++)
                 channels[i] += (req.channels >> i) & 1u;
@@ -60,9 +101,11 @@ int confirm_count(const config *cfg, const columns *cols, const request_opts *ro
     if (rc == 0 && got < 0)
         rc = -1;
     record_free(&rec);
+    record_free(&oldrec);
     request_free(&req);
     dedupe_free(seen);
     reader_close(in);
+    reader_close(old);
     return rc;
 }
 

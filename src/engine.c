@@ -491,6 +491,7 @@ static void attempt_async(engine *e, http_client *slot, job *j)
 static void attempt_end(engine *e, job *j, http_result *res, uint64_t *rng)
 {
     scrub_answer(e, res);
+    summary_attempt(e->o.sum, res->status); /* the summary's HTTP line counts every attempt */
     if (res->status)
         j->http_status = res->status;
     if (config_error(e, j, res)) {

@@ -61,6 +61,11 @@ static int url_parts(const char *base, int *https, char *host, size_t hostlen, c
     CURLU *u = curl_url();
     char *scheme = NULL, *h = NULL;
     int rc = -1;
+    if (!strstr(base, "://")) {
+        /* merchant.ottu.net: what was meant is nearly always the HTTPS site */
+        snprintf(err, errlen, "--base-url %.200s has no scheme: did you mean https://%.200s ?", base, base);
+        goto out;
+    }
     if (!u || curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK) {
         snprintf(err, errlen, "--base-url is not a URL (e.g. https://merchant.ottu.net)");
         goto out;

@@ -38,9 +38,14 @@ joblock *joblock_acquire(const char *output, char *err, size_t errlen)
     }
     int tries;
     for (tries = 0; tries < 100; tries++) {
-        int fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        /* never through a link planted there: the lock is truncated and written */
+        int fd = open(l->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
-            snprintf(err, errlen, "cannot create the job lock %s: %s", l->path, strerror(errno));
+            if (errno == ELOOP)
+                snprintf(err, errlen, "the job lock %s is a symbolic link: refused (remove it; ottu-resend "
+                                      "creates it itself)", l->path);
+            else
+                snprintf(err, errlen, "cannot create the job lock %s: %s", l->path, strerror(errno));
             break;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

@@ -271,7 +271,7 @@ static void scan_row(int c, void *data)
 
 journal *journal_resume(const char *path, journal_header *h, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+    int fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open journal %s: %s", path, strerror(errno));
         return NULL;

@@ -126,14 +126,15 @@ static int open_input(pipeline *c, char *err, size_t errlen)
 
 /* At a terminal, nothing stands between a typo and 50,000 real SMS but this question:
  * validate the whole input first, then ask (never under cron, in a dry run or with --yes).
- * Asked before any journal or output exists, so "no" leaves nothing behind. */
+ * Asked before any journal or output exists, so "no" leaves nothing behind; on --resume
+ * once the journal is read, to count only the rows left (a "no" keeps the journal). */
 static int confirm(pipeline *c, char *err, size_t errlen)
 {
     const config *cfg = c->cfg;
     long rows, ch[3];
     if (!confirm_needed(cfg))
         return 0;
-    if (confirm_count(cfg, &c->cols, &c->ropts, &rows, ch, err, errlen) < 0)
+    if (confirm_count_left(cfg, &c->cols, &c->ropts, cfg->resume ? &c->rs : NULL, &rows, ch, err, errlen) < 0)
         return -1;
     if (rows > 0 && !confirm_send(stdin, stderr, rows, ch, cfg->base_url)) {
         snprintf(err, errlen, "not confirmed: nothing sent (--yes sends without asking)");
@@ -190,7 +191,7 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    progress_set_throttle(c->prog, c->thr, c->q);
+    progress_set_throttle(c->prog, c->thr, c->q, cfg->rate);
     engine_opts eo = {.http = c->http, .thr = c->thr, .q = c->q, .ro = c->ro, .jn = c->rs.jn, .sum = &c->sum,
                       .workers = cfg->concurrency, .max_attempts = cfg->max_attempts,
                       .backoff_base_ms = cfg->backoff_base_ms, .backoff_max_ms = cfg->backoff_max_ms,
@@ -401,6 +402,10 @@ static exit_status finish(pipeline *c, int read_rc, char *err, size_t errlen)
                               "failed (see --failures); after fixing the key, --resume sends the rows not attempted");
     if (why.storage_failed)
         return code;
+    if (reader_data_rows(c->in) == 0 && !why.storage_failed)
+        /* a nightly query that found nothing: say so, rather than "0 rows" alone */
+        log_msg(LOG_QUIET, 0, "%s has a header and no rows: nothing to send",
+                strcmp(cfg->input, "-") ? cfg->input : "standard input");
     if (cfg->verbosity > 0 || code != EXIT_DONE)
         summary_print(&c->sum, stderr, cfg->output, cfg->failures, code);
     char e2[512];
@@ -449,10 +454,11 @@ static void block_signals(void)
 /* Everything that can be refused before a row is sent (exit 2). */
 static int setup(pipeline *c, char *err, size_t errlen)
 {
-    if (check_config(c->cfg, err, errlen) < 0 || open_input(c, err, errlen) < 0 || confirm(c, err, errlen) < 0)
+    int resuming = c->cfg->resume;
+    if (check_config(c->cfg, err, errlen) < 0 || open_input(c, err, errlen) < 0 || (!resuming && confirm(c, err, errlen) < 0))
         return -1;
     block_signals();
-    if (open_state(c, err, errlen) < 0 || stage_write_open(c, err, errlen) < 0)
+    if (open_state(c, err, errlen) < 0 || (resuming && confirm(c, err, errlen) < 0) || stage_write_open(c, err, errlen) < 0)
         return -1;
     if (build_pipeline(c, err, errlen) < 0)
         return -1;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "paths.h"
 #include "rules.h"
 
 #define SUCCESS_FAMILY "ottu_resend_last_success_timestamp_seconds"
@@ -54,7 +55,9 @@ static void family(FILE *f, const char *name, const char *help)
 
 static void sample_start(FILE *f, const char *name, const char *jobname)
 {
-    fprintf(f, "%s{job=\"", name);
+    /* job_name, not job: a scrape sets job and instance itself (honor_labels is off by
+     * default) and would rename ours to exported_job. */
+    fprintf(f, "%s{job_name=\"", name);
     metrics_put_label(f, jobname);
     fputc('"', f);
 }
@@ -69,12 +72,12 @@ int metrics_format(FILE *f, const summary *s, const char *jobname, int exit_code
         sample_start(f, "ottu_resend_rows", jobname);
         fprintf(f, ",status=\"%s\"} %ld\n", job_status_name((row_status)i), s->status[i]);
     }
-    family(f, "ottu_resend_requests_total",
+    family(f, "ottu_resend_requests",
            "Notification requests started in the last run, answered or not (the preflight excluded).");
-    sample_start(f, "ottu_resend_requests_total", jobname);
+    sample_start(f, "ottu_resend_requests", jobname);
     fprintf(f, "} %ld\n", atomic_load(&s->requests));
-    family(f, "ottu_resend_retries_total", "Requests of the last run that were retries.");
-    sample_start(f, "ottu_resend_retries_total", jobname);
+    family(f, "ottu_resend_retries", "Requests of the last run that were retries.");
+    sample_start(f, "ottu_resend_retries", jobname);
     fprintf(f, "} %ld\n", atomic_load(&s->retries));
     family(f, "ottu_resend_channel_rows", "Rows of the last run per channel: confirmed sent, or failed.");
     for (int i = 0; i < 3; i++) {
@@ -143,16 +146,13 @@ int metrics_write(const char *path, const summary *s, const char *jobname, const
     double success = exit_code == 0 || exit_code == 1 ? (double)now / 1000.0 : previous_success(path, jobname);
     /* The temporary name does not end in .prom, so the collector skips it. */
     char *tmp = NULL;
-    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-        snprintf(err, errlen, "--metrics-file %s: out of memory", path);
-        return -1;
-    }
-    int fd = mkstemp(tmp);
+    int fd = paths_temp_beside(path, 0644, &tmp);
     FILE *f = NULL;
     const char *step = "create a temporary file for";
     if (fd < 0)
         goto fail;
-    /* node_exporter runs as its own user: the file must be readable by others. */
+    /* node_exporter runs as its own user: the file must be readable by others, whatever
+     * the umask (a service's UMask=0077). */
     step = "write";
     if (fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w")))
         goto fail;

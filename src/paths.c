@@ -1,13 +1,15 @@
 /* paths — the files one job reads and writes: none may be another, and the summary must
- * be writable before anything is sent. */
+ * be writable before anything is sent (and the metrics' folder). */
 #include "paths.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "writer.h"
 
@@ -67,13 +69,74 @@ int paths_check(const config *cfg, char *err, size_t errlen)
         }
     }
     if (cfg->summary_json && strcmp(cfg->summary_json, "-") != 0) {
-        FILE *f = fopen(cfg->summary_json, "a");
-        if (!f) {
-            snprintf(err, errlen, "cannot write --summary-json %s: %s", cfg->summary_json, strerror(errno));
+        if (writer_is_stream(cfg->summary_json)) {
+            FILE *f = fopen(cfg->summary_json, "a");
+            if (!f) {
+                snprintf(err, errlen, "cannot write --summary-json %s: %s", cfg->summary_json, strerror(errno));
+                return -1;
+            }
+            fclose(f);
+        } else if (paths_check_beside("--summary-json", cfg->summary_json, err, errlen) < 0) {
             return -1;
         }
-        fclose(f);
     }
+    if (cfg->metrics_file && paths_check_beside("--metrics-file", cfg->metrics_file, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+int paths_temp_beside(const char *path, mode_t mode, char **tmp)
+{
+    if (asprintf(tmp, "%s.tmp.XXXXXX", path) < 0) {
+        *tmp = NULL;
+        errno = ENOMEM;
+        return -1;
+    }
+    /* mkostemp opens with O_CREAT | O_EXCL: an existing name, a link included, is never opened. */
+    int fd = mkostemp(*tmp, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        free(*tmp);
+        *tmp = NULL;
+        errno = e;
+        return -1;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, mode & ~mask) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(*tmp);
+        free(*tmp);
+        *tmp = NULL;
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int paths_check_beside(const char *opt, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s %s is a folder, not a file", opt, path);
+        return -1;
+    }
+    /* What the end of the run does: a temporary beside PATH, renamed over it. A folder this
+     * user cannot write (a root-owned textfile folder) is found now, not after the run. */
+    char *tmp;
+    int fd = paths_temp_beside(path, 0600, &tmp);
+    if (fd < 0) {
+        int e = errno;
+        char *copy = strdup(path);
+        snprintf(err, errlen, "cannot write %s %s: cannot create a file in %s: %s", opt, path,
+                 copy ? dirname(copy) : "its folder", strerror(e));
+        free(copy);
+        return -1;
+    }
+    close(fd);
+    unlink(tmp);
+    free(tmp);
     return 0;
 }
 

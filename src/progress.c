@@ -11,17 +11,31 @@
 
 #include "log.h"
 
+/* Rate window: 10 s back; no estimate from less than 2 s of it. */
+#define RATE_SAMPLES 64
+#define RATE_WINDOW_NS 10000000000LL
+#define RATE_MIN_NS 2000000000LL
+#define SAMPLE_EVERY_NS 250000000LL
+
 struct progress {
     int enabled, tty;
     FILE *out;
     int width; /* fixed width for tests, 0 = ask the terminal */
     unsigned long long size;
     _Atomic unsigned long long bytes;
-    atomic_long read, done, sent, failed, invalid, not_attempted, other;
+    atomic_long read, done, sent, failed, invalid, unknown, skipped, not_attempted, other;
     summary *sum;
     throttle *thr;
     queue *q;
+    double limit; /* rows per second at most (the rate limit), 0 = none */
     int64_t start_ns;
+    /* Rows done at recent draws (under mu): the rate is measured over the last seconds,
+     * not since the start, when rows kept by --resume or skipped end in a burst. */
+    struct {
+        int64_t t;
+        long done;
+    } ring[RATE_SAMPLES];
+    int nsamples, head;
     /* The watcher draws while any thread may log: mu keeps the line and the log's
      * clearing of it apart, and guards the fields below. */
     pthread_mutex_t mu;
@@ -90,10 +104,11 @@ void progress_free(progress *p)
     free(p);
 }
 
-void progress_set_throttle(progress *p, throttle *t, queue *q)
+void progress_set_throttle(progress *p, throttle *t, queue *q, double rate_limit)
 {
     p->thr = t;
     p->q = q;
+    p->limit = rate_limit > 0 ? rate_limit : 0;
 }
 
 void progress_row_read(progress *p, unsigned long long bytes)
@@ -111,6 +126,10 @@ void progress_row_done(progress *p, row_status st)
         atomic_fetch_add(&p->failed, 1);
     else if (st == RS_INVALID)
         atomic_fetch_add(&p->invalid, 1);
+    else if (st == RS_UNKNOWN)
+        atomic_fetch_add(&p->unknown, 1);
+    else if (st == RS_SKIPPED)
+        atomic_fetch_add(&p->skipped, 1);
     else if (st == RS_NOT_ATTEMPTED)
         atomic_fetch_add(&p->not_attempted, 1);
     else
@@ -147,26 +166,36 @@ static int format_level(const progress_view *v, int level, char *buf, size_t siz
             snprintf(state, sizeof state, level == 0 ? " [paused %lds by the API]" : level == 1 ? " [paused %lds]" : " [paused]",
                      v->paused_s);
     }
+    /* unknown: the request may have reached the customer; shown as it happens. */
+    char more[64] = "";
     switch (level) {
     case 0: {
         char retry[32] = "";
         if (v->throttled)
             snprintf(retry, sizeof retry, ", retrying %zu", v->retrying);
-        return snprintf(buf, size, "progress: %ld/%s rows, %.1f rows/s%s%s, sent %ld failed %ld invalid %ld%s%s", v->done, tot,
-                        v->rate, eta[0] ? ", ETA " : "", eta, v->sent, v->failed, v->invalid, retry, state);
+        if (v->skipped)
+            snprintf(more, sizeof more, " skipped %ld", v->skipped);
+        return snprintf(buf, size, "progress: %ld/%s rows, %.1f rows/s%s%s, sent %ld failed %ld unknown %ld invalid %ld%s%s%s",
+                        v->done, tot, v->rate, eta[0] ? ", ETA " : "", eta, v->sent, v->failed, v->unknown, v->invalid,
+                        more, retry, state);
     }
     case 1: {
         char retry[32] = "";
         if (v->throttled && v->retrying)
             snprintf(retry, sizeof retry, " retry %zu", v->retrying);
-        return snprintf(buf, size, "%ld/%s %.1f/s%s%s ok %ld fail %ld inv %ld%s%s", v->done, tot, v->rate,
-                        eta[0] ? " ETA " : "", eta, v->sent, v->failed, v->invalid, retry, state);
+        int n = v->unknown ? snprintf(more, sizeof more, " unk %ld", v->unknown) : 0;
+        if (v->skipped)
+            snprintf(more + n, sizeof more - (size_t)n, " skip %ld", v->skipped);
+        return snprintf(buf, size, "%ld/%s %.1f/s%s%s ok %ld fail %ld%s inv %ld%s%s", v->done, tot, v->rate,
+                        eta[0] ? " ETA " : "", eta, v->sent, v->failed, more, v->invalid, retry, state);
     }
     default: {
         char fail[32] = "";
         if (v->failed)
             snprintf(fail, sizeof fail, " fail %ld", v->failed);
-        return snprintf(buf, size, "%ld/%s%s%s%s%s", v->done, tot, eta[0] ? " ETA " : "", eta, fail, state);
+        if (v->unknown)
+            snprintf(more, sizeof more, " unk %ld", v->unknown);
+        return snprintf(buf, size, "%ld/%s%s%s%s%s%s", v->done, tot, eta[0] ? " ETA " : "", eta, fail, more, state);
     }
     }
 }
@@ -199,10 +228,47 @@ size_t progress_format(const progress_view *v, int width, char *buf, size_t size
 
 /* ---- drawing ---- */
 
+void progress_rate(progress *p, int64_t now, long done, double *rate, long *eta_s, long total)
+{
+    if (p->nsamples == 0 || now - p->ring[p->head].t >= SAMPLE_EVERY_NS) {
+        if (p->nsamples == 0) {
+            p->ring[0].t = p->start_ns;
+            p->ring[0].done = 0;
+            p->nsamples = 1;
+        }
+        p->head = (p->head + 1) % RATE_SAMPLES;
+        p->ring[p->head].t = now;
+        p->ring[p->head].done = done;
+        if (p->nsamples < RATE_SAMPLES)
+            p->nsamples++;
+    }
+    /* The newest sample at least a window old, else the oldest one kept. */
+    int base = (p->head - p->nsamples + 1 + RATE_SAMPLES) % RATE_SAMPLES;
+    for (int k = 0; k < p->nsamples; k++) {
+        int i = (p->head - k + RATE_SAMPLES) % RATE_SAMPLES;
+        if (now - p->ring[i].t >= RATE_WINDOW_NS) {
+            base = i;
+            break;
+        }
+    }
+    int64_t span = now - p->ring[base].t;
+    double r = span > 0 ? (double)(done - p->ring[base].done) * 1e9 / (double)span : 0;
+    *rate = r;
+    *eta_s = -1;
+    if (total <= done)
+        return;
+    /* Never faster than the rate limit; no estimate from less than 2 s of data, except
+     * the rate limit's own (the rows left cannot go faster). */
+    double est = span >= RATE_MIN_NS ? r : 0;
+    if (p->limit > 0 && (est <= 0 || est > p->limit))
+        est = p->limit;
+    if (est > 0)
+        *eta_s = (long)((double)(total - done) / est + 0.5);
+}
+
 static void take_view(progress *p, int64_t now, progress_view *v)
 {
     memset(v, 0, sizeof *v);
-    double el = (double)(now - p->start_ns) / 1e9;
     long rd = atomic_load(&p->read);
     unsigned long long bytes = atomic_load(&p->bytes);
     v->done = atomic_load(&p->done);
@@ -212,9 +278,10 @@ static void take_view(progress *p, int64_t now, progress_view *v)
         v->total = (long)((double)rd * (double)p->size / (double)bytes);
         v->estimated = 1;
     }
-    v->rate = el > 0 ? (double)v->done / el : 0;
-    v->eta_s = v->total > v->done && v->rate > 0 ? (long)((double)(v->total - v->done) / v->rate) : -1;
+    progress_rate(p, now, v->done, &v->rate, &v->eta_s, v->total);
     v->sent = atomic_load(&p->sent);
+    v->unknown = atomic_load(&p->unknown);
+    v->skipped = atomic_load(&p->skipped);
     v->failed = atomic_load(&p->failed);
     v->invalid = atomic_load(&p->invalid);
     if (p->thr) {

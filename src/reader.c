@@ -458,6 +458,28 @@ static int is_workbook(const char *p, size_t n, const char **kind)
     return 0;
 }
 
+/* A compressed file or a document, by its first bytes: not text at all, so no encoding
+ * could read it. */
+static const char *binary_kind(const char *p, size_t n)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *kind;
+    } known[] = {
+        {"\x1f\x8b", 2, "gzip-compressed data: gunzip it first"},
+        {"BZh", 3, "bzip2-compressed data: bunzip2 it first"},
+        {"\xfd" "7zXZ\x00", 6, "xz-compressed data: unxz it first"},
+        {"\x28\xb5\x2f\xfd", 4, "zstd-compressed data: unzstd it first"},
+        {"7z\xbc\xaf\x27\x1c", 6, "a 7-Zip archive: extract the CSV file first"},
+        {"%PDF-", 5, "a PDF document: export the data as CSV instead"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (n >= known[i].len && memcmp(p, known[i].magic, known[i].len) == 0)
+            return known[i].kind;
+    return NULL;
+}
+
 /* Takes the input's encoding from a byte order mark or --encoding; sets up conversion. */
 static int pick_encoding(reader *r, char *err, size_t errlen)
 {
@@ -512,6 +534,20 @@ static int start(reader *r, char *err, size_t errlen)
                               "with File > Save As > \"CSV UTF-8 (Comma delimited) (*.csv)\", in LibreOffice with File "
                               "> Save As > \"Text CSV (.csv)\" and character set \"Unicode (UTF-8)\"; then give the "
                               ".csv file", r->label, kind);
+        return -1;
+    }
+    const char *bin = binary_kind(r->buf + r->pos, r->end - r->pos);
+    size_t bomlen, head = r->end - r->pos;
+    const char *nl = memchr(r->buf + r->pos, '\n', head);
+    if (nl)
+        head = (size_t)(nl - (r->buf + r->pos));
+    /* NUL in the header: no CSV text has one there (a stray NUL in a row only makes that row invalid) */
+    if (!bin && !r->encoding && !encoding_from_bom((const unsigned char *)r->buf + r->pos, r->end - r->pos, &bomlen) &&
+        memchr(r->buf + r->pos, '\0', head))
+        bin = "NUL bytes: a binary file, or UTF-16 text without a byte order mark (then give --encoding "
+              "UTF-16LE)";
+    if (bin) {
+        snprintf(err, errlen, "%s is not CSV text (looks like %s)", r->label, bin);
         return -1;
     }
     int full = r->end - r->pos == CHUNK;
@@ -791,6 +827,8 @@ unsigned long long reader_bytes(const reader *r)
 }
 unsigned long long reader_size(const reader *r) { return r->size; }
 int reader_is_regular(const reader *r) { return r->regular; }
+
+long reader_data_rows(const reader *r) { return r->rows > 0 ? r->rows - 1 : 0; }
 
 void reader_close(reader *r)
 {

@@ -2,6 +2,7 @@
  * result file of a finished one (verified against the input before anything is sent). */
 #include "resume.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,11 @@ static void job_file_write(const char *output, const journal_header *h, int done
     char path[4096], tmp[4200];
     job_file_path(output, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    unlink(tmp); /* a leftover, or a link planted there: O_EXCL below never follows one */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
     if (!f)
         return; /* only --resend-unknown after the job ended needs it: then it is a new job */
     int ok = fprintf(f, "%s %s %llu %s\n", h->job_id, h->input_fp, h->input_size, done ? "done" : "open") > 0;

@@ -5,9 +5,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "request.h"
+#include "paths.h"
 #include "rules.h"
+#include "writer.h"
 
 void summary_init(summary *s)
 {
@@ -56,12 +59,46 @@ static int is_sep(unsigned char c)
     return c <= ' ' || c == 0x7f || strchr(",;:()[]{}=<>", c) != NULL;
 }
 
-static int token_is_specific(const char *t, size_t n)
+/* What a token of a reason says about one customer: an e-mail address, a phone number,
+ * an identifier (an order number, a session id) -- masked so that rows group -- or
+ * nothing (a word, an HTTP status, a count, a duration): kept, it is the message. */
+typedef enum { TK_KEEP, TK_EMAIL, TK_PHONE, TK_ID } token_kind;
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+static token_kind classify(const char *t, size_t n)
 {
+    size_t digits = 0, run = 0, maxrun = 0, dots = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] == '@')
+            return TK_EMAIL;
+        if (is_digit(t[i])) {
+            digits++;
+            maxrun = ++run > maxrun ? run : maxrun;
+        } else {
+            run = 0;
+            dots += t[i] == '.';
+        }
+    }
+    if (!digits)
+        return TK_KEEP;
+    size_t lead = t[0] == '+';
+    size_t spaces = 0;
     for (size_t i = 0; i < n; i++)
-        if ((t[i] >= '0' && t[i] <= '9') || t[i] == '@')
-            return 1;
-    return 0;
+        spaces += t[i] == ' ';
+    if (lead + digits + spaces == n) /* +965 5555 1234, 96555551234, 2048 */
+        return (lead && digits >= 6) || digits >= 8 ? TK_PHONE : digits >= 6 ? TK_ID : TK_KEEP;
+    size_t k = 0;
+    while (k < n && is_digit(t[k]))
+        k++;
+    int unit = k > 0 && k <= 5 && n - k <= 3;
+    for (size_t i = k; unit && i < n; i++)
+        unit = is_alpha(t[i]);
+    if (unit || digits + dots == n) /* 30s, 120ms, 5xx; 1.5, 1.1. */
+        return digits <= 5 ? TK_KEEP : TK_ID;
+    /* a session id, a UUID: long, many digits; windows-1256, U+0001, HTTP/1.1 stay */
+    return n >= 16 && digits >= 4 ? TK_ID : TK_KEEP;
 }
 
 /* Appends what fits, keeping room for the NUL. */
@@ -73,23 +110,63 @@ static size_t put(char *out, size_t size, size_t n, const char *s, size_t len)
     return n + len;
 }
 
-size_t summary_reason_key(const char *detail, char *out, size_t size)
+/* Bytes of s[0..n) that end on a UTF-8 character boundary. */
+static size_t utf8_floor(const char *s, size_t n)
 {
+    size_t lead = n;
+    while (lead && ((unsigned char)s[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (lead && (unsigned char)s[lead - 1] >= 0xc0) {
+        unsigned char c = (unsigned char)s[lead - 1];
+        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (n - (lead - 1) < need)
+            return lead - 1;
+    }
+    return n;
+}
+
+/* Shortens s (n bytes) to fit size with "…": at the last word boundary that fits, never
+ * inside a word (unless one word fills it all) nor a UTF-8 sequence. */
+static size_t shorten(char *s, size_t n, size_t size)
+{
+    static const char ell[] = "\xe2\x80\xa6";
+    if (n < size)
+        return n;
+    size_t room = size > sizeof ell ? size - sizeof ell : 0; /* bytes before the "…" and the NUL */
+    size_t cut = room;
+    while (cut > 0 && s[cut] != ' ')
+        cut--;
+    if (cut < room / 2)
+        cut = utf8_floor(s, room); /* one very long word: cut it, on a character */
+    while (cut > 0 && (s[cut - 1] == ' ' || s[cut - 1] == ',' || s[cut - 1] == ';' || s[cut - 1] == ':'))
+        cut--;
+    if (size < sizeof ell) {
+        cut = utf8_floor(s, size - 1);
+        s[cut] = '\0';
+        return cut;
+    }
+    memcpy(s + cut, ell, sizeof ell);
+    return cut + sizeof ell - 1;
+}
+
+size_t summary_reason_key(const char *detail, const char *ident, char *out, size_t size)
+{
+    size_t identlen = ident ? strlen(ident) : 0;
+    /* built whole first, then shortened at a word */
+    char full[2048];
     size_t n = 0;
-    const char *prev = NULL; /* the previous token, to keep the code after "HTTP" */
-    size_t prevlen = 0;
     const char *p = detail ? detail : "";
     if (!size)
         return 0;
-    while (*p) {
+    while (*p && n < sizeof full - 8) {
         unsigned char c = (unsigned char)*p;
         if (is_sep(c)) {
             /* one space for a run of blanks and controls; other separators kept */
             if (c <= ' ' || c == 0x7f) {
-                if (n && out[n - 1] != ' ')
-                    n = put(out, size, n, " ", 1);
+                if (n && full[n - 1] != ' ')
+                    n = put(full, sizeof full, n, " ", 1);
             } else {
-                n = put(out, size, n, p, 1);
+                n = put(full, sizeof full, n, p, 1);
             }
             p++;
             continue;
@@ -97,37 +174,39 @@ size_t summary_reason_key(const char *detail, char *out, size_t size)
         if (c == '"' || (c == '\'' && (p == detail || is_sep((unsigned char)p[-1])))) {
             const char *end = strchr(p + 1, (char)c);
             if (end) {
-                n = put(out, size, n, c == '"' ? "\"…\"" : "'…'", 5); /* 5 bytes: … is 3 */
+                n = put(full, sizeof full, n, c == '"' ? "\"…\"" : "'…'", 5); /* 5 bytes: … is 3 */
                 p = end + 1;
-                prev = NULL;
                 continue;
             }
+        }
+        if (identlen && strncmp(p, ident, identlen) == 0) { /* the row's order number or session id */
+            n = put(full, sizeof full, n, "<id>", 4);
+            p += identlen;
+            continue;
         }
         size_t len = 0;
         while (p[len] && !is_sep((unsigned char)p[len]))
             len++;
-        int keep_status = prev && prevlen == 4 && memcmp(prev, "HTTP", 4) == 0 && len == 3 &&
-                          strspn(p, "0123456789") >= 3;
-        if (token_is_specific(p, len) && !keep_status)
-            n = put(out, size, n, "N", 1);
-        else
-            n = put(out, size, n, p, len);
-        prev = p;
-        prevlen = len;
+        /* a phone number written in groups: +965 5555 1234 is one token */
+        if (p[0] == '+' && len > 1 && strspn(p + 1, "0123456789") == len - 1)
+            while (p[len] == ' ' && is_digit(p[len + 1])) {
+                len++;
+                while (is_digit(p[len]))
+                    len++;
+            }
+        switch (classify(p, len)) {
+        case TK_EMAIL: n = put(full, sizeof full, n, "<email>", 7); break;
+        case TK_PHONE: n = put(full, sizeof full, n, "<phone>", 7); break;
+        case TK_ID: n = put(full, sizeof full, n, "<id>", 4); break;
+        default: n = put(full, sizeof full, n, p, len); break;
+        }
         p += len;
     }
-    while (n && out[n - 1] == ' ')
+    while (n && full[n - 1] == ' ')
         n--;
-    /* never end in the middle of a UTF-8 sequence (put() may have stopped short) */
-    size_t lead = n;
-    while (lead && ((unsigned char)out[lead - 1] & 0xc0) == 0x80)
-        lead--;
-    if (lead && (unsigned char)out[lead - 1] >= 0xc0) {
-        unsigned char c = (unsigned char)out[lead - 1];
-        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-        if (n - (lead - 1) < need)
-            n = lead - 1;
-    }
+    n = utf8_floor(full, n);
+    n = shorten(full, n, size);
+    memcpy(out, full, n);
     out[n] = '\0';
     return n;
 }
@@ -140,10 +219,10 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-static void add_reason(summary *s, const char *detail)
+static void add_reason(summary *s, const char *detail, const char *ident)
 {
     char key[SUMMARY_REASON_LEN];
-    summary_reason_key(detail, key, sizeof key);
+    summary_reason_key(detail, ident, key, sizeof key);
     if (!key[0])
         snprintf(key, sizeof key, "(no detail)");
     const size_t slots = sizeof s->reason_index / sizeof s->reason_index[0];
@@ -222,7 +301,7 @@ void summary_add(summary *s, const job *j)
         }
     }
     if (j->status == RS_FAILED || j->status == RS_INVALID || j->status == RS_UNKNOWN)
-        add_reason(s, j->detail);
+        add_reason(s, j->detail, j->req.ident);
     if (j->http_status > 0 && j->http_status < 600)
         s->http[j->http_status]++;
     else if (j->http_status)
@@ -231,6 +310,14 @@ void summary_add(summary *s, const job *j)
         s->lat[lat_bucket(j->latency_ms)]++;
         s->lat_count++;
     }
+}
+
+void summary_attempt(summary *s, int status)
+{
+    if (status > 0 && status < 600)
+        atomic_fetch_add(&s->http_attempts[status], 1);
+    else
+        atomic_fetch_add(&s->http_no_answer, 1);
 }
 
 long summary_percentile(const summary *s, double p)
@@ -304,11 +391,17 @@ void summary_print(const summary *s, FILE *out, const char *output, const char *
                 fprintf(out, " %s %ld", rules_channel_name(1u << i), s->channel_failed[i]);
             fputc('\n', out);
         }
+        /* every attempt's answer: 110 attempts answered 503 show as 503×110, though the
+         * rows' last answers were 200 */
         int any = 0;
         for (int i = 0; i < 600; i++) {
-            if (s->http[i])
-                fprintf(out, "%s %d×%ld", any++ ? "" : "  HTTP:", i, s->http[i]);
+            long k = atomic_load(&s->http_attempts[i]);
+            if (k)
+                fprintf(out, "%s %d×%ld", any++ ? "" : "  HTTP:", i, k);
         }
+        long none = atomic_load(&s->http_no_answer);
+        if (none)
+            fprintf(out, "%s no answer×%ld", any++ ? "," : "  HTTP:", none);
         if (any)
             fputc('\n', out);
     }
@@ -395,13 +488,17 @@ int summary_write_json(const summary *s, const char *path, int exit_code, char *
     if (summary_id_warning(s, warn, sizeof warn))
         cJSON_AddItemToArray(warnings, cJSON_CreateString(warn));
     cJSON *http = cJSON_AddObjectToObject(o, "http_status");
+    cJSON *att = cJSON_AddObjectToObject(o, "http_attempts");
     for (int i = 0; i < 600; i++) {
-        if (s->http[i]) {
-            char k[8];
-            snprintf(k, sizeof k, "%d", i);
+        char k[8];
+        snprintf(k, sizeof k, "%d", i);
+        if (s->http[i])
             cJSON_AddNumberToObject(http, k, (double)s->http[i]);
-        }
+        if (atomic_load(&s->http_attempts[i]))
+            cJSON_AddNumberToObject(att, k, (double)atomic_load(&s->http_attempts[i]));
     }
+    if (atomic_load(&s->http_no_answer))
+        cJSON_AddNumberToObject(att, "none", (double)atomic_load(&s->http_no_answer));
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text) {
@@ -409,12 +506,36 @@ int summary_write_json(const summary *s, const char *path, int exit_code, char *
         return -1;
     }
     int rc = 0;
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", text) < 0 || (f != stdout && fclose(f) != 0)) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        rc = -1;
-    } else if (f == stdout) {
-        fflush(stdout);
+    if (strcmp(path, "-") == 0 || writer_is_stream(path)) {
+        FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+        if (!f || fprintf(f, "%s\n", text) < 0 || (f != stdout ? fclose(f) : fflush(f)) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            rc = -1;
+        }
+    } else {
+        /* A new file renamed over path: a link planted at path is replaced, its target untouched. */
+        char *tmp;
+        int fd = paths_temp_beside(path, 0666, &tmp);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        int ok = f && fprintf(f, "%s\n", text) >= 0;
+        int e = errno;
+        if (f && fclose(f) != 0 && ok) {
+            ok = 0;
+            e = errno;
+        }
+        if (!f && fd >= 0)
+            close(fd);
+        if (ok && rename(tmp, path) != 0) {
+            ok = 0;
+            e = errno;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
+            rc = -1;
+            if (tmp)
+                unlink(tmp);
+        }
+        free(tmp);
     }
     free(text);
     return rc;

@@ -11,40 +11,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xlsxwriter.h>
-
 #include "clock.h"
+#include "paths.h"
 #include "rules.h"
 #include "writer.h"
+#include "xlsxout_internal.h"
+#include "xlsxsummary.h"
 
 #define WIDTH_MIN 8.0
-#define WIDTH_MAX 60.0
+#define WIDTH_MAX 40.0 /* wider texts run into the next empty cell or are cut on screen; a page stays readable */
 #define EXCEL_MAX_COLS 16384
-
-enum { ST_NONE, ST_GOOD, ST_BAD, ST_WARN, ST_GREY };
-
-struct xlsxout {
-    lxw_workbook *wb;
-    lxw_worksheet **sheets;       /* Results, Results 2, … */
-    unsigned long *sheet_rows;    /* data rows written on each */
-    size_t nsheets;
-    char **header;                /* input columns, result columns, the local time */
-    size_t ninput, ncols;
-    double *width;
-    lxw_format *f_header, *f_datetime, *f_local, *f_bold, *f_wrap, *f_status[5];
-    unsigned long limit;
-    unsigned long rows;
-    unsigned long truncated, replaced;
-    unsigned long status[RS_COUNT];
-    unsigned long http[600], http_none, http_other;
-    int64_t first_ms, last_ms;    /* result_finished_at range, 0 = none yet */
-    char *buf;
-    size_t bufcap;
-    char *tmpdir;
-    void (*notice)(void *ctx, const char *msg);
-    void *notice_ctx;
-    char err[256];
-};
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -64,6 +40,26 @@ static void notice_stderr(void *ctx, const char *msg)
 
 /* ---- text: what Excel and XML can hold ------------------------------------------ */
 
+static int is_digit_c(char c) { return c >= '0' && c <= '9'; }
+
+/* An amount column by its name (amount, context.amount, total, price, fee, balance):
+ * its plain decimal cells are numbers, so they add up and sort. Identifiers never are:
+ * a number would lose leading zeros and digits past 15. */
+static int amount_column(const char *name)
+{
+    static const char *const words[] = {"amount", "total", "price", "fee", "balance"};
+    char low[64];
+    size_t n = 0;
+    for (const char *p = name; *p && n + 1 < sizeof low; p++)
+        low[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(low, words[i]))
+            return 1;
+    return 0;
+}
+
+
 static int is_hex(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -77,10 +73,10 @@ static int looks_like_escape(const unsigned char *s, size_t len)
            is_hex(s[3]) && is_hex(s[4]) && is_hex(s[5]) && s[6] == '_';
 }
 
-typedef struct {
+struct text_info {
     int truncated, replaced;
     double width; /* characters on the longest line */
-} text_info;
+};
 
 static int buf_reserve(xlsxout *x, size_t need)
 {
@@ -148,7 +144,7 @@ static int sanitise(xlsxout *x, const char *s, size_t len, text_info *ti)
 
 /* ---- typed result cells -------------------------------------------------------- */
 
-static int status_kind(row_status s)
+int xlsx_status_kind(row_status s)
 {
     switch (s) {
     case RS_SENT: return ST_GOOD;
@@ -194,7 +190,7 @@ static int lxw_fail(xlsxout *x, lxw_error e, const char *what)
     return -1;
 }
 
-static int write_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *s,
+int xlsx_write_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *s,
                       size_t len, lxw_format *f, text_info *ti)
 {
     text_info local;
@@ -210,14 +206,14 @@ static int write_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, c
     return e == LXW_NO_ERROR ? 0 : lxw_fail(x, e, "writing a cell");
 }
 
-static int write_num(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, double v,
+int xlsx_write_num(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, double v,
                      lxw_format *f)
 {
     lxw_error e = worksheet_write_number(ws, r, c, v, f);
     return e == LXW_NO_ERROR ? 0 : lxw_fail(x, e, "writing a number");
 }
 
-static int write_time(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, int64_t ms, int local,
+int xlsx_write_time(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, int64_t ms, int local,
                       lxw_format *f)
 {
     lxw_datetime dt;
@@ -240,8 +236,11 @@ static void sheet_name(size_t k, char *name, size_t size)
 static void print_setup(lxw_worksheet *ws)
 {
     worksheet_set_landscape(ws);
+    worksheet_set_paper(ws, 9); /* A4 */
+    worksheet_set_margins(ws, 0.3, 0.3, 0.5, 0.5);
     worksheet_fit_to_pages(ws, 1, 0);
     worksheet_repeat_rows(ws, 0, 0);
+    worksheet_set_footer(ws, "&L&A&RPage &P of &N");
 }
 
 static int start_sheet(xlsxout *x)
@@ -266,8 +265,9 @@ static int start_sheet(xlsxout *x)
     x->sheets[x->nsheets] = ws;
     x->sheet_rows[x->nsheets] = 0;
     x->nsheets = k;
+    worksheet_set_row(ws, 0, 30, NULL); /* two lines: the header wraps (rows are streamed: set first) */
     for (size_t c = 0; c < x->ncols; c++)
-        if (write_text(x, ws, 0, (lxw_col_t)c, x->header[c], strlen(x->header[c]), x->f_header,
+        if (xlsx_write_text(x, ws, 0, (lxw_col_t)c, x->header[c], strlen(x->header[c]), x->f_header,
                        NULL) < 0)
             return -1;
     /* Only <sheetData> is streamed in constant-memory mode; panes, filter, column widths
@@ -316,10 +316,15 @@ static void free_x(xlsxout *x)
             free(x->header[i]);
     free(x->header);
     free(x->width);
+    free(x->amount);
     free(x->sheets);
     free(x->sheet_rows);
     free(x->buf);
     free(x->tmpdir);
+    if (x->partial)
+        unlink(x->partial); /* still there: the workbook was not finished */
+    free(x->partial);
+    free(x->path);
     free(x);
 }
 
@@ -334,34 +339,55 @@ xlsxout *xlsxout_open(const char *path, const char *const *input, size_t ninput,
         seterr(err, errlen, "xlsx: need a path and 1..%d input columns", EXCEL_MAX_COLS - RC_N);
         return NULL;
     }
-    if (check_writable(path, err, errlen) < 0)
+    int stream = writer_is_stream(path);
+    if (stream && check_writable(path, err, errlen) < 0)
         return NULL;
     xlsxout *x = calloc(1, sizeof *x);
     if (!x)
         goto oom;
+    if (!stream) {
+        /* Written beside path and renamed over it at the end, like the results: a link
+         * planted at path is replaced, never written through. Customer data: the
+         * operator's only, as the results CSV. */
+        int fd = paths_temp_beside(path, 0600, &x->partial);
+        if (fd < 0) {
+            seterr(err, errlen, "xlsx: cannot write %s: %s", path, strerror(errno));
+            free(x);
+            return NULL;
+        }
+        close(fd);
+        if (!(x->path = strdup(path)))
+            goto oom;
+    }
     x->ninput = ninput;
     x->ncols = ninput + RC_N;
     x->limit = XLSXOUT_SHEET_ROWS;
     x->notice = notice_stderr;
     x->header = calloc(x->ncols, sizeof *x->header);
     x->width = calloc(x->ncols, sizeof *x->width);
-    if (!x->header || !x->width)
+    x->amount = calloc(x->ncols, 1);
+    if (!x->header || !x->width || !x->amount)
         goto oom;
+    for (size_t i = 0; i < ninput; i++)
+        x->amount[i] = input[i] && amount_column(input[i]);
     for (size_t i = 0; i < x->ncols; i++) {
         const char *h = i < ninput ? (input[i] ? input[i] : "")
                         : i - ninput < WRITER_RESULT_COLUMNS ? writer_result_names[i - ninput]
                                                              : LOCAL_NAME;
         if (!(x->header[i] = strdup(h)))
             goto oom;
-        /* room for the name (in characters) and the filter button */
-        double w = 3;
+        /* room for half the name (the header wraps onto two lines: "result_http_status"
+         * need not make a column of 3-digit numbers that wide, nor the page's text
+         * small) and the filter button; the cells widen the column further */
+        double w = 0;
         for (const char *p = h; *p; p++)
             w += ((unsigned char)*p & 0xc0) != 0x80;
+        w = (w + 1) / 2 + 3;
         x->width[i] = w < WIDTH_MIN ? WIDTH_MIN : w > WIDTH_MAX ? WIDTH_MAX : w;
     }
     for (int i = RC_FINISHED; i <= RC_LOCAL; i++)
-        if (x->width[ninput + i] < 25)
-            x->width[ninput + i] = 25;
+        if (x->width[ninput + i] < 24)
+            x->width[ninput + i] = 24;
 
     /* Temporary row data goes where the user keeps temporary files; glibc's tmpfile()
      * would ignore TMPDIR. */
@@ -369,19 +395,36 @@ xlsxout *xlsxout_open(const char *path, const char *const *input, size_t ninput,
     if (tmpdir && *tmpdir && !(x->tmpdir = strdup(tmpdir)))
         goto oom;
     lxw_workbook_options opt = {.constant_memory = LXW_TRUE, .tmpdir = x->tmpdir};
-    x->wb = workbook_new_opt(path, &opt);
+    x->wb = workbook_new_opt(x->partial ? x->partial : path, &opt);
     if (!x->wb)
         goto oom;
     x->f_header = workbook_add_format(x->wb);
     format_set_bold(x->f_header);
     format_set_bg_color(x->f_header, 0xD9E1F2);
     format_set_bottom(x->f_header, LXW_BORDER_THIN);
+    format_set_text_wrap(x->f_header);
+    format_set_align(x->f_header, LXW_ALIGN_VERTICAL_TOP);
     x->f_bold = workbook_add_format(x->wb);
     format_set_bold(x->f_bold);
     x->f_datetime = workbook_add_format(x->wb);
     format_set_num_format(x->f_datetime, "yyyy-mm-dd hh:mm:ss.000");
     x->f_local = workbook_add_format(x->wb);
     format_set_num_format(x->f_local, "yyyy-mm-dd hh:mm:ss");
+    x->f_wrap = workbook_add_format(x->wb);
+    format_set_text_wrap(x->f_wrap);
+    format_set_align(x->f_wrap, LXW_ALIGN_VERTICAL_TOP);
+    x->f_top = workbook_add_format(x->wb);
+    format_set_align(x->f_top, LXW_ALIGN_VERTICAL_TOP);
+    x->f_dt_left = workbook_add_format(x->wb);
+    format_set_num_format(x->f_dt_left, "yyyy-mm-dd hh:mm:ss.000");
+    format_set_align(x->f_dt_left, LXW_ALIGN_LEFT);
+    x->f_left = workbook_add_format(x->wb);
+    format_set_align(x->f_left, LXW_ALIGN_LEFT);
+    static const char *const amount_fmt[4] = {"#,##0", "#,##0.0", "#,##0.00", "#,##0.000"};
+    for (int d = 0; d < 4; d++) {
+        x->f_amount[d] = workbook_add_format(x->wb);
+        format_set_num_format(x->f_amount[d], amount_fmt[d]);
+    }
     /* Excel's own Good / Bad / Neutral cell-style colours, and a grey. */
     x->f_status[ST_NONE] = NULL;
     x->f_status[ST_GOOD] = colour_format(x->wb, 0xC6EFCE, 0x006100);
@@ -443,7 +486,7 @@ static int put_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, const 
                     lxw_format *f)
 {
     text_info ti;
-    int rc = write_text(x, ws, r, (lxw_col_t)c, s, len, f, &ti);
+    int rc = xlsx_write_text(x, ws, r, (lxw_col_t)c, s, len, f, &ti);
     if (ti.truncated && x->truncated++ == 0) {
         char msg[240], name[64];
         terminal_safe(x->header[c], name, sizeof name);
@@ -458,10 +501,29 @@ static int put_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, const 
     return rc;
 }
 
+/* A plain decimal as a CSV writes an amount: -?(0|[1-9][0-9]*)(.[0-9]{1,3})?, at most 15
+ * digits (what a double keeps exactly). Returns the decimals, or -1. */
+static int plain_decimal(const char *s, size_t len)
+{
+    size_t i = s[0] == '-' ? 1 : 0, int_digits = 0, dec = 0;
+    if (i >= len || !is_digit_c(s[i]) || (s[i] == '0' && i + 1 < len && s[i + 1] != '.'))
+        return -1;
+    while (i < len && is_digit_c(s[i]))
+        i++, int_digits++;
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && is_digit_c(s[i]))
+            i++, dec++;
+        if (dec == 0 || dec > 3)
+            return -1;
+    }
+    return i == len && int_digits + dec <= 15 ? (int)dec : -1;
+}
+
 static int put_number(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, size_t c, long long v)
 {
     widen(x, c, digits(v) + 1);
-    return write_num(x, ws, r, (lxw_col_t)c, (double)v, NULL);
+    return xlsx_write_num(x, ws, r, (lxw_col_t)c, (double)v, NULL);
 }
 
 /* The outcome columns, from the typed job: formatted here and nowhere else. */
@@ -471,7 +533,7 @@ static int put_outcome(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, const job *j)
     const char *st = job_status_name(j->status);
     char ch[32];
     size_t chlen = rules_format_channels(j->channels, ch, sizeof ch);
-    int rc = put_text(x, ws, r, c + RC_STATUS, st, strlen(st), x->f_status[status_kind(j->status)]);
+    int rc = put_text(x, ws, r, c + RC_STATUS, st, strlen(st), x->f_status[xlsx_status_kind(j->status)]);
     if (j->http_status)
         rc |= put_number(x, ws, r, c + RC_HTTP, j->http_status);
     rc |= put_number(x, ws, r, c + RC_ATTEMPTS, j->attempts);
@@ -480,8 +542,8 @@ static int put_outcome(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, const job *j)
     if (j->latency_ms >= 0)
         rc |= put_number(x, ws, r, c + RC_LATENCY, j->latency_ms);
     if (j->finished_at_ms) {
-        rc |= write_time(x, ws, r, (lxw_col_t)(c + RC_FINISHED), j->finished_at_ms, 0, x->f_datetime);
-        rc |= write_time(x, ws, r, (lxw_col_t)(c + RC_LOCAL), j->finished_at_ms, 1, x->f_local);
+        rc |= xlsx_write_time(x, ws, r, (lxw_col_t)(c + RC_FINISHED), j->finished_at_ms, 0, x->f_datetime);
+        rc |= xlsx_write_time(x, ws, r, (lxw_col_t)(c + RC_LOCAL), j->finished_at_ms, 1, x->f_local);
         if (!x->first_ms || j->finished_at_ms < x->first_ms)
             x->first_ms = j->finished_at_ms;
         if (!x->last_ms || j->finished_at_ms > x->last_ms)
@@ -506,8 +568,16 @@ int xlsxout_row(xlsxout *x, const char *const *cells, const size_t *lens, const 
     lxw_row_t r = (lxw_row_t)(x->sheet_rows[x->nsheets - 1] + 1);
     for (size_t c = 0; c < x->ninput; c++) {
         const char *s = cells[c] ? cells[c] : "";
-        if (put_text(x, ws, r, c, s, cells[c] ? lens[c] : 0, NULL) < 0)
+        int dec = x->amount[c] && cells[c] && lens[c] ? plain_decimal(s, lens[c]) : -1;
+        if (dec >= 0) {
+            char num[32];
+            snprintf(num, sizeof num, "%.*s", (int)lens[c], s);
+            widen(x, c, (double)lens[c] + 3);
+            if (xlsx_write_num(x, ws, r, (lxw_col_t)c, strtod(num, NULL), x->f_amount[dec]) < 0)
+                return -1;
+        } else if (put_text(x, ws, r, c, s, cells[c] ? lens[c] : 0, NULL) < 0) {
             return -1;
+        }
     }
     if (put_outcome(x, ws, r, j) < 0)
         return -1;
@@ -523,174 +593,6 @@ int xlsxout_row(xlsxout *x, const char *const *cells, const size_t *lens, const 
     return 0;
 }
 
-/* ---- Summary sheet ------------------------------------------------------------- */
-
-const char *xlsxout_exit_meaning(int code)
-{
-    switch (code) {
-    case 0: return "done: every row sent, or nothing left to send";
-    case 1: return "finished, but some rows need attention";
-    case 2: return "stopped by an error (see the message on the terminal)";
-    case 3: return "aborted: the API rejected the key (401/403)";
-    case 4: return "stopped early by a limit (the API's quota, --daily-budget or --limit)";
-    case 130: return "interrupted";
-    default: return "ended with an unexpected status";
-    }
-}
-
-const char *xlsxout_exit_next_step(int code)
-{
-    switch (code) {
-    case 0: return "nothing to do";
-    case 1: return "see the failures: filter result_status for failed, invalid and unknown (or open "
-                   "the --failures file), fix them, and send only those rows";
-    case 2: return "fix the error, then run again (--resume continues a job that had started)";
-    case 3: return "fix the API key, then run again with --resume to send the rows not attempted";
-    case 4: return "run again with --resume (once the quota resets, or with a higher --daily-budget "
-                   "or --limit) to send the rows not attempted";
-    case 130: return "run the same command again with --resume to send the rows not attempted";
-    default: return "read the messages on the terminal";
-    }
-}
-
-typedef struct {
-    xlsxout *x;
-    lxw_worksheet *ws;
-    lxw_row_t r;
-    int rc;
-} sheet;
-
-static void put_cell(sheet *s, lxw_col_t c, const char *text, lxw_format *f)
-{
-    if (write_text(s->x, s->ws, s->r, c, text, strlen(text), f, NULL) < 0)
-        s->rc = -1;
-}
-
-static void put_num(sheet *s, lxw_col_t c, double v)
-{
-    if (write_num(s->x, s->ws, s->r, c, v, NULL) < 0)
-        s->rc = -1;
-}
-
-static void put_count(sheet *s, const char *label, lxw_format *f, unsigned long n)
-{
-    put_cell(s, 0, label, f);
-    put_num(s, 1, (double)n);
-    s->r++;
-}
-
-static void put_heading(sheet *s, const char *a, const char *b, const char *c)
-{
-    if (s->r > 0)
-        s->r++; /* a blank row between sections */
-    put_cell(s, 0, a, s->x->f_bold);
-    put_cell(s, 1, b, s->x->f_bold);
-    if (c)
-        put_cell(s, 2, c, s->x->f_bold);
-    s->r++;
-}
-
-/* A time in UTC (a date-time cell) and beside it in the local zone (text with its offset). */
-static void put_time(sheet *s, const char *label, int64_t ms)
-{
-    char local[64];
-    put_cell(s, 0, label, NULL);
-    if (write_time(s->x, s->ws, s->r, 1, ms, 0, s->x->f_datetime) < 0)
-        s->rc = -1;
-    clock_format_local(ms, local, sizeof local);
-    put_cell(s, 2, local, NULL);
-    s->r++;
-}
-
-static void put_job(sheet *s, const xlsxout_end *end)
-{
-    xlsxout *x = s->x;
-    char zone[80] = "local time";
-    time_t now = time(NULL);
-    struct tm tm;
-    if (localtime_r(&now, &tm) && tm.tm_zone)
-        snprintf(zone, sizeof zone, "local time (%s)", tm.tm_zone);
-    put_heading(s, "Job", "", zone);
-    if (end) {
-        put_cell(s, 0, "exit status", NULL);
-        put_num(s, 1, end->exit_code);
-        put_cell(s, 2, xlsxout_exit_meaning(end->exit_code), x->f_status[end->exit_code == 0 ? ST_GOOD : ST_WARN]);
-        s->r++;
-        put_cell(s, 0, "what to do next", NULL);
-        put_cell(s, 1, xlsxout_exit_next_step(end->exit_code), NULL);
-        s->r++;
-        for (size_t i = 0; i < end->ninfo; i++) {
-            put_cell(s, 0, end->info[i].key ? end->info[i].key : "", NULL);
-            put_cell(s, 1, end->info[i].value ? end->info[i].value : "", NULL);
-            s->r++;
-        }
-        if (end->shard_n > 1) {
-            char shard[64];
-            snprintf(shard, sizeof shard, "%u of %u (K = 0..%u)", end->shard_k, end->shard_n, end->shard_n - 1);
-            put_cell(s, 0, "shard", NULL);
-            put_cell(s, 1, shard, NULL);
-            s->r++;
-        }
-    }
-    put_count(s, "rows", NULL, x->rows);
-    put_count(s, "results sheets", NULL, x->nsheets);
-    if (x->first_ms) {
-        put_time(s, "first finished (UTC)", x->first_ms);
-        put_time(s, "last finished (UTC)", x->last_ms);
-    }
-    if (x->truncated)
-        put_count(s, "cells cut to 32,767 characters", NULL, x->truncated);
-    if (x->replaced)
-        put_count(s, "cells with unreadable text (shown as \xef\xbf\xbd)", NULL, x->replaced);
-}
-
-static int write_summary(xlsxout *x, const xlsxout_end *end)
-{
-    sheet s = {x, workbook_add_worksheet(x->wb, "Summary"), 0, 0};
-    if (!s.ws) {
-        snprintf(x->err, sizeof x->err, "xlsx: cannot add the Summary sheet");
-        return -1;
-    }
-    worksheet_set_column(s.ws, 0, 0, 32, NULL);
-    worksheet_set_column(s.ws, 1, 1, 26, NULL);
-    worksheet_set_column(s.ws, 2, 2, 30, NULL);
-    worksheet_fit_to_pages(s.ws, 1, 0);
-    put_job(&s, end);
-
-    /* Every status with its zero, so a glance shows nothing is missing. */
-    put_heading(&s, "result_status", "rows", NULL);
-    for (int st = RS_SENT; st < RS_COUNT; st++)
-        put_count(&s, job_status_name((row_status)st), x->f_status[status_kind((row_status)st)],
-                  x->status[st]);
-    if (x->status[RS_PENDING])
-        put_count(&s, "(no outcome)", NULL, x->status[RS_PENDING]);
-
-    if (end) {
-        /* As stderr counts them: of the rows sent or failed, channels sent of requested. */
-        put_heading(&s, "channel", "sent", "requested");
-        for (int i = 0; i < 3; i++) {
-            put_cell(&s, 0, rules_channel_name(1u << i), NULL);
-            put_num(&s, 1, (double)end->channel_sent[i]);
-            put_num(&s, 2, (double)end->channel_requested[i]);
-            s.r++;
-        }
-    }
-
-    put_heading(&s, "result_http_status", "rows", NULL);
-    for (int code = 0; code < 600; code++) {
-        if (!x->http[code])
-            continue;
-        put_num(&s, 0, code);
-        put_num(&s, 1, (double)x->http[code]);
-        s.r++;
-    }
-    if (x->http_other)
-        put_count(&s, "(other values)", NULL, x->http_other);
-    if (x->http_none)
-        put_count(&s, "(none)", NULL, x->http_none);
-    return s.rc;
-}
-
 int xlsxout_close(xlsxout *x, const xlsxout_end *end, char *err, size_t errlen)
 {
     int rc = x->err[0] ? -1 : 0; /* an earlier row failed: still write what we have */
@@ -702,7 +604,7 @@ int xlsxout_close(xlsxout *x, const xlsxout_end *end, char *err, size_t errlen)
             worksheet_set_column(ws, (lxw_col_t)c, (lxw_col_t)c, x->width[c], NULL);
         worksheet_autofilter(ws, 0, 0, (lxw_row_t)x->sheet_rows[k], (lxw_col_t)(x->ncols - 1));
     }
-    if (write_summary(x, end) < 0 && rc == 0) {
+    if (xlsxsummary_write(x, end) < 0 && rc == 0) {
         rc = -1;
         memcpy(first_err, x->err, sizeof first_err);
     }
@@ -728,6 +630,16 @@ int xlsxout_close(xlsxout *x, const xlsxout_end *end, char *err, size_t errlen)
         else
             snprintf(first_err, sizeof first_err, "xlsx: writing the workbook: %s",
                      lxw_strerror(e));
+    }
+    if (x->partial && e == LXW_NO_ERROR) {
+        if (rename(x->partial, x->path) == 0) {
+            free(x->partial);
+            x->partial = NULL;
+        } else if (rc == 0) {
+            rc = -1;
+            snprintf(first_err, sizeof first_err, "xlsx: cannot rename %s to %s: %s", x->partial, x->path,
+                     strerror(errno));
+        }
     }
     if (rc < 0)
         seterr(err, errlen, "%s", first_err);

@@ -4,9 +4,10 @@ set -u
 # libssl-dev: http.c hands every TLS connection one shared OpenSSL trust store (issue 20).
 # postgresql, libpq-dev: the PostgreSQL ledger and its tests (issue 17).
 # nginx-light: a real HTTP/2 server (TLS) for the --http2 tests (test_http2.sh).
+# prometheus, prometheus-node-exporter: the metrics and alert rules end to end (test_prometheus.sh).
 pkgs="build-essential pkg-config clang libcsv-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcmocka-dev
       libmicrohttpd-dev libxlsxwriter-dev libsqlite3-dev sqlite3 libpq-dev postgresql unzip curl python3 valgrind time openssl
-      nginx-light"
+      nginx-light prometheus prometheus-node-exporter"
 missing=()
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -174,12 +174,13 @@ def parse(text):
 types, samples = parse(open(sys.argv[1]).read())
 want_job = sys.argv[2]
 for name, lab, v in samples:
-    assert lab["job"] == want_job, (lab["job"], want_job)
+    assert "job" not in lab and "instance" not in lab, lab
+    assert lab["job_name"] == want_job, (lab["job_name"], want_job)
 status = sorted(l["status"] for n, l, v in samples if n == "ottu_resend_rows")
 assert status == sorted(["sent", "failed", "invalid", "duplicate", "skipped", "not_attempted", "unknown", "dry_run"]), status
 ch = sorted((l["channel"], l["outcome"]) for n, l, v in samples if n == "ottu_resend_channel_rows")
 assert ch == sorted((c, o) for c in ("sms", "email", "whatsapp") for o in ("sent", "failed")), ch
-for fam in ("ottu_resend_requests_total", "ottu_resend_retries_total", "ottu_resend_last_run_timestamp_seconds",
+for fam in ("ottu_resend_requests", "ottu_resend_retries", "ottu_resend_last_run_timestamp_seconds",
             "ottu_resend_last_exit_code", "ottu_resend_duration_seconds"):
     assert sum(1 for n, l, v in samples if n == fam) == 1, fam
 print("# families: " + " ".join(sorted(types)))

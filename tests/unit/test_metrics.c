@@ -82,7 +82,7 @@ static void test_write(void **state)
     keep("escaped.prom", p);
     size_t len = 0;
     char *text = testdir_slurp(p, &len);
-    assert_non_null(strstr(text, "ottu_resend_rows{job=\"night \\\"shift\\\" \\\\ one\\nline\",status=\"failed\"} 1\n"));
+    assert_non_null(strstr(text, "ottu_resend_rows{job_name=\"night \\\"shift\\\" \\\\ one\\nline\",status=\"failed\"} 1\n"));
     static const char *const statuses[] = {"sent", "failed", "invalid", "duplicate", "skipped",
                                            "not_attempted", "unknown", "dry_run"};
     for (size_t i = 0; i < 8; i++) {
@@ -90,12 +90,12 @@ static void test_write(void **state)
         snprintf(want, sizeof want, ",status=\"%s\"} ", statuses[i]);
         assert_non_null(strstr(text, want));
     }
-    assert_non_null(strstr(text, "# TYPE ottu_resend_requests_total gauge\n"));
-    assert_non_null(strstr(text, "ottu_resend_retries_total{job="));
+    assert_non_null(strstr(text, "# TYPE ottu_resend_requests gauge\n"));
+    assert_non_null(strstr(text, "ottu_resend_retries{job_name="));
     assert_non_null(strstr(text, ",channel=\"whatsapp\",outcome=\"failed\"} 1\n"));
     assert_non_null(strstr(text, ",channel=\"email\",outcome=\"sent\"} 1\n"));
-    assert_non_null(strstr(text, "ottu_resend_last_exit_code{job="));
-    assert_non_null(strstr(text, "ottu_resend_last_success_timestamp_seconds{job="));
+    assert_non_null(strstr(text, "ottu_resend_last_exit_code{job_name="));
+    assert_non_null(strstr(text, "ottu_resend_last_success_timestamp_seconds{job_name="));
     free(text);
 
     /* a later failed run (exit 2) replaces the file and carries the last success over */
@@ -114,8 +114,8 @@ static void test_write(void **state)
     fclose(old);
     assert_true(lines > 20);
     text = testdir_slurp(p, &len);
-    assert_non_null(strstr(text, "ottu_resend_last_exit_code{job=\"night \\\"shift\\\" \\\\ one\\nline\"} 2\n"));
-    assert_non_null(strstr(text, "ottu_resend_last_success_timestamp_seconds{job="));
+    assert_non_null(strstr(text, "ottu_resend_last_exit_code{job_name=\"night \\\"shift\\\" \\\\ one\\nline\"} 2\n"));
+    assert_non_null(strstr(text, "ottu_resend_last_success_timestamp_seconds{job_name="));
     free(text);
     keep("carried.prom", p);
 
@@ -135,7 +135,7 @@ static void test_write(void **state)
     keep("never.prom", q);
     text = testdir_slurp(q, &len);
     assert_null(strstr(text, "last_success"));
-    assert_non_null(strstr(text, "ottu_resend_last_exit_code{job=\"never\"} 3\n"));
+    assert_non_null(strstr(text, "ottu_resend_last_exit_code{job_name=\"never\"} 3\n"));
     free(text);
     free(s);
 }

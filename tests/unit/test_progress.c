@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "progress.h"
 
@@ -47,7 +48,7 @@ static void test_words_shorten_when_narrow(void **state)
                        .failed = 30, .invalid = 4, .throttled = 1, .retrying = 3, .degraded = 1, .paused_s = 12};
     char buf[512];
     progress_format(&v, 0, buf, sizeof buf); /* not a terminal: everything */
-    assert_string_equal(buf, "progress: 1234/~5000 rows, 10.0 rows/s, ETA 2m03s, sent 1200 failed 30 invalid 4, "
+    assert_string_equal(buf, "progress: 1234/~5000 rows, 10.0 rows/s, ETA 2m03s, sent 1200 failed 30 unknown 0 invalid 4, "
                              "retrying 3 [API failing: slowed down, paused]");
     progress_format(&v, 140, buf, sizeof buf);
     assert_non_null(strstr(buf, "progress: 1234/~5000 rows"));
@@ -60,7 +61,7 @@ static void test_words_shorten_when_narrow(void **state)
     /* nothing known yet */
     progress_view z = {.eta_s = -1};
     progress_format(&z, 80, buf, sizeof buf);
-    assert_string_equal(buf, "progress: 0/? rows, 0.0 rows/s, sent 0 failed 0 invalid 0");
+    assert_string_equal(buf, "progress: 0/? rows, 0.0 rows/s, sent 0 failed 0 unknown 0 invalid 0");
     /* paused, not failing, full width */
     v.degraded = 0;
     progress_format(&v, 0, buf, sizeof buf);
@@ -94,6 +95,52 @@ static void *logger(void *arg)
             usleep(20000); /* let the drawer redraw between bursts */
     }
     return NULL;
+}
+
+/* unknown (the riskiest status) and skipped rows show as they happen, at every width */
+static void test_unknown_and_skipped_shown(void **state)
+{
+    (void)state;
+    progress_view v = {.done = 740, .total = 4465, .rate = 20, .eta_s = 186, .sent = 600, .failed = 0,
+                       .invalid = 0, .unknown = 65, .skipped = 75};
+    char buf[512];
+    progress_format(&v, 0, buf, sizeof buf);
+    assert_string_equal(buf, "progress: 740/4465 rows, 20.0 rows/s, ETA 3m06s, sent 600 failed 0 unknown 65 invalid 0 "
+                             "skipped 75");
+    progress_format(&v, 80, buf, sizeof buf);
+    assert_string_equal(buf, "740/4465 20.0/s ETA 3m06s ok 600 fail 0 unk 65 skip 75 inv 0");
+    progress_format(&v, 30, buf, sizeof buf);
+    assert_string_equal(buf, "740/4465 ETA 3m06s unk 65");
+}
+
+/* The ETA: withheld for the first 2 s without a rate limit; from the rate limit at once
+ * with one; a burst of rows kept at the start (resume, skipped) leaves the rate window. */
+static void test_eta_sane_from_the_start(void **state)
+{
+    (void)state;
+    summary sum;
+    summary_init(&sum);
+    double rate;
+    long eta;
+    progress *p = progress_new(PROGRESS_NEVER, 0, &sum);
+    int64_t t0 = clock_mono_ns(), s = 1000000000LL;
+    progress_rate(p, t0 + s / 2, 2000, &rate, &eta, 4000); /* 2000 kept rows in half a second */
+    assert_int_equal(eta, -1);
+    /* then 20 rows/s for 20 s: the estimate is the 2000 left at 20/s */
+    for (int i = 1; i <= 80; i++)
+        progress_rate(p, t0 + s / 2 + i * s / 4, 2000 + i * 5, &rate, &eta, 4000);
+    assert_true(rate > 19.5 && rate < 20.5);
+    assert_true(eta > 1500 / 20 - 3 && eta < 1600 / 20 + 3);
+    progress_free(p);
+
+    p = progress_new(PROGRESS_NEVER, 0, &sum);
+    progress_set_throttle(p, NULL, NULL, 20);
+    t0 = clock_mono_ns();
+    progress_rate(p, t0 + s / 2, 2000, &rate, &eta, 4000); /* the same burst, with -r 20 */
+    assert_int_equal(eta, 100);                          /* 2000 left at 20/s, not 2000 at 4000/s */
+    progress_rate(p, t0 + 3 * s, 2050, &rate, &eta, 4000);
+    assert_int_equal(eta, 98); /* 1950 left at 20/s, rounded */
+    progress_free(p);
 }
 
 static void test_draw_while_logging(void **state)
@@ -187,6 +234,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fits_every_width),
         cmocka_unit_test(test_words_shorten_when_narrow),
+        cmocka_unit_test(test_unknown_and_skipped_shown),
+        cmocka_unit_test(test_eta_sane_from_the_start),
         cmocka_unit_test(test_draw_while_logging),
         cmocka_unit_test(test_finish_says_how_to_resume),
     };

@@ -22,7 +22,7 @@
 static const char *key(const char *detail)
 {
     static char out[SUMMARY_REASON_LEN];
-    summary_reason_key(detail, out, sizeof out);
+    summary_reason_key(detail, NULL, out, sizeof out);
     return out;
 }
 
@@ -31,22 +31,55 @@ static void test_reason_key(void **state)
     (void)state;
     /* the HTTP status stays: it is the cause */
     assert_string_equal(key("HTTP 404: Not found."), "HTTP 404: Not found.");
+    /* numbers that are the message stay (counts, durations, codes) */
     assert_string_equal(key("gave up after 5 attempts: HTTP 503 Service Unavailable"),
-                        "gave up after N attempts: HTTP 503 Service Unavailable");
+                        "gave up after 5 attempts: HTTP 503 Service Unavailable");
+    assert_string_equal(key("outcome unknown: 502: no complete answer after 30s (e.g. 120ms)"),
+                        "outcome unknown: 502: no complete answer after 30s (e.g. 120ms)");
     /* order numbers, phone numbers, e-mail addresses and quoted values are row-specific */
-    assert_string_equal(key("order ORD-3999 not found"), key("order ORD-4000 not found"));
+    static char a[SUMMARY_REASON_LEN], b[SUMMARY_REASON_LEN];
+    summary_reason_key("order ORD-3999 not found", "ORD-3999", a, sizeof a);
+    summary_reason_key("order ORD-4000 not found", "ORD-4000", b, sizeof b);
+    assert_string_equal(a, b);
+    assert_string_equal(a, "order <id> not found");
+    /* names with digits are not identifiers */
+    assert_string_equal(key("not valid UTF-8: give --encoding (e.g. windows-1256)"),
+                        "not valid UTF-8: give --encoding (e.g. windows-1256)");
+    assert_string_equal(key("order_no contains a control character (U+0001) at character 2"),
+                        "order_no contains a control character (U+0001) at character 2");
     assert_string_equal(key("to: \"+965 1234\" is not a phone number"), "to: \"…\" is not a phone number");
-    assert_string_equal(key("invalid email a.b@example.com"), "invalid email N");
+    assert_string_equal(key("invalid email a.b@example.com"), "invalid email <email>");
+    assert_string_equal(key("no customer for +965 5555 1234 (session 9f8e7d6c1a2b4c3d9e8f)"),
+                        "no customer for <phone> (session <id>)");
+    assert_string_equal(key("phone 96555551234 unreachable"), "phone <phone> unreachable");
+    assert_string_equal(key("HTTP/1.1 v2 endpoint"), "HTTP/1.1 v2 endpoint");
     assert_string_equal(key("channel 'whatsapp' needs unit_config"), "channel '…' needs unit_config");
     /* an apostrophe inside a word is not a quote */
     assert_string_equal(key("the order doesn't exist"), "the order doesn't exist");
     /* control characters and runs of blanks become one space; nothing trails */
     assert_string_equal(key("a\n\tb  c \r\n"), "a b c");
     assert_string_equal(key(""), "");
-    /* truncation never splits a UTF-8 sequence */
+    /* shortened with "…": at a word, never inside a word or a UTF-8 sequence */
     char small[8];
-    summary_reason_key("abcdef\xd8\xb9\xd8\xb1", small, sizeof small);
-    assert_string_equal(small, "abcdef");
+    summary_reason_key("abcdef\xd8\xb9\xd8\xb1", NULL, small, sizeof small);
+    assert_string_equal(small, "abcd\xe2\x80\xa6"); /* one long word: cut on a character */
+    summary_reason_key("ab\xd8\xb9\xd8\xb1\xd8\xb9", NULL, small, sizeof small);
+    assert_string_equal(small, "ab\xd8\xb9\xe2\x80\xa6");
+    char mid[40];
+    summary_reason_key("the transaction was refunded, captured and then voided by the bank", NULL, mid, sizeof mid);
+    assert_string_equal(mid, "the transaction was refunded\xe2\x80\xa6");
+    static char longer[SUMMARY_REASON_LEN];
+    char detail[400];
+    snprintf(detail, sizeof detail, "HTTP 400: %s", "the session is in a state that does not allow this "
+             "notification: it was paid, then partly refunded, captured, voided and finally expired by the "
+             "payment gateway after the merchant asked for a reversal");
+    size_t ln = summary_reason_key(detail, NULL, longer, sizeof longer);
+    assert_true(ln < SUMMARY_REASON_LEN && ln > SUMMARY_REASON_LEN - 20);
+    assert_string_equal(longer + ln - 3, "\xe2\x80\xa6");
+    longer[ln - 3] = '\0';
+    assert_non_null(strstr(detail, longer));                 /* a prefix of the text */
+    char after = detail[ln - 3];
+    assert_true(after == ' ' || after == ',');               /* that ends at a word */
 }
 
 static job row(row_status st, unsigned channels, unsigned failed, const char *detail)
@@ -73,7 +106,9 @@ static void test_counts_and_reasons(void **state)
     for (int i = 0; i < 5; i++) {
         char d[64];
         snprintf(d, sizeof d, "HTTP 404: order ORD-%d not found", 100 + i);
-        add(s, row(RS_FAILED, RULES_SMS, 0, d));
+        job j = row(RS_FAILED, RULES_SMS, 0, d);
+        snprintf(j.req.ident, sizeof j.req.ident, "ORD-%d", 100 + i); /* the row's own identifier */
+        summary_add(s, &j);
     }
     /* one channel of two failed: only that one counts as failed */
     job partial = row(RS_FAILED, RULES_SMS | RULES_EMAIL, RULES_EMAIL, "email failed; sms may have been sent");
@@ -89,7 +124,7 @@ static void test_counts_and_reasons(void **state)
     const summary_reason *top[SUMMARY_TOP_REASONS];
     int n = summary_top_reasons(s, top, SUMMARY_TOP_REASONS);
     assert_int_equal(n, 3); /* duplicates are not failures */
-    assert_string_equal(top[0]->text, "HTTP 404: order N not found");
+    assert_string_equal(top[0]->text, "HTTP 404: order <id> not found");
     assert_int_equal(top[0]->count, 5);
     assert_int_equal(top[1]->count, 2);
     assert_int_equal(top[2]->count, 1);
@@ -166,7 +201,7 @@ static void test_json_keys(void **state)
     cJSON *reasons = cJSON_GetObjectItem(o, "failure_reasons");
     assert_int_equal(cJSON_GetArraySize(reasons), 1);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(reasons, 0), "reason")->valuestring,
-                        "HTTP 400: unit_config N not found");
+                        "HTTP 400: unit_config 12 not found");
     assert_string_equal(cJSON_GetObjectItem(o, "stopped_by")->valuestring, "quota");
     assert_string_equal(cJSON_GetObjectItem(o, "resume_after")->valuestring, "2026-11-24T00:00:00.000Z");
     assert_string_equal(cJSON_GetObjectItem(o, "ledger")->valuestring, "off");
@@ -181,7 +216,7 @@ static void test_json_keys(void **state)
     summary_print(s, m, "out.csv", NULL, 4);
     fclose(m);
     assert_non_null(strstr(buf, "channels failed: sms 0 email 0 whatsapp 1"));
-    assert_non_null(strstr(buf, "HTTP 400: unit_config N not found"));
+    assert_non_null(strstr(buf, "HTTP 400: unit_config 12 not found"));
     assert_non_null(strstr(buf, "stopped by the API's quota"));
     assert_non_null(strstr(buf, "2026-11-24T00:00:00.000Z"));
     assert_non_null(strstr(buf, "ledger: off"));

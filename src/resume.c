@@ -30,7 +30,9 @@ static int file_exists(const char *path) { return access(path, F_OK) == 0; }
  * must not block them (contract: "sends this job's unknown rows again"). */
 static void job_file_path(const char *output, char *buf, size_t size) { snprintf(buf, size, "%s.job", output); }
 
-static void job_file_write(const char *output, const journal_header *h)
+/* Its second line, "ledger BACKEND IDENTITY LOCATION", names the ledger the job recorded
+ * its claims and sends in (resume_check_ledger): a job is refused on another ledger. */
+static void job_file_write(const char *output, const journal_header *h, const char *ledger_line)
 {
     char path[4096], tmp[4200];
     job_file_path(output, path, sizeof path);
@@ -38,10 +40,32 @@ static void job_file_write(const char *output, const journal_header *h)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return; /* only --resend-unknown after the job ended needs it: then it is a new job */
-    int ok = fprintf(f, "%s %s %llu\n", h->job_id, h->input_fp, h->input_size) > 0;
+    int ok = fprintf(f, "%s %s %llu\n%s", h->job_id, h->input_fp, h->input_size, ledger_line ? ledger_line : "") > 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0)
         unlink(tmp);
+}
+
+/* The job file's lines: *first (the job) and *second (its ledger, or NULL). Malloc'd. */
+static void job_file_lines(const char *output, char **first, char **second)
+{
+    char path[4096];
+    size_t cap = 0;
+    *first = *second = NULL;
+    job_file_path(output, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (getline(first, &cap, f) < 0) {
+        free(*first);
+        *first = NULL;
+    }
+    cap = 0;
+    if (*first && (getline(second, &cap, f) < 0 || strncmp(*second, "ledger ", 7) != 0)) {
+        free(*second);
+        *second = NULL;
+    }
+    fclose(f);
 }
 
 /* The id of the finished job whose results are at output, when its input is the same. */
@@ -285,11 +309,68 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
         if (!rs->jn)
             goto out;
         rs->jn_new = 1;
-        job_file_write(cfg->output, &h);
+        /* The ledger the job used so far stays recorded until resume_check_ledger agrees. */
+        char *first, *second;
+        job_file_lines(cfg->output, &first, &second);
+        job_file_write(cfg->output, &h, second);
+        free(first);
+        free(second);
     }
     rc = 0;
 out:
     free(jpath);
+    return rc;
+}
+
+int resume_check_ledger(resume *rs, const char *backend, const char *identity, const char *location, char *err,
+                        size_t errlen)
+{
+    const config *cfg = rs->cfg;
+    char *first = NULL, *second = NULL, b0[32] = "", id0[64] = "";
+    int n = 0, rc = 0;
+    if (cfg->dry_run || writer_is_stream(cfg->output))
+        return 0;
+    job_file_lines(cfg->output, &first, &second);
+    if (!first)
+        goto out; /* no job file (could not be written): nothing to compare */
+    if (second && identity[0] && sscanf(second, "ledger %31s %63s %n", b0, id0, &n) == 2 && n > 0 &&
+        strcmp(id0, identity) != 0) {
+        char *loc0 = second + n;
+        loc0[strcspn(loc0, "\n")] = '\0';
+        if (cfg->resume)
+            snprintf(err, errlen,
+                     "--resume: this job recorded its claims and sends in the %s ledger %s (identity %s), but this "
+                     "run's ledger is the %s ledger %s (identity %s): another, replaced or emptied ledger would let "
+                     "customers already notified be notified again. Nothing was sent. Resume with --ledger %s; if "
+                     "that ledger was lost, restore it from a backup",
+                     b0, loc0, id0, backend, location, identity, loc0);
+        else
+            snprintf(err, errlen,
+                     "%s.job: the job writing to %s recorded its claims and sends in the %s ledger %s (identity %s), "
+                     "but this run's ledger is the %s ledger %s (identity %s): the customers that job notified would "
+                     "not be skipped. Nothing was sent. Use --ledger %s, or -o NEW.csv, or delete %s.job to start a "
+                     "new job on this ledger knowingly",
+                     cfg->output, cfg->output, b0, loc0, id0, backend, location, identity, loc0, cfg->output);
+        rc = -1;
+        goto out;
+    }
+    if (identity[0]) {
+        /* Rewrite the job file with this ledger: the job's first line, then the ledger. */
+        char path[4096], tmp[4200];
+        job_file_path(cfg->output, path, sizeof path);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            int ok = fprintf(f, "%s%sledger %s %s %s\n", first, first[strlen(first) - 1] == '\n' ? "" : "\n",
+                             backend, identity, location) > 0;
+            ok = fclose(f) == 0 && ok;
+            if (!ok || rename(tmp, path) != 0)
+                unlink(tmp);
+        }
+    }
+out:
+    free(first);
+    free(second);
     return rc;
 }
 

@@ -336,7 +336,14 @@ static void test_cooldown_zero(void **state)
     settle_ok(a, "Z", 1, RULES_SMS, 0, now);
     flush_ok(a);
     assert_int_equal(claim1(b, &it, "Z", RULES_ALL_CHANNELS, 1, now, 0), RULES_ALL_CHANNELS);
-    assert_int_equal(claim1(a, &it, "Z", RULES_SMS, 1, now + 1, 0), RULES_SMS);
+    /* --cooldown 0 forgets the history, not a claim in flight: b is running and its claim
+     * is its own until settled. */
+    assert_int_equal(claim1(a, &it, "Z", RULES_SMS, 1, now + 1, 0), 0);
+    assert_int_equal(it.blocked_kind[0], LEDGER_CLAIMED);
+    assert_string_equal(it.blocked_job[0], "b");
+    settle_ok(b, "Z", 1, 0, 0, now + 2);
+    flush_ok(b);
+    assert_int_equal(claim1(a, &it, "Z", RULES_SMS, 1, now + 3, 0), RULES_SMS);
     ledger_close(a);
     ledger_close(b);
     /* Still recorded; a's send keeps its state. */
@@ -450,13 +457,13 @@ static void test_migrate_v1(void **state)
     assert_int_equal(sql_int(p, "PRAGMA user_version"), 1);
     /* Read-write: migrated on open. */
     ledger *a = open_ok(p, "new-job");
-    assert_int_equal(sql_int(p, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(p, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(p, "SELECT count(*) FROM sqlite_master WHERE name = 'sends' AND type = 'table'"), 0);
     assert_int_equal(sql_int(p, "SELECT count(*) FROM sends"), 3); /* the compatibility view */
     assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'sent'"), 3);
     assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log"), 3);
     char *v = sql_text(p, "SELECT value FROM meta WHERE key = 'schema_version'");
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     free(v);
     assert_int_equal(claim1(a, &it, "V-1", RULES_ALL_CHANNELS, 1, now, DAY), RULES_WHATSAPP);
     assert_string_equal(it.blocked_job[1], "old-job");
@@ -815,7 +822,8 @@ static void test_concurrent_create(void **state)
         }
         assert_int_equal(sql_int(p, "SELECT count(*) FROM claims"), KIDS * 500);
         assert_int_equal(sql_int(p, "SELECT count(*) FROM jobs"), KIDS);
-        assert_int_equal(sql_int(p, "SELECT count(*) FROM meta"), 3);
+        assert_int_equal(sql_int(p, "SELECT count(*) FROM meta"), 4);
+        assert_int_equal(sql_int(p, "SELECT count(DISTINCT value) FROM meta WHERE key = 'ledger_id'"), 1);
     }
 }
 
@@ -889,12 +897,19 @@ static void test_foreign_and_newer(void **state)
     sqlite3_close(db);
     expect_open_error(p, "newer");
 
-    /* An empty file is a new ledger. */
+    /* An empty file is not a ledger (a truncated one?): refused, never re-created. */
     p = testdir_path("empty.db");
     fresh(p);
     write_file(p, "", 0);
-    ledger_close(open_ok(p, "job"));
-    assert_int_equal(sql_int(p, "SELECT count(*) FROM jobs"), 1);
+    expect_open_error(p, "empty (0 bytes)");
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    /* Nor is an SQLite database without tables. */
+    p = testdir_path("emptydb.db");
+    fresh(p);
+    sql_exec(p, "PRAGMA user_version = 0; CREATE TABLE t (x); DROP TABLE t; VACUUM");
+    expect_open_error(p, "not an ottu-resend ledger");
 }
 
 static void test_unwritable(void **state)
@@ -1082,8 +1097,21 @@ static void test_stats_prune(void **state)
     assert_non_null(strstr(out, "5 remain"));
     free(out);
     free(err);
+    /* Shorter than the cooldown it would break (24h by default, or --cooldown): refused. */
     assert_int_equal(run_main(&out, &err, 5, "ledger", "prune", "--older-than", "1d", p, NULL), 0);
     assert_non_null(strstr(out, "pruned 1 records"));
+    free(out);
+    free(err);
+    assert_int_equal(run_main(&out, &err, 5, "ledger", "prune", "--older-than", "1h", p, NULL), 2);
+    assert_non_null(strstr(err, "shorter than the cooldown"));
+    free(out);
+    free(err);
+    assert_int_equal(run_main(&out, &err, 7, "ledger", "prune", "--older-than", "1h", "--cooldown", "2h", p, NULL),
+                     2);
+    free(out);
+    free(err);
+    assert_int_equal(run_main(&out, &err, 7, "ledger", "prune", "--older-than", "1h", "--cooldown", "1h", p, NULL),
+                     0);
     free(out);
     free(err);
     /* Pruning keeps the cooldown working for what is left. */
@@ -1093,7 +1121,7 @@ static void test_stats_prune(void **state)
     ledger_close(l);
 
     /* Prune everything, then stats of an empty ledger. */
-    assert_int_equal(run_main(&out, &err, 5, "ledger", "prune", "--older-than", "0", p, NULL), 0);
+    assert_int_equal(run_main(&out, &err, 6, "ledger", "prune", "--older-than", "0", "--force", p, NULL), 0);
     free(out);
     free(err);
     assert_int_equal(run_main(&out, &err, 3, "ledger", "stats", p), 0);

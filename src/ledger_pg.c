@@ -225,18 +225,6 @@ static int st_param(stmt *s, const char *v, size_t len)
     return st_end(s, start);
 }
 
-/* A NULL parameter (st_exec passes no value for it). */
-static int st_null(stmt *s)
-{
-    int n = st_end(s, s->pn);
-    if (n > 0)
-        s->off[n - 1] = SIZE_MAX;
-    return n;
-}
-
-/* The API parameter: NULL (every API) when none. */
-static int st_api(stmt *s, const char *api) { return api ? st_param(s, api, strlen(api)) : st_null(s); }
-
 static int st_int(stmt *s, int64_t v)
 {
     char b[24];
@@ -296,7 +284,7 @@ static PGresult *st_exec(pg *g, stmt *s)
     if (!vals)
         return NULL;
     for (int i = 0; i < s->n; i++)
-        vals[i] = s->off[i] == SIZE_MAX ? NULL : s->pool + s->off[i];
+        vals[i] = s->pool + s->off[i];
     r = PQexecParams(g->conn, s->sql, s->n, NULL, vals, NULL, NULL, 0);
     free(vals);
     return r;
@@ -559,18 +547,18 @@ static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, 
         st_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
                   "coalesce(cj.name, ''), g.claim_job, g.claim_row, coalesce(cj.lease_until_ms > " PG_NOW ", false) "
                   "FROM unnest($1::text[], $2::text[], $3::int[]) AS i (identifier, channel, k) "
-                  "JOIN ottu_resend.gate g ON g.identifier = i.identifier AND g.channel = i.channel "
-                  "AND ($%d::text IS NULL OR g.api = $%d::text OR g.api = '') "
+                  "JOIN ottu_resend.gate g ON g.identifier = i.identifier AND g.channel = i.channel %s "
                   "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job",
-               4, 4);
+               /* = ANY on the key's first column: an index lookup per (api, identifier, channel). */
+               g->api ? "AND g.api = ANY (ARRAY[$4::text, ''])" : "");
     else
         st_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
                   "coalesce(cj.name, ''), g.claim_job, g.claim_row, false "
                   "FROM unnest($1::text[], $2::text[], $3::int[]) AS i (identifier, channel, k) "
                   "JOIN ottu_resend.gate g USING (identifier, channel) "
                   "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job");
-    if (g->version >= 2)
-        st_api(s, g->api);
+    if (g->version >= 2 && g->api)
+        st_param(s, g->api, strlen(g->api));
     r = st_exec(g, s);
     if (!res_ok(r)) {
         pg_error(g, "looking up claims", r, err, errlen);
@@ -735,7 +723,7 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
             break;
         }
         for (int k = 0; k < q[i].n; k++)
-            vals[k] = q[i].off[k] == SIZE_MAX ? NULL : q[i].pool + q[i].off[k];
+            vals[k] = q[i].pool + q[i].off[k];
         ok = PQsendQueryParams(g->conn, q[i].sql, q[i].n, NULL, vals, NULL, NULL, 0);
         free(vals);
     }
@@ -854,6 +842,7 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
             }
         st_arr_end(s);
     }
+    st_param(s, g->api ? g->api : "", g->api ? strlen(g->api) : 0); /* $7 */
     free(gate_kept);
     st_sql(s, "WITH v (identifier, row_no, at, job, hist_kept, gate_kept) AS MATERIALIZED (SELECT * FROM "
               "unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[])), "
@@ -862,7 +851,7 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
               "WHERE c.identifier = v.identifier AND c.job_id = v.job AND c.row_no = v.row_no "
               "AND v.hist_kept & " CHANNEL_BIT("c") " = 0) "
               "UPDATE ottu_resend.gate g SET claim_job = NULL, claim_row = NULL, claim_ms = NULL, "
-              "claim_resend = false FROM v WHERE g.identifier = v.identifier AND g.claim_job = v.job "
+              "claim_resend = false FROM v WHERE g.api = $7::text AND g.identifier = v.identifier AND g.claim_job = v.job "
               "AND g.claim_row = v.row_no AND v.gate_kept & " CHANNEL_BIT("g") " = 0");
     (*nq)++;
     /* ... then the sent and maybe-sent channels recorded: $1..$5 identifier, channel,

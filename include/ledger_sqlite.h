@@ -22,6 +22,11 @@ typedef struct {
 } sq;
 
 
+/* SQL: job alias t is live at time now -- its lease has not ended and, when it runs on this
+ * host, its process exists (an SQLite ledger is on one host: a job killed there is dead
+ * at once, not a lease later). ottu_alive() is registered by sq_db_open. */
+#define SQ_LIVE(t, now) "(" t ".lease_until_ms > " now " AND ottu_alive(" t ".host, " t ".pid))"
+
 /* ledger_sqlite.c */
 void sq_db_error(sqlite3 *db, const char *path, const char *doing, int rc, char *err, size_t errlen);
 int sq_exec(sqlite3 *db, const char *sql);
@@ -34,6 +39,7 @@ int sq_init_schema(sq *s, const char *job_name, char *err, size_t errlen);
 int sq_find_job(sq *s, const char *job_name);
 int sq_set_wal(sqlite3 *db, const char *path, char *err, size_t errlen);
 int sq_make_parent(const char *path, char *err, size_t errlen);
+void sq_empty_error(const char *path, char *err, size_t errlen);
 int sq_create_file(const char *path, char *err, size_t errlen);
 int sq_read_only_compat(sq *s);
 void sq_read_identity(sq *s);

@@ -171,12 +171,12 @@ static int prepare_all(sq *s)
      * columns from the row with the maximum.) The 4th column: the blocker's job is live. */
     if ((rc = prepare(s->db,
                       "SELECT c.state, max(c.at_ms), c.job_id, "
-                      "coalesce((SELECT j.lease_until_ms > ?8 FROM jobs j WHERE j.id = c.job_id), 0) "
+                      "coalesce((SELECT " SQ_LIVE("j", "?8") " FROM jobs j WHERE j.id = c.job_id), 0) "
                       "FROM claims c WHERE c.identifier = ?1 AND c.channel = ?2 AND c.state <> 'released' "
                       "AND (?7 IS NULL OR c.api = ?7 OR c.api = '') "
                       "AND NOT (c.job_id = ?4 AND c.row_no = ?5 AND (c.state = 'claimed' OR (?6 AND c.state = 'maybe'))) "
                       "AND (c.at_ms > ?3 OR (c.state = 'claimed' AND c.job_id <> ?4 AND "
-                      "EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id AND j.lease_until_ms > ?8)))",
+                      "EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id AND " SQ_LIVE("j", "?8") ")))",
                       &s->lookup)) != SQLITE_OK)
         return rc;
     if ((rc = prepare(s->db, "SELECT name FROM jobs WHERE id = ?1", &s->job_name)) != SQLITE_OK)
@@ -222,13 +222,17 @@ static int prepare_all(sq *s)
 static int open_readonly(sq *s, const char *job_id, char *err, size_t errlen)
 {
     struct stat sb;
-    int rc;
-    if (stat(s->path, &sb) != 0 && errno == ENOENT) {
+    int rc, found = stat(s->path, &sb) == 0;
+    if (!found && errno == ENOENT) {
         if (s->mode == LEDGER_ADMIN_READ) {
             ledger_set_err(err, errlen, "ledger %s: no such file", s->path);
             return -1;
         }
         return 0;
+    }
+    if (found && S_ISREG(sb.st_mode) && sb.st_size == 0) {
+        sq_empty_error(s->path, err, errlen); /* before SQLite reads a WAL into it */
+        return -1;
     }
     s->db = sq_db_open(s->path, SQLITE_OPEN_READONLY, &s->version, err, errlen);
     if (!s->db)
@@ -246,6 +250,10 @@ static int open_readwrite(sq *s, const char *job_id, char *err, size_t errlen)
     if (s->mode == LEDGER_ADMIN_WRITE) {
         if (stat(s->path, &sb) != 0) {
             ledger_set_err(err, errlen, "ledger %s: %s", s->path, strerror(errno));
+            return -1;
+        }
+        if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+            sq_empty_error(s->path, err, errlen);
             return -1;
         }
     } else if (sq_make_parent(s->path, err, errlen) != 0 || sq_create_file(s->path, err, errlen) != 0) {

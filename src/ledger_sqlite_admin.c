@@ -168,7 +168,7 @@ static int stats_open_jobs(sq *s, ledger_stats *st)
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(s->db,
                                 "SELECT coalesce(j.name, '#' || c.job_id), count(*), "
-                                "coalesce(j.lease_until_ms > ?1, 0) FROM claims c LEFT JOIN jobs j ON j.id = c.job_id "
+                                "coalesce(" SQ_LIVE("j", "?1") ", 0) FROM claims c LEFT JOIN jobs j ON j.id = c.job_id "
                                 "WHERE c.state = 'claimed' GROUP BY c.job_id ORDER BY 1",
                                 -1, &q, NULL);
     if (rc == SQLITE_OK)
@@ -243,8 +243,8 @@ fail:
 
 /* A live job's open claim is never pruned, however old: it is the job's until settled. */
 #define NOT_LIVE_CLAIM                                                                                        \
-    "NOT (state = 'claimed' AND job_id IN (SELECT id FROM jobs WHERE lease_until_ms > "                       \
-    "CAST(unixepoch('subsec') * 1000 AS INTEGER)))"
+    "NOT (state = 'claimed' AND job_id IN (SELECT id FROM jobs j WHERE "                                      \
+    SQ_LIVE("j", "CAST(unixepoch('subsec') * 1000 AS INTEGER)") "))"
 
 long long sq_prune(void *be, int64_t cutoff, int dry_run, long long *left, char *err, size_t errlen)
 {
@@ -331,10 +331,15 @@ int sq_lease(void *be, int op, char *err, size_t errlen)
     int rc;
     if (!s->db || s->job_id < 0)
         return 0;
-    rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET lease_until_ms = ?1 WHERE id = ?2", -1, &st, NULL);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET lease_until_ms = ?1, host = ?3, pid = ?4 WHERE id = ?2", -1, &st,
+                            NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, op == LEDGER_LEASE_RENEW ? clock_now_ms() + LEDGER_LEASE_MS : 0);
         sqlite3_bind_int64(st, 2, s->job_id);
+        sqlite3_bind_text(st, 3, host, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 4, (int64_t)getpid());
         rc = sq_step_done(st);
     }
     sqlite3_finalize(st);
@@ -354,8 +359,8 @@ long long sq_release(void *be, const char *name, int force, int dry_run, char *e
     int rc = sq_exec(s->db, dry_run ? "BEGIN" : "BEGIN IMMEDIATE");
     const char *doing = "releasing";
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(s->db, "SELECT id, coalesce(lease_until_ms, 0) FROM jobs WHERE name = ?1", -1, &q,
-                                NULL);
+        rc = sqlite3_prepare_v2(s->db, "SELECT id, CASE WHEN ottu_alive(host, pid) THEN coalesce(lease_until_ms, 0) "
+                                "ELSE 0 END FROM jobs WHERE name = ?1", -1, &q, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
         if ((rc = sqlite3_step(q)) == SQLITE_ROW) {

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -89,6 +91,8 @@ static const char migrate_v1_sql[] =
  * job, and the ledger's identity. Cheap on a big file: columns added, no table rebuilt. */
 static const char migrate_v2_sql[] =
     "ALTER TABLE jobs ADD COLUMN lease_until_ms INTEGER;\n"
+    "ALTER TABLE jobs ADD COLUMN host TEXT;\n"
+    "ALTER TABLE jobs ADD COLUMN pid INTEGER;\n"
     "ALTER TABLE claims ADD COLUMN api TEXT NOT NULL DEFAULT '';\n"
     "DROP VIEW IF EXISTS send_log;\n"
     "DROP VIEW IF EXISTS sends;\n"
@@ -116,10 +120,20 @@ static const char compat_v1_sql[] =
     "CREATE TEMP VIEW claims AS SELECT identifier, channel, job_id, row_no, 'sent' AS state,\n"
     "  sent_at_ms AS claimed_at_ms, sent_at_ms AS at_ms, '' AS api FROM main.sends;\n"
     "CREATE TEMP TABLE budget (scope TEXT, day TEXT, used INTEGER, PRIMARY KEY (scope, day));\n"
-    "CREATE TEMP VIEW jobs AS SELECT *, NULL AS lease_until_ms FROM main.jobs;\n";
+    "CREATE TEMP VIEW jobs AS SELECT *, NULL AS lease_until_ms, NULL AS host, NULL AS pid FROM main.jobs;\n";
 static const char compat_v2_sql[] =
     "CREATE TEMP VIEW claims AS SELECT *, '' AS api FROM main.claims;\n"
-    "CREATE TEMP VIEW jobs AS SELECT *, NULL AS lease_until_ms FROM main.jobs;\n";
+    "CREATE TEMP VIEW jobs AS SELECT *, NULL AS lease_until_ms, NULL AS host, NULL AS pid FROM main.jobs;\n";
+
+void sq_empty_error(const char *path, char *err, size_t errlen)
+{
+    ledger_set_err(err, errlen,
+                   "ledger %s: the file exists but is empty (0 bytes): not a ledger; it may have been truncated, and "
+                   "re-creating it would forget every send it recorded. Restore it from a backup, or remove it "
+                   "(and its -wal file) to start a new ledger (customers sent to within the cooldown may then be "
+                   "notified again)",
+                   path);
+}
 
 /* What the file holds: *version > 0 a ledger of that schema. Anything else -- an empty
  * file included: a ledger is never created in place (sq_create_file) -- is an error
@@ -164,11 +178,7 @@ static int sq_identify(sqlite3 *db, const char *path, int *version, char *err, s
     if (app == 0 && objects == 0) {
         struct stat sb;
         if (stat(path, &sb) == 0 && sb.st_size == 0)
-            ledger_set_err(err, errlen,
-                    "ledger %s: the file exists but is empty (0 bytes): not a ledger; it may have been truncated, "
-                    "and re-creating it would forget every send it recorded. Restore it from a backup, or remove "
-                    "it to start a new ledger (customers sent to within the cooldown may then be notified again)",
-                    path);
+            sq_empty_error(path, err, errlen);
         else
             ledger_set_err(err, errlen,
                     "ledger %s: an empty SQLite database, not an ottu-resend ledger; restore the ledger from a "
@@ -178,6 +188,26 @@ static int sq_identify(sqlite3 *db, const char *path, int *version, char *err, s
     ledger_set_err(err, errlen, "ledger %s: an SQLite database, but not an ottu-resend ledger; give --ledger a new file",
             path);
     return -1;
+}
+
+/* ottu_alive(host, pid): 0 only when the job ran on this host and its process is gone;
+ * 1 otherwise (another host, or unknown: its lease decides). */
+static char this_host[256];
+static void find_host(void) { gethostname(this_host, sizeof this_host - 1); }
+
+static void fn_alive(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    const unsigned char *host = sqlite3_value_text(argv[0]);
+    int64_t pid = sqlite3_value_int64(argv[1]);
+    const char *me = this_host;
+    (void)argc;
+    pthread_once(&once, find_host);
+    if (!host || sqlite3_value_type(argv[1]) == SQLITE_NULL || pid <= 0 || strcmp((const char *)host, me) != 0) {
+        sqlite3_result_int(ctx, 1);
+        return;
+    }
+    sqlite3_result_int(ctx, kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
 /* Opens the file and checks it is a ledger. */
@@ -195,6 +225,7 @@ sqlite3 *sq_db_open(const char *path, int flags, int *version, char *err, size_t
     /* A ledger is data, not code: views and triggers someone slipped into the file may not
      * call functions with side effects. */
     sq_exec(db, "PRAGMA trusted_schema = OFF");
+    sqlite3_create_function(db, "ottu_alive", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, fn_alive, NULL, NULL);
     if (sq_identify(db, path, version, err, errlen) != 0) {
         sqlite3_close(db);
         return NULL;
@@ -362,8 +393,15 @@ int sq_create_file(const char *path, char *err, size_t errlen)
     char *tmp = NULL;
     sqlite3 *db = NULL;
     int fd, rc, ret = -1;
-    if (stat(path, &sb) == 0)
+    if (stat(path, &sb) == 0) {
+        /* Refused before SQLite opens it: with a WAL file beside it, SQLite would fill an
+         * emptied ledger with what the WAL still holds, and call that the ledger. */
+        if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+            sq_empty_error(path, err, errlen);
+            return -1;
+        }
         return 0; /* exists: opening it says what it is */
+    }
     if (errno != ENOENT) {
         ledger_set_err(err, errlen, "ledger %s: cannot create: %s", path, strerror(errno));
         return -1;

@@ -333,7 +333,9 @@ int resume_check_ledger(resume *rs, const char *backend, const char *identity, c
     job_file_lines(cfg->output, &first, &second);
     if (!first)
         goto out; /* no job file (could not be written): nothing to compare */
-    if (second && identity[0] && sscanf(second, "ledger %31s %63s %n", b0, id0, &n) == 2 && n > 0 &&
+    /* A new job whose output is gone (deleted to start over) is not the recorded job: only
+     * --resume, or --overwrite of results that record sends, must stay on its ledger. */
+    if (second && identity[0] && (cfg->resume || file_exists(cfg->output)) && sscanf(second, "ledger %31s %63s %n", b0, id0, &n) == 2 && n > 0 &&
         strcmp(id0, identity) != 0) {
         char *loc0 = second + n;
         loc0[strcspn(loc0, "\n")] = '\0';

@@ -1222,8 +1222,8 @@ static int pg_lease(void *be, int op, char *err, size_t errlen)
         return 0;
     if (ensure_conn(g, err, errlen) != 0)
         return -1;
-    /* Committed with synchronous_commit off: a lease lost to a crash of the server only
-     * makes the job look dead sooner, and a dead job's claims still block (maybe-sent). */
+    /* A lease lost to a crash of the server only makes the job look dead sooner, and a
+     * dead job's claims still block (maybe-sent); one small commit per 5 s either way. */
     st_sql(&s, "UPDATE ottu_resend.jobs SET lease_until_ms = %s WHERE id = $%d::bigint",
            op == LEDGER_LEASE_RENEW ? PG_NOW " + " XSTR(LEDGER_LEASE_MS) : "0", st_int(&s, g->job_id));
     r = st_exec(g, &s);

@@ -99,6 +99,7 @@ typedef struct {
     int version;     /* of the schema (an old one read-only: no api, lease or identity) */
     char *api;       /* this job's API; NULL: lookups match every API */
     char ident[40];  /* meta ledger_id */
+    int legacy;      /* gate rows of no API exist (from before schema 2): check them */
 } pg;
 
 
@@ -451,6 +452,18 @@ static int init_schema(pg *g, int create, int migrate, char *err, size_t errlen)
             snprintf(g->ident, sizeof g->ident, "%s", PQgetvalue(r, 0, 0));
         PQclear(r);
     }
+    /* Records of no API are only ever written before the migration (or by a job that has
+     * no API): when there are none, a claim need not look for them. */
+    if (g->have_schema && version >= 2) {
+        r = PQexec(g->conn, "SELECT EXISTS (SELECT 1 FROM ottu_resend.gate WHERE api = '')");
+        if (!res_ok(r)) {
+            pg_error(g, "reading the schema", r, err, errlen);
+            PQclear(r);
+            goto fail;
+        }
+        g->legacy = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+    }
     if (migrate && exec_ok(g, "COMMIT", "creating the schema ottu_resend", err, errlen) != 0)
         goto fail;
     return 0;
@@ -647,10 +660,10 @@ static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, in
      * (fewer deadlocks). */
     st_sql(s, "WITH input (identifier, channel, row_no, resend, k) AS (SELECT * FROM unnest($1::text[], "
               "$2::text[], $3::bigint[], $4::boolean[], $5::int[])), "
-              "fresh AS (SELECT * FROM input i WHERE $9::text = '' OR NOT EXISTS (SELECT 1 FROM ottu_resend.gate l "
-              "WHERE l.api = '' AND l.identifier = i.identifier AND l.channel = i.channel AND (l.sent_ms > $8::bigint "
-              "OR l.claim_ms > $8::bigint))), "
-              "granted AS (INSERT INTO ottu_resend.gate AS g (api, identifier, channel, claim_job, claim_row, "
+              "%s", g->legacy ? "fresh AS (SELECT * FROM input i WHERE $9::text = '' OR NOT EXISTS (SELECT 1 FROM "
+              "ottu_resend.gate l WHERE l.api = '' AND l.identifier = i.identifier AND l.channel = i.channel AND "
+              "(l.sent_ms > $8::bigint OR l.claim_ms > $8::bigint))), " : "fresh AS (SELECT * FROM input), ");
+    st_sql(s, "granted AS (INSERT INTO ottu_resend.gate AS g (api, identifier, channel, claim_job, claim_row, "
               "claim_ms, claim_resend) SELECT $9::text, identifier, channel, $6::bigint, row_no, $7::bigint, resend "
               "FROM fresh ORDER BY identifier, channel "
               "ON CONFLICT (api, identifier, channel) DO UPDATE SET claim_job = excluded.claim_job, "

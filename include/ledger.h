@@ -18,9 +18,17 @@
 #define LEDGER_SETTLE_MAX (4 * LEDGER_BATCH_RECORDS)
 /* How long a writer waits for another process's transaction before giving up. */
 #define LEDGER_BUSY_TIMEOUT_MS 10000
-/* SQLite schema version (meta table and PRAGMA user_version); version 1 files are
+/* SQLite schema version (meta table and PRAGMA user_version); version 1 and 2 files are
  * migrated when opened read-write. PostgreSQL numbers its own (ottu_resend.version). */
-#define LEDGER_SCHEMA_VERSION 2
+#define LEDGER_SCHEMA_VERSION 3
+/* A job's lease on its claims (docs/ledger.md, "Claims belong to their job"): renewed every
+ * LEDGER_LEASE_RENEW_MS while the job runs; a job whose lease ended (its jobs row says so
+ * by the store's clock) is dead, and its open claims count as maybe-sent from their claim
+ * time. A job that could not renew for LEDGER_LEASE_MS - LEDGER_LEASE_MARGIN_MS starts no
+ * new request (ledger_lease_ok), so it has stopped before anyone may take over. */
+#define LEDGER_LEASE_MS 30000
+#define LEDGER_LEASE_RENEW_MS 5000
+#define LEDGER_LEASE_MARGIN_MS 10000
 
 typedef struct ledger ledger;
 
@@ -38,6 +46,27 @@ typedef enum {
  * Thread-safe object: claims come from the reader thread, settlements from the writer
  * thread, ledger_tick from a periodic thread, budget calls from workers. */
 ledger *ledger_open(const char *spec, const char *job_id, ledger_mode mode, char *err, size_t errlen);
+
+/* ---- which API, which ledger, which job is alive ---- */
+
+/* The API's name in the ledger: the base URL with scheme and host lower-cased, the port
+ * always written (80, 443 by default), userinfo, query and fragment dropped, and the path
+ * ending in exactly one '/'. "HTTPS://Merchant.Ottu.net" and "https://merchant.ottu.net:443//"
+ * are one API: "https://merchant.ottu.net:443/". Returns 0, or -1 when url is not http(s). */
+int ledger_api_normalise(const char *url, char *out, size_t size);
+/* Keys this job's claims and records by the API at base_url (normalised here); NULL: the
+ * lookups match every API (a dry run without --base-url). Call before the first claim. */
+void ledger_set_api(ledger *l, const char *base_url);
+/* The normalised API ("" when none). */
+const char *ledger_api(const ledger *l);
+/* 1 while this job may start requests: its lease was renewed less than LEDGER_LEASE_MS -
+ * LEDGER_LEASE_MARGIN_MS ago (always 1 for a read-only ledger). Lock-free, any thread. */
+int ledger_lease_ok(ledger *l);
+/* The ledger's identity, created with it ("" for an old ledger opened read-only), its
+ * backend ("sqlite" or "postgresql") and location (absolute path, or the URI). */
+const char *ledger_identity(const ledger *l);
+const char *ledger_backend_name(const ledger *l);
+const char *ledger_location(const ledger *l);
 
 /* ---- claims: before a request goes out ---- */
 
@@ -62,15 +91,22 @@ typedef struct ledger_claim_item {
     char blocked_job[3][40];
 } ledger_claim_item;
 
-/* Claims every item in one transaction: a (identifier, channel) is granted unless a send
- * or maybe-send (of any job, this one included), or a claim by another job or by another
- * row of this job, exists within cooldown_ms before now_ms (time > now_ms - cooldown_ms).
+/* Claims every item in one transaction, for this job's API (ledger_set_api; records of
+ * other APIs never block, records from before per-API records block every API). A
+ * (identifier, channel) is granted unless one of these blocks it:
+ *  - an open claim of another job whose lease is live, whatever cooldown_ms (0 included):
+ *    a claim belongs to its job until settled;
+ *  - a send or maybe-send (of any job, this one included) within cooldown_ms before now_ms
+ *    (time > now_ms - cooldown_ms), counted from its settlement;
+ *  - an open claim of a dead job (lease ended) or of another row of this job, within
+ *    cooldown_ms of its claim time (a dead job's claim is maybe-sent).
  * This job's own open claim on the same row -- from an earlier run of the same job whose
  * journal shows the row was never attempted -- is taken over. Settlements still buffered
- * are committed in the same transaction first, so the answer is exact. cooldown_ms <= 0: everything is granted, and still
- * recorded as claimed. In READONLY mode nothing is written: granted says what a real run
- * would be granted now. Returns 0, or -1 with err (busy past LEDGER_BUSY_TIMEOUT_MS, disk
- * full, connection lost): then nothing of the batch is claimed and nothing may be sent. */
+ * are committed in the same transaction first, so the answer is exact. cooldown_ms <= 0:
+ * only live claims of other jobs block; the rest is granted, and still recorded as
+ * claimed. In READONLY mode nothing is written: granted says what a real run would be
+ * granted now. Returns 0, or -1 with err (busy past LEDGER_BUSY_TIMEOUT_MS, disk full,
+ * connection lost): then nothing of the batch is claimed and nothing may be sent. */
 int ledger_claim(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, int64_t cooldown_ms, char *err,
                  size_t errlen);
 
@@ -85,7 +121,8 @@ int ledger_claim(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, 
 int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned sent, unsigned maybe, int64_t at_ms,
                   char *err, size_t errlen);
 
-/* Commits the batch when due (cheap otherwise); call it a few times a second. 0 or -1. */
+/* Commits the batch when due and renews the job's lease every LEDGER_LEASE_RENEW_MS
+ * (cheap otherwise); call it a few times a second. 0, or -1 with err: stop sending. */
 int ledger_tick(ledger *l, char *err, size_t errlen);
 /* Commits whatever is buffered now. Returns 0, or -1 with err. */
 int ledger_flush(ledger *l, char *err, size_t errlen);
@@ -110,8 +147,9 @@ long long ledger_budget_used(ledger *l, const char *scope, int64_t now_ms, char 
 /* Records this handle has written (claims settled as sent or maybe) so far. */
 long long ledger_written(ledger *l);
 
-/* `ottu-resend ledger ...` (ledger_cmd.c): argv[0] is "ledger". `stats PATH|URL` and
- * `prune --older-than D [--dry-run] PATH|URL`; neither creates a ledger. Prints to stdout, errors to stderr. Returns 0
+/* `ottu-resend ledger ...` (ledger_cmd.c): argv[0] is "ledger". `stats PATH|URL`,
+ * `prune --older-than D [--cooldown D] [--force] [--dry-run] PATH|URL` and
+ * `release --job NAME [--force] [--dry-run] PATH|URL`; none creates a ledger. Prints to stdout, errors to stderr. Returns 0
  * ok, 1 when the ledger failed after it was opened, 2 usage or open error. */
 int ledger_main(int argc, char **argv);
 

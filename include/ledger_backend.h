@@ -31,6 +31,19 @@ typedef struct {
     long long used;
 } ledger_budget_row;
 
+/* Records per API (normalised base URL; "" = from before per-API records). */
+typedef struct {
+    char api[256];
+    long long sent, maybe, claimed;
+} ledger_api_row;
+
+/* A job holding open claims. */
+typedef struct {
+    char name[64];
+    long long claims;
+    int live; /* its lease is live: it is running (or lapsed less than LEDGER_LEASE_MS ago) */
+} ledger_job_row;
+
 /* What `ledger stats` prints. */
 typedef struct {
     long long sent, maybe, claimed, released, identifiers, jobs;
@@ -39,7 +52,16 @@ typedef struct {
     size_t ndays;
     ledger_budget_row *budget; /* today's use per scope */
     size_t nbudget;
+    ledger_api_row *apis;
+    size_t napis;
+    ledger_job_row *open_jobs;
+    size_t nopen;
 } ledger_stats;
+
+/* Frees what ledger_get_stats allocated. */
+void ledger_stats_free(ledger_stats *st);
+
+enum { LEDGER_LEASE_RENEW, LEDGER_LEASE_END };
 
 enum { LEDGER_BUDGET_TAKE, LEDGER_BUDGET_RETURN, LEDGER_BUDGET_USED };
 
@@ -61,6 +83,16 @@ typedef struct ledger_ops {
      * with err; *left = records remaining. */
     long long (*prune)(void *be, int64_t cutoff_ms, int dry_run, long long *left, char *err, size_t errlen);
     void (*close)(void *be);
+    /* This job's lease: RENEW = live for LEDGER_LEASE_MS from now (the store's clock), END =
+     * over now (a clean close). 0 or -1 with err. */
+    int (*lease)(void *be, int op, char *err, size_t errlen);
+    /* Releases the open claims of job `name` (dry_run: counts them). A live lease refuses
+     * unless force: returns -2 with err. Returns how many, or -1 with err. */
+    long long (*release)(void *be, const char *name, int force, int dry_run, char *err, size_t errlen);
+    /* The ledger's identity, created with it ("" when it has none: an old one read-only). */
+    const char *(*identity)(void *be);
+    /* The API of this job's claims and the records that block them (NULL: every API). */
+    void (*set_api)(void *be, const char *api);
 } ledger_ops;
 
 extern const ledger_ops ledger_sqlite_ops;
@@ -77,6 +109,7 @@ int ledger_is_pg(const char *spec);
 /* For the subcommand (ledger_cmd.c): open an existing ledger, read stats, prune. */
 ledger *ledger_open_admin(const char *spec, int writable, char *err, size_t errlen);
 int ledger_get_stats(ledger *l, int64_t now_ms, ledger_stats *st, char *err, size_t errlen);
+long long ledger_release_job(ledger *l, const char *name, int force, int dry_run, char *err, size_t errlen);
 long long ledger_prune_before(ledger *l, int64_t cutoff_ms, int dry_run, long long *left, char *err, size_t errlen);
 
 /* The UTC day of ms since the epoch as YYYY-MM-DD. */

@@ -38,6 +38,12 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
  * (no journal, no --resume, no --overwrite): a repeated command must not notify anyone
  * twice nor destroy the record of the first send. Returns 0 when the run may go on. */
 int resume_refuse_finished(const config *cfg, char *err, size_t errlen);
+/* After the ledger is open (not in a dry run): with --resume, or when the output of an
+ * earlier run exists (--overwrite), the ledger must be the one the job file (OUTPUT.job)
+ * recorded, if any -- else -1 with err naming both (exit 2, nothing sent). The ledger is
+ * recorded there from now on. */
+int resume_check_ledger(resume *rs, const char *backend, const char *identity, const char *location, char *err,
+                        size_t errlen);
 /* For every row of this shard, in input order, before resume_row: steps the finished
  * results along. Returns 0, or -1 with err. */
 int resume_advance(resume *rs, const record *rec, char *err, size_t errlen);

@@ -2,8 +2,11 @@
  * dispatch to a store (ledger_sqlite.c, ledger_pg.c) through the ops table. */
 #include "ledger.h"
 
+#include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,10 @@ struct ledger {
     int64_t batch_start_ms; /* monotonic time of the oldest buffered settlement */
     int64_t last_claim_ms;  /* monotonic time of the last claim written; long ago at first */
     long long written;
+    char *api;                     /* normalised; NULL: every API */
+    char *location;                /* absolute path or URI */
+    int64_t renewed_ms;            /* monotonic time the last lease renewal started */
+    _Atomic int64_t lease_ok_until; /* monotonic ms: no new request after this */
 };
 
 void ledger_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -81,7 +88,133 @@ static ledger *open_mode(const char *spec, const char *job_id, int mode, char *e
     }
     l->last_claim_ms = INT64_MIN / 2;
     pthread_mutex_init(&l->mu, NULL);
+    if (ledger_is_pg(spec)) {
+        l->location = strdup(spec);
+    } else {
+        l->location = realpath(spec, NULL);
+        if (!l->location)
+            l->location = strdup(spec);
+    }
+    atomic_store(&l->lease_ok_until, INT64_MAX);
+    if (mode == LEDGER_READWRITE) {
+        /* The lease starts with the job: its claims are live from the first one. */
+        int64_t t = clock_mono_ns() / 1000000;
+        if (l->ops->lease(l->be, LEDGER_LEASE_RENEW, err, errlen) != 0) {
+            ledger_close(l);
+            return NULL;
+        }
+        l->renewed_ms = t;
+        atomic_store(&l->lease_ok_until, t + LEDGER_LEASE_MS - LEDGER_LEASE_MARGIN_MS);
+    }
+    if (!l->location) {
+        ledger_set_err(err, errlen, "ledger %s: out of memory", spec);
+        ledger_close(l);
+        return NULL;
+    }
     return l;
+}
+
+/* ---- API, identity, lease ------------------------------------------------------------ */
+
+int ledger_api_normalise(const char *url, char *out, size_t size)
+{
+    const char *p = url, *host, *hend, *port = NULL, *path, *pend;
+    char scheme[8];
+    size_t n = 0;
+    int def;
+    while (*p && *p != ':' && n + 1 < sizeof scheme)
+        scheme[n++] = (char)tolower((unsigned char)*p++);
+    scheme[n] = '\0';
+    if (strncmp(p, "://", 3) != 0)
+        return -1;
+    if (strcmp(scheme, "https") == 0)
+        def = 443;
+    else if (strcmp(scheme, "http") == 0)
+        def = 80;
+    else
+        return -1;
+    host = p + 3;
+    pend = host + strcspn(host, "/?#");
+    for (const char *at = host; at < pend; at++)
+        if (*at == '@')
+            host = at + 1; /* userinfo is not part of the API's name */
+    path = pend;
+    if (*host == '[') {
+        hend = strchr(host, ']');
+        if (!hend || hend >= pend)
+            return -1;
+        hend++;
+    } else {
+        hend = host;
+        while (hend < pend && *hend != ':')
+            hend++;
+    }
+    if (hend == host || (hend < pend && *hend != ':'))
+        return -1;
+    if (hend < pend) {
+        port = hend + 1;
+        for (const char *d = port; d < pend; d++)
+            if (!isdigit((unsigned char)*d))
+                return -1;
+        if (port == pend)
+            port = NULL; /* "host:" is the default port */
+    }
+    pend = path + strcspn(path, "?#");
+    while (pend > path && pend[-1] == '/')
+        pend--;
+    n = (size_t)snprintf(out, size, "%s://", scheme);
+    for (const char *c = host; c < hend && n + 1 < size; c++)
+        out[n++] = (char)tolower((unsigned char)*c);
+    if (n >= size)
+        return -1;
+    out[n] = '\0';
+    if (port) {
+        long v = strtol(port, NULL, 10);
+        if (v <= 0 || v > 65535)
+            return -1;
+        def = (int)v;
+    }
+    n += (size_t)snprintf(out + n, size - n, ":%d%.*s/", def, (int)(pend - path), path);
+    return n < size ? 0 : -1;
+}
+
+void ledger_set_api(ledger *l, const char *base_url)
+{
+    char buf[1024];
+    pthread_mutex_lock(&l->mu);
+    free(l->api);
+    l->api = NULL;
+    if (base_url && *base_url)
+        l->api = strdup(ledger_api_normalise(base_url, buf, sizeof buf) == 0 ? buf : base_url);
+    l->ops->set_api(l->be, l->api);
+    pthread_mutex_unlock(&l->mu);
+}
+
+const char *ledger_api(const ledger *l) { return l->api ? l->api : ""; }
+
+int ledger_lease_ok(ledger *l) { return clock_mono_ns() / 1000000 < atomic_load(&l->lease_ok_until); }
+
+const char *ledger_identity(const ledger *l) { return l->ops->identity(l->be); }
+
+const char *ledger_backend_name(const ledger *l) { return l->ops == &ledger_pg_ops ? "postgresql" : "sqlite"; }
+
+const char *ledger_location(const ledger *l) { return l->location; }
+
+/* Renews the lease when due. A failed renewal stops the job at once (as any ledger
+ * failure does); a renewal that hangs is caught by ledger_lease_ok. Caller holds the lock. */
+static int renew_locked(ledger *l, char *err, size_t errlen)
+{
+    int64_t t = clock_mono_ns() / 1000000;
+    if (l->mode != LEDGER_READWRITE || t - l->renewed_ms < LEDGER_LEASE_RENEW_MS)
+        return 0;
+    if (l->ops->lease(l->be, LEDGER_LEASE_RENEW, err, errlen) != 0) {
+        atomic_store(&l->lease_ok_until, INT64_MIN);
+        return -1;
+    }
+    l->renewed_ms = t;
+    if (atomic_load(&l->lease_ok_until) != INT64_MIN)
+        atomic_store(&l->lease_ok_until, t + LEDGER_LEASE_MS - LEDGER_LEASE_MARGIN_MS);
+    return 0;
 }
 
 ledger *ledger_open(const char *spec, const char *job_id, ledger_mode mode, char *err, size_t errlen)
@@ -206,6 +339,14 @@ int ledger_tick(ledger *l, char *err, size_t errlen)
     pthread_mutex_lock(&l->mu);
     if (due_locked(l))
         ret = write_locked(l, NULL, 0, clock_now_ms(), 0, err, errlen);
+    if (ret == 0)
+        ret = renew_locked(l, err, errlen);
+    if (ret == 0 && !ledger_lease_ok(l)) {
+        ledger_set_err(err, errlen,
+                       "ledger %s: this job's lease was not renewed for %d s: other jobs may take its claims over",
+                       l->location, (LEDGER_LEASE_MS - LEDGER_LEASE_MARGIN_MS) / 1000);
+        ret = -1;
+    }
     pthread_mutex_unlock(&l->mu);
     return ret;
 }
@@ -237,8 +378,13 @@ int ledger_close(ledger *l)
     if (ledger_flush(l, err, sizeof err) != 0) {
         fprintf(stderr, "ottu-resend: %s; the last %zu settlements are not in the ledger\n", err, l->npend);
         rc = -1;
+    } else if (l->mode == LEDGER_READWRITE && l->renewed_ms) {
+        /* Settled: the job's lease ends now (an unsettled claim would be maybe-sent). */
+        l->ops->lease(l->be, LEDGER_LEASE_END, err, sizeof err);
     }
     l->ops->close(l->be);
+    free(l->api);
+    free(l->location);
     pthread_mutex_destroy(&l->mu);
     free(l->pend);
     free(l->text);
@@ -292,6 +438,24 @@ int ledger_get_stats(ledger *l, int64_t now_ms, ledger_stats *st, char *err, siz
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&l->mu);
     r = l->ops->stats(l->be, day, st, err, errlen);
+    pthread_mutex_unlock(&l->mu);
+    return r;
+}
+
+void ledger_stats_free(ledger_stats *st)
+{
+    free(st->days);
+    free(st->budget);
+    free(st->apis);
+    free(st->open_jobs);
+    memset(st, 0, sizeof *st);
+}
+
+long long ledger_release_job(ledger *l, const char *name, int force, int dry_run, char *err, size_t errlen)
+{
+    long long r;
+    pthread_mutex_lock(&l->mu);
+    r = l->ops->release(l->be, name, force, dry_run, err, errlen);
     pthread_mutex_unlock(&l->mu);
     return r;
 }

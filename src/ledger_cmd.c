@@ -1,5 +1,6 @@
-/* ledger_cmd — `ottu-resend ledger stats|prune SPEC`: what a ledger holds, and clean-up
- * (a subcommand in its own file, as git's builtin/ commands are). */
+/* ledger_cmd — `ottu-resend ledger stats|prune|release SPEC`: what a ledger holds,
+ * clean-up, and a dead job's claims let go (a subcommand in its own file, as git's
+ * builtin/ commands are). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +14,20 @@
 static void usage(FILE *f)
 {
     fputs("usage: ottu-resend ledger stats PATH|URL\n"
-          "       ottu-resend ledger prune --older-than DURATION [--dry-run] PATH|URL\n"
+          "       ottu-resend ledger prune --older-than DURATION [--cooldown D] [--force] [--dry-run] PATH|URL\n"
+          "       ottu-resend ledger release --job NAME [--force] [--dry-run] PATH|URL\n"
           "\n"
-          "  stats   sent / maybe-sent / open claims, records per channel and day, oldest and\n"
-          "          newest send, and today's daily-budget use per scope\n"
-          "  prune   delete records older than DURATION (90m, 36h, 7d, ...) and print how\n"
-          "          many; --dry-run only counts them\n",
+          "  stats    sent / maybe-sent / open claims, records per API, jobs holding open\n"
+          "           claims (running or dead), records per channel and day, oldest and\n"
+          "           newest send, and today's daily-budget use per scope\n"
+          "  prune    delete records older than DURATION (90m, 36h, 7d, ...) and print how\n"
+          "           many; refused when DURATION is shorter than the cooldown the jobs use\n"
+          "           (--cooldown, default 24h), which it would break, unless --force;\n"
+          "           a running job's open claims are kept; --dry-run only counts them\n"
+          "  release  let go of the open claims of job NAME, which stopped without settling\n"
+          "           them (they count as maybe sent until its --resume or the cooldown):\n"
+          "           only when you know those requests did not reach the API. Refused for\n"
+          "           a running job unless --force\n",
           f);
 }
 
@@ -63,6 +72,22 @@ static void print_stats(const char *spec, const ledger_stats *st, const char *to
     print_day("total", tot);
 }
 
+/* Per API, and the jobs holding open claims: what `release` needs to know. */
+static void print_apis(const ledger_stats *st)
+{
+    if (st->napis > 0)
+        printf("\n%-48s %10s %10s %10s\n", "API", "sent", "maybe", "claimed");
+    for (size_t k = 0; k < st->napis; k++)
+        printf("%-48s %10lld %10lld %10lld\n",
+               st->apis[k].api[0] ? st->apis[k].api : "(unknown: before per-API records; blocks every API)",
+               st->apis[k].sent, st->apis[k].maybe, st->apis[k].claimed);
+    if (st->nopen > 0)
+        printf("\njobs with open claims:\n");
+    for (size_t k = 0; k < st->nopen; k++)
+        printf("  %-40s %10lld  %s\n", st->open_jobs[k].name, st->open_jobs[k].claims,
+               st->open_jobs[k].live ? "running" : "dead: maybe sent (--resume the job, or `ledger release`)");
+}
+
 static int cmd_stats(const char *spec)
 {
     char err[512], today[11];
@@ -75,15 +100,14 @@ static int cmd_stats(const char *spec)
     }
     if (ledger_get_stats(l, now, &st, err, sizeof err) != 0) {
         fprintf(stderr, "ottu-resend: %s\n", err);
-        free(st.days);
-        free(st.budget);
+        ledger_stats_free(&st);
         ledger_close(l);
         return 1;
     }
     ledger_utc_day(now, today);
     print_stats(spec, &st, today);
-    free(st.days);
-    free(st.budget);
+    print_apis(&st);
+    ledger_stats_free(&st);
     return ledger_close(l) == 0 ? 0 : 1;
 }
 
@@ -111,11 +135,33 @@ static int cmd_prune(const char *spec, int64_t older_ms, int dry_run)
     return ledger_close(l) == 0 ? 0 : 1;
 }
 
+static int cmd_release(const char *spec, const char *job, int force, int dry_run)
+{
+    char err[512];
+    long long n;
+    ledger *l = ledger_open_admin(spec, !dry_run, err, sizeof err);
+    if (!l) {
+        fprintf(stderr, "ottu-resend: %s\n", err);
+        return 2;
+    }
+    n = ledger_release_job(l, job, force, dry_run, err, sizeof err);
+    if (n < 0) {
+        fprintf(stderr, "ottu-resend: %s\n", err);
+        ledger_close(l);
+        return 2;
+    }
+    if (dry_run)
+        printf("would release %lld open claims of job %s\n", n, job);
+    else
+        printf("released %lld open claims of job %s\n", n, job);
+    return ledger_close(l) == 0 ? 0 : 1;
+}
+
 int ledger_main(int argc, char **argv)
 {
-    const char *cmd = argc > 1 ? argv[1] : NULL, *path = NULL, *older = NULL;
-    int dry_run = 0, is_prune;
-    int64_t older_ms = 0;
+    const char *cmd = argc > 1 ? argv[1] : NULL, *path = NULL, *older = NULL, *cooldown = NULL, *job = NULL;
+    int dry_run = 0, is_prune, is_release, force = 0;
+    int64_t older_ms = 0, cooldown_ms = LEDGER_DEFAULT_COOLDOWN_MS;
     if (!cmd) {
         usage(stderr);
         return 2;
@@ -124,12 +170,13 @@ int ledger_main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "stats") != 0 && strcmp(cmd, "prune") != 0) {
+    if (strcmp(cmd, "stats") != 0 && strcmp(cmd, "prune") != 0 && strcmp(cmd, "release") != 0) {
         fprintf(stderr, "ottu-resend ledger: unknown command \"%s\"\n", cmd);
         usage(stderr);
         return 2;
     }
     is_prune = strcmp(cmd, "prune") == 0;
+    is_release = strcmp(cmd, "release") == 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (is_prune && strcmp(a, "--older-than") == 0) {
@@ -140,7 +187,27 @@ int ledger_main(int argc, char **argv)
             older = argv[++i];
         } else if (is_prune && strncmp(a, "--older-than=", 13) == 0) {
             older = a + 13;
-        } else if (is_prune && strcmp(a, "--dry-run") == 0) {
+        } else if (is_prune && (strcmp(a, "--cooldown") == 0 || strncmp(a, "--cooldown=", 11) == 0)) {
+            if (a[10] == '=') {
+                cooldown = a + 11;
+            } else if (i + 1 >= argc) {
+                fprintf(stderr, "ottu-resend ledger: --cooldown needs a duration\n");
+                return 2;
+            } else {
+                cooldown = argv[++i];
+            }
+        } else if (is_release && (strcmp(a, "--job") == 0 || strncmp(a, "--job=", 6) == 0)) {
+            if (a[5] == '=') {
+                job = a + 6;
+            } else if (i + 1 >= argc) {
+                fprintf(stderr, "ottu-resend ledger: --job needs a job name\n");
+                return 2;
+            } else {
+                job = argv[++i];
+            }
+        } else if ((is_prune || is_release) && strcmp(a, "--force") == 0) {
+            force = 1;
+        } else if ((is_prune || is_release) && strcmp(a, "--dry-run") == 0) {
             dry_run = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
@@ -164,6 +231,14 @@ int ledger_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (is_release) {
+        if (!job || !*job) {
+            fprintf(stderr, "ottu-resend ledger release: --job NAME is required (`ottu-resend ledger stats` lists "
+                            "the jobs with open claims)\n");
+            return 2;
+        }
+        return cmd_release(path, job, force, dry_run);
+    }
     if (!is_prune)
         return cmd_stats(path);
     if (!older) {
@@ -172,6 +247,20 @@ int ledger_main(int argc, char **argv)
     }
     if (units_parse_duration(older, &older_ms) != 0) {
         fprintf(stderr, "ottu-resend ledger prune: bad duration \"%s\" (use e.g. 90m, 36h, 7d)\n", older);
+        return 2;
+    }
+    if (cooldown && units_parse_duration(cooldown, &cooldown_ms) != 0) {
+        fprintf(stderr, "ottu-resend ledger prune: bad --cooldown \"%s\" (use e.g. 90m, 24h, 7d)\n", cooldown);
+        return 2;
+    }
+    /* A record younger than the cooldown is what stops a second send within it: pruning it
+     * is a promise broken, so it takes --force. */
+    if (older_ms < cooldown_ms && !force && !dry_run) {
+        fprintf(stderr,
+                "ottu-resend ledger prune: --older-than %s is shorter than the cooldown (%s%s): the records it would "
+                "remove still stop customers being notified twice. Use --older-than at least the --cooldown your "
+                "jobs use (give it with --cooldown D), or --force if you mean it\n",
+                older, cooldown ? cooldown : "24h", cooldown ? "" : ", the default");
         return 2;
     }
     return cmd_prune(path, older_ms, dry_run);

@@ -13,9 +13,11 @@
 #include "rules.h"
 
 /* Version of the ottu_resend schema (its own numbering, in ottu_resend.version). */
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 /* Attempts of a transaction PostgreSQL aborted to break a deadlock between two jobs. */
 #define PG_ATTEMPTS 5
+/* The server's clock in ms: leases are written and read by it, never by a host's own. */
+#define PG_NOW "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 #define STR(x) #x
 #define XSTR(x) STR(x)
 
@@ -68,7 +70,24 @@ static const char schema_sql[] =
     "         c.channel, c.identifier, j.name AS job, c.row_no, c.state, c.at_ms AS sent_at_ms, c.job_id\n"
     "  FROM ottu_resend.claims c LEFT JOIN ottu_resend.jobs j ON j.id = c.job_id\n"
     "  WHERE c.state IN ('sent', 'maybe');\n"
-    "INSERT INTO ottu_resend.version (version) VALUES (" XSTR(PG_SCHEMA_VERSION) ");\n";
+    "INSERT INTO ottu_resend.version (version) VALUES (1);\n";
+
+/* Version 2: records per API (api '' = recorded before: blocks every API), a lease per
+ * job, and the ledger's identity. A new schema is made as version 1, then migrated. */
+static const char migrate_v1_sql[] =
+    "CREATE TABLE ottu_resend.meta (key text PRIMARY KEY, value text NOT NULL);\n"
+    "INSERT INTO ottu_resend.meta (key, value) VALUES ('ledger_id', md5(random()::text || clock_timestamp()::text));\n"
+    "ALTER TABLE ottu_resend.jobs ADD COLUMN lease_until_ms bigint;\n"
+    "ALTER TABLE ottu_resend.claims ADD COLUMN api text NOT NULL DEFAULT '';\n"
+    "ALTER TABLE ottu_resend.gate ADD COLUMN api text NOT NULL DEFAULT '';\n"
+    "ALTER TABLE ottu_resend.gate DROP CONSTRAINT gate_pkey;\n"
+    "ALTER TABLE ottu_resend.gate ADD PRIMARY KEY (api, identifier, channel);\n"
+    "CREATE OR REPLACE VIEW ottu_resend.send_log AS\n"
+    "  SELECT to_char(to_timestamp(c.at_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS sent_at,\n"
+    "         c.channel, c.identifier, j.name AS job, c.row_no, c.state, c.at_ms AS sent_at_ms, c.job_id, c.api\n"
+    "  FROM ottu_resend.claims c LEFT JOIN ottu_resend.jobs j ON j.id = c.job_id\n"
+    "  WHERE c.state IN ('sent', 'maybe');\n"
+    "INSERT INTO ottu_resend.version (version) VALUES (2);\n";
 
 typedef struct {
     PGconn *conn;
@@ -77,6 +96,10 @@ typedef struct {
     int mode;
     int have_schema; /* read-only: 0 when the database has no ledger yet (empty) */
     int64_t job_id;  /* -1: this job has no row (read-only) */
+    int version;     /* of the schema (an old one read-only: no api, lease or identity) */
+    char *api;       /* this job's API; NULL: lookups match every API */
+    char ident[40];  /* meta ledger_id */
+    int legacy;      /* gate rows of no API exist (from before schema 2): check them */
 } pg;
 
 
@@ -374,11 +397,12 @@ static int find_job(pg *g, int create, char *err, size_t errlen)
 
 /* Creates the schema on first use, under an advisory lock so that jobs starting together
  * do not race; refuses a schema newer than this program. */
-static int init_schema(pg *g, int create, char *err, size_t errlen)
+static int init_schema(pg *g, int create, int migrate, char *err, size_t errlen)
 {
     PGresult *r;
     int version = 0;
-    if (create && (exec_ok(g, "BEGIN", "starting", err, errlen) != 0 ||
+    migrate = migrate || create;
+    if (migrate && (exec_ok(g, "BEGIN", "starting", err, errlen) != 0 ||
                    exec_ok(g, "SELECT pg_advisory_xact_lock(4242001)", "locking the schema", err, errlen) != 0))
         goto fail;
     r = PQexec(g->conn, "SELECT to_regclass('ottu_resend.version') IS NOT NULL");
@@ -409,12 +433,42 @@ static int init_schema(pg *g, int create, char *err, size_t errlen)
         if (exec_ok(g, schema_sql, "creating the schema ottu_resend", err, errlen) != 0)
             goto fail;
         g->have_schema = 1;
+        version = 1;
     }
-    if (create && exec_ok(g, "COMMIT", "creating the schema ottu_resend", err, errlen) != 0)
+    if (migrate && version == 1) {
+        if (exec_ok(g, migrate_v1_sql, "migrating the schema ottu_resend from 1 to 2", err, errlen) != 0)
+            goto fail;
+        version = 2;
+    }
+    g->version = version;
+    if (g->have_schema && version >= 2) {
+        r = PQexec(g->conn, "SELECT value FROM ottu_resend.meta WHERE key = 'ledger_id'");
+        if (!res_ok(r)) {
+            pg_error(g, "reading the ledger's identity", r, err, errlen);
+            PQclear(r);
+            goto fail;
+        }
+        if (PQntuples(r) > 0)
+            snprintf(g->ident, sizeof g->ident, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    /* Records of no API are only ever written before the migration (or by a job that has
+     * no API): when there are none, a claim need not look for them. */
+    if (g->have_schema && version >= 2) {
+        r = PQexec(g->conn, "SELECT EXISTS (SELECT 1 FROM ottu_resend.gate WHERE api = '')");
+        if (!res_ok(r)) {
+            pg_error(g, "reading the schema", r, err, errlen);
+            PQclear(r);
+            goto fail;
+        }
+        g->legacy = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+    }
+    if (migrate && exec_ok(g, "COMMIT", "creating the schema ottu_resend", err, errlen) != 0)
         goto fail;
     return 0;
 fail:
-    if (create && PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+    if (migrate && PQtransactionStatus(g->conn) != PQTRANS_IDLE)
         PQclear(PQexec(g->conn, "ROLLBACK"));
     return -1;
 }
@@ -428,6 +482,7 @@ static void pg_close(void *be)
         PQfinish(g->conn);
     free(g->spec);
     free(g->job_name);
+    free(g->api);
     free(g);
 }
 
@@ -444,7 +499,7 @@ void *ledger_pg_open(const char *uri, const char *job_id, int mode, char *err, s
     }
     g->mode = mode;
     g->job_id = -1;
-    if (connect_db(g, err, errlen) != 0 || init_schema(g, mode == LEDGER_READWRITE, err, errlen) != 0)
+    if (connect_db(g, err, errlen) != 0 || init_schema(g, mode == LEDGER_READWRITE, mode == LEDGER_ADMIN_WRITE, err, errlen) != 0)
         goto fail;
     if (!g->have_schema && (mode == LEDGER_ADMIN_READ || mode == LEDGER_ADMIN_WRITE)) {
         ledger_set_err(err, errlen, "ledger %s: no ottu_resend schema in this database (not a ledger yet)", uri);
@@ -499,11 +554,24 @@ static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, 
     }
     if (!any)
         return 0;
-    st_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
-              "coalesce(cj.name, ''), g.claim_job, g.claim_row "
-              "FROM unnest($1::text[], $2::text[], $3::int[]) AS i (identifier, channel, k) "
-              "JOIN ottu_resend.gate g USING (identifier, channel) "
-              "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job");
+    /* This API's gate rows, and those from before per-API records (api ''), which block
+     * every API; 10th column: the claim's job is live (its lease, by the server's clock). */
+    if (g->version >= 2)
+        st_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
+                  "coalesce(cj.name, ''), g.claim_job, g.claim_row, coalesce(cj.lease_until_ms > " PG_NOW ", false) "
+                  "FROM unnest($1::text[], $2::text[], $3::int[]) AS i (identifier, channel, k) "
+                  "JOIN ottu_resend.gate g ON g.identifier = i.identifier AND g.channel = i.channel %s "
+                  "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job",
+               /* = ANY on the key's first column: an index lookup per (api, identifier, channel). */
+               g->api ? "AND g.api = ANY (ARRAY[$4::text, ''])" : "");
+    else
+        st_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
+                  "coalesce(cj.name, ''), g.claim_job, g.claim_row, false "
+                  "FROM unnest($1::text[], $2::text[], $3::int[]) AS i (identifier, channel, k) "
+                  "JOIN ottu_resend.gate g USING (identifier, channel) "
+                  "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job");
+    if (g->version >= 2 && g->api)
+        st_param(s, g->api, strlen(g->api));
     r = st_exec(g, s);
     if (!res_ok(r)) {
         pg_error(g, "looking up claims", r, err, errlen);
@@ -525,17 +593,19 @@ static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, 
         int own_maybe = it->resend_own && !PQgetisnull(r, t, 2) && strcmp(PQgetvalue(r, t, 2), "maybe") == 0 &&
                         val_int(r, t, 4) == g->job_id && val_int(r, t, 5) == it->row;
         int own_claim = val_int(r, t, 8) == g->job_id && val_int(r, t, 9) == it->row;
+        int other = val_int(r, t, 8) != g->job_id;
+        int live = other && strcmp(PQgetvalue(r, t, 10), "t") == 0;
         if (!PQgetisnull(r, t, 1) && val_int(r, t, 1) > cutoff && !own_maybe) {
             it->blocked_kind[i] = strcmp(PQgetvalue(r, t, 2), "maybe") == 0 ? LEDGER_MAYBE : LEDGER_SENT;
             it->blocked_at_ms[i] = val_int(r, t, 1);
             snprintf(it->blocked_job[i], sizeof it->blocked_job[i], "%s",
                      val_int(r, t, 4) == g->job_id ? "" : PQgetvalue(r, t, 3));
             blocked[k] = 1;
-        } else if (!PQgetisnull(r, t, 8) && val_int(r, t, 6) > cutoff && !own_claim) {
-            it->blocked_kind[i] = LEDGER_CLAIMED;
+        } else if (!PQgetisnull(r, t, 8) && !own_claim && (live || val_int(r, t, 6) > cutoff)) {
+            /* A live job's claim is its own; a dead job's counts as maybe-sent. */
+            it->blocked_kind[i] = live || !other ? LEDGER_CLAIMED : LEDGER_MAYBE;
             it->blocked_at_ms[i] = val_int(r, t, 6);
-            snprintf(it->blocked_job[i], sizeof it->blocked_job[i], "%s",
-                     val_int(r, t, 8) == g->job_id ? "" : PQgetvalue(r, t, 7));
+            snprintf(it->blocked_job[i], sizeof it->blocked_job[i], "%s", other ? PQgetvalue(r, t, 7) : "");
             blocked[k] = 1;
         }
     }
@@ -555,7 +625,7 @@ static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, in
 {
     int any = 0;
     st_reset(s);
-    /* $1..$5: the columns of the input, one array each; $6 job, $7 now, $8 cutoff. */
+    /* $1..$5: the columns of the input, one array each. */
     for (int col = 0; col < 5; col++) {
         st_arr_begin(s);
         for (size_t k = 0; k < ne; k++) {
@@ -578,28 +648,38 @@ static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, in
         return 0;
     st_int(s, g->job_id);
     st_int(s, now);
+    st_int(s, cooldown > 0 ? now - cooldown : INT64_MAX);
+    st_param(s, g->api ? g->api : "", g->api ? strlen(g->api) : 0);
+    /* $6 job, $7 now, $8 cutoff (cooldown 0: none), $9 this job's API. Gate rows from
+     * before per-API records (api '') block within the cooldown (they are immutable: no
+     * lock needed). Then the upsert on this API's row is the race-free check: free when
+     * its send is older than the cutoff (or is this row's own maybe-send, with
+     * --resend-unknown), and its claim is none, this row's, this job's older than the
+     * cutoff, or another job's older than the cutoff whose lease has ended (dead). A live
+     * job's claim never yields. ORDER BY: every process locks gate rows in the same order
+     * (fewer deadlocks). */
     st_sql(s, "WITH input (identifier, channel, row_no, resend, k) AS (SELECT * FROM unnest($1::text[], "
-              "$2::text[], $3::bigint[], $4::boolean[], $5::int[])), ");
-    if (cooldown > 0) {
-        st_int(s, now - cooldown);
-        /* ORDER BY: every process locks gate rows in the same order (fewer deadlocks). */
-        st_sql(s, "granted AS (INSERT INTO ottu_resend.gate AS g (identifier, channel, claim_job, claim_row, "
-                  "claim_ms, claim_resend) SELECT identifier, channel, $6::bigint, row_no, $7::bigint, resend "
-                  "FROM input ORDER BY identifier, channel "
-                  "ON CONFLICT (identifier, channel) DO UPDATE SET claim_job = excluded.claim_job, "
-                  "claim_row = excluded.claim_row, claim_ms = excluded.claim_ms, claim_resend = excluded.claim_resend "
-                  "WHERE (g.sent_ms IS NULL OR g.sent_ms <= $8::bigint OR (excluded.claim_resend AND "
-                  "g.sent_state = 'maybe' AND g.sent_job = excluded.claim_job AND g.sent_row = excluded.claim_row)) "
-                  "AND (g.claim_job IS NULL OR g.claim_ms <= $8::bigint OR (g.claim_job = excluded.claim_job AND "
-                  "g.claim_row = excluded.claim_row)) RETURNING identifier, channel), "
-                  "won AS (SELECT i.* FROM granted JOIN input i USING (identifier, channel)), ");
-    } else {
-        st_sql(s, "won AS (SELECT * FROM input), ");
-    }
+              "$2::text[], $3::bigint[], $4::boolean[], $5::int[])), "
+              "%s", g->legacy ? "fresh AS (SELECT * FROM input i WHERE $9::text = '' OR NOT EXISTS (SELECT 1 FROM "
+              "ottu_resend.gate l WHERE l.api = '' AND l.identifier = i.identifier AND l.channel = i.channel AND "
+              "(l.sent_ms > $8::bigint OR l.claim_ms > $8::bigint))), " : "fresh AS (SELECT * FROM input), ");
+    st_sql(s, "granted AS (INSERT INTO ottu_resend.gate AS g (api, identifier, channel, claim_job, claim_row, "
+              "claim_ms, claim_resend) SELECT $9::text, identifier, channel, $6::bigint, row_no, $7::bigint, resend "
+              "FROM fresh ORDER BY identifier, channel "
+              "ON CONFLICT (api, identifier, channel) DO UPDATE SET claim_job = excluded.claim_job, "
+              "claim_row = excluded.claim_row, claim_ms = excluded.claim_ms, claim_resend = excluded.claim_resend "
+              "WHERE (g.sent_ms IS NULL OR g.sent_ms <= $8::bigint OR (excluded.claim_resend AND "
+              "g.sent_state = 'maybe' AND g.sent_job = excluded.claim_job AND g.sent_row = excluded.claim_row)) "
+              "AND (g.claim_job IS NULL OR (g.claim_job = excluded.claim_job AND (g.claim_row = excluded.claim_row "
+              "OR g.claim_ms <= $8::bigint)) OR (g.claim_ms <= $8::bigint AND NOT EXISTS (SELECT 1 FROM "
+              "ottu_resend.jobs j WHERE j.id = g.claim_job AND j.lease_until_ms > " PG_NOW "))) "
+              "RETURNING identifier, channel), "
+              "won AS (SELECT i.* FROM granted JOIN input i USING (identifier, channel)), ");
     st_sql(s, "hist AS (INSERT INTO ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, "
-              "claimed_at_ms, at_ms) SELECT identifier, channel, $6::bigint, row_no, 'claimed', $7::bigint, "
-              "$7::bigint FROM won ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'claimed', "
-              "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms WHERE c.state <> 'sent') "
+              "claimed_at_ms, at_ms, api) SELECT identifier, channel, $6::bigint, row_no, 'claimed', $7::bigint, "
+              "$7::bigint, $9::text FROM won ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET "
+              "state = 'claimed', claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, api = excluded.api "
+              "WHERE c.state <> 'sent') "
               "SELECT k FROM won");
     return 1;
 }
@@ -775,6 +855,7 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
             }
         st_arr_end(s);
     }
+    st_param(s, g->api ? g->api : "", g->api ? strlen(g->api) : 0); /* $7 */
     free(gate_kept);
     st_sql(s, "WITH v (identifier, row_no, at, job, hist_kept, gate_kept) AS MATERIALIZED (SELECT * FROM "
               "unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[])), "
@@ -783,11 +864,11 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
               "WHERE c.identifier = v.identifier AND c.job_id = v.job AND c.row_no = v.row_no "
               "AND v.hist_kept & " CHANNEL_BIT("c") " = 0) "
               "UPDATE ottu_resend.gate g SET claim_job = NULL, claim_row = NULL, claim_ms = NULL, "
-              "claim_resend = false FROM v WHERE g.identifier = v.identifier AND g.claim_job = v.job "
+              "claim_resend = false FROM v WHERE g.api = $7::text AND g.identifier = v.identifier AND g.claim_job = v.job "
               "AND g.claim_row = v.row_no AND v.gate_kept & " CHANNEL_BIT("g") " = 0");
     (*nq)++;
     /* ... then the sent and maybe-sent channels recorded: $1..$5 identifier, channel,
-     * row, state, time; $6 the job. */
+     * row, state, time; $6 the job, $7 its API. */
     for (int pass = 0; pass < 2 && ne > 0; pass++) {
         s = &out[*nq];
         st_reset(s);
@@ -810,17 +891,18 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
             st_arr_end(s);
         }
         st_int(s, g->job_id);
+        st_param(s, g->api ? g->api : "", g->api ? strlen(g->api) : 0); /* $7 */
         if (pass == 0)
             st_sql(s, "INSERT INTO ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, "
-                      "claimed_at_ms, at_ms) SELECT u.identifier, u.channel, $6::bigint, u.row_no, u.state, u.at, "
-                      "u.at FROM " SETTLED_ROWS " ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET "
+                      "claimed_at_ms, at_ms, api) SELECT u.identifier, u.channel, $6::bigint, u.row_no, u.state, u.at, "
+                      "u.at, $7::text FROM " SETTLED_ROWS " ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET "
                       "state = CASE WHEN excluded.state = 'maybe' AND c.state = 'sent' THEN 'sent' "
                       "ELSE excluded.state END, at_ms = excluded.at_ms");
         else
             /* The newest send stays; this row's own claim goes in any case. */
-            st_sql(s, "INSERT INTO ottu_resend.gate AS g (identifier, channel, sent_job, sent_row, sent_state, "
-                      "sent_ms) SELECT u.identifier, u.channel, $6::bigint, u.row_no, u.state, u.at FROM "
-                      SETTLED_ROWS " ON CONFLICT (identifier, channel) DO UPDATE SET "
+            st_sql(s, "INSERT INTO ottu_resend.gate AS g (api, identifier, channel, sent_job, sent_row, sent_state, "
+                      "sent_ms) SELECT $7::text, u.identifier, u.channel, $6::bigint, u.row_no, u.state, u.at FROM "
+                      SETTLED_ROWS " ON CONFLICT (api, identifier, channel) DO UPDATE SET "
                       "sent_job = CASE WHEN " NEWER " THEN excluded.sent_job ELSE g.sent_job END, "
                       "sent_row = CASE WHEN " NEWER " THEN excluded.sent_row ELSE g.sent_row END, "
                       "sent_state = CASE WHEN " NEWER " THEN excluded.sent_state ELSE g.sent_state END, "
@@ -897,7 +979,7 @@ static int pg_write(void *be, const ledger_settlement *p, size_t np, const char 
             PQclear(granted);
             /* Who blocked what was not granted, for result_detail (read committed: as
              * current as it would be inside the transaction). */
-            if (cooldown_ms > 0 && read_blockers(g, items, e, ne, cutoff, 0, &q[0], err, errlen) != 0)
+            if (read_blockers(g, items, e, ne, cutoff, 0, &q[0], err, errlen) != 0)
                 ret = -1;
             break;
         }
@@ -1061,6 +1143,38 @@ static int pg_stats(void *be, const char *today, ledger_stats *st, char *err, si
         nb[st->nbudget++].used = val_int(r, t, 1);
     }
     PQclear(r);
+    r = PQexec(g->conn, "SELECT api, count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'maybe'), "
+                        "count(*) FILTER (WHERE state = 'claimed') FROM ottu_resend.claims GROUP BY api ORDER BY api");
+    if (!res_ok(r))
+        goto fail;
+    for (int t = 0; t < PQntuples(r); t++) {
+        ledger_api_row *na = realloc(st->apis, (st->napis + 1) * sizeof *na);
+        if (!na)
+            goto fail;
+        st->apis = na;
+        na += st->napis++;
+        snprintf(na->api, sizeof na->api, "%s", PQgetvalue(r, t, 0));
+        na->sent = val_int(r, t, 1);
+        na->maybe = val_int(r, t, 2);
+        na->claimed = val_int(r, t, 3);
+    }
+    PQclear(r);
+    r = PQexec(g->conn, "SELECT coalesce(j.name, '#' || c.job_id), count(*), coalesce(j.lease_until_ms > " PG_NOW
+                        ", false) FROM ottu_resend.claims c LEFT JOIN ottu_resend.jobs j ON j.id = c.job_id "
+                        "WHERE c.state = 'claimed' GROUP BY 1, 3 ORDER BY 1");
+    if (!res_ok(r))
+        goto fail;
+    for (int t = 0; t < PQntuples(r); t++) {
+        ledger_job_row *nj = realloc(st->open_jobs, (st->nopen + 1) * sizeof *nj);
+        if (!nj)
+            goto fail;
+        st->open_jobs = nj;
+        nj += st->nopen++;
+        snprintf(nj->name, sizeof nj->name, "%s", PQgetvalue(r, t, 0));
+        nj->claims = val_int(r, t, 1);
+        nj->live = strcmp(PQgetvalue(r, t, 2), "t") == 0;
+    }
+    PQclear(r);
     PQclear(PQexec(g->conn, "COMMIT"));
     return 0;
 fail:
@@ -1082,13 +1196,17 @@ static long long pg_prune(void *be, int64_t cutoff, int dry_run, long long *left
     ledger_utc_day(cutoff, day);
     int a = st_int(&s, cutoff);
     if (dry_run)
-        st_sql(&s, "SELECT count(*) FILTER (WHERE at_ms < $%d::bigint), count(*) FROM ottu_resend.claims", a);
+        st_sql(&s, "SELECT count(*) FILTER (WHERE at_ms < $%d::bigint AND NOT (state = 'claimed' AND job_id IN "
+                   "(SELECT id FROM ottu_resend.jobs WHERE lease_until_ms > " PG_NOW "))), count(*) FROM "
+                   "ottu_resend.claims", a);
     else
         /* The gate rows go too once both their send and their claim are older. */
         st_sql(&s,
-               "WITH d AS (DELETE FROM ottu_resend.claims WHERE at_ms < $%d::bigint RETURNING 1), "
+               "WITH live AS (SELECT id FROM ottu_resend.jobs WHERE lease_until_ms > " PG_NOW "), "
+               "d AS (DELETE FROM ottu_resend.claims WHERE at_ms < $%d::bigint AND NOT (state = 'claimed' AND "
+               "job_id IN (SELECT id FROM live)) RETURNING 1), "
                "gd AS (DELETE FROM ottu_resend.gate WHERE coalesce(sent_ms, 0) < $%d::bigint AND "
-               "coalesce(claim_ms, 0) < $%d::bigint), "
+               "coalesce(claim_ms, 0) < $%d::bigint AND (claim_job IS NULL OR claim_job NOT IN (SELECT id FROM live))), "
                "bd AS (DELETE FROM ottu_resend.budget WHERE day < $%d::date) "
                "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ottu_resend.claims)",
                a, a, a, st_param(&s, day, strlen(day)));
@@ -1105,4 +1223,104 @@ static long long pg_prune(void *be, int64_t cutoff, int dry_run, long long *left
     return n;
 }
 
-const ledger_ops ledger_pg_ops = {pg_write, pg_budget, pg_stats, pg_prune, pg_close};
+/* ---- job leases and `ledger release` ----------------------------------------------------- */
+
+static int pg_lease(void *be, int op, char *err, size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    PGresult *r;
+    int ok;
+    if (!g->have_schema || g->job_id < 0)
+        return 0;
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    /* A lease lost to a crash of the server only makes the job look dead sooner, and a
+     * dead job's claims still block (maybe-sent); one small commit per 5 s either way. */
+    st_sql(&s, "UPDATE ottu_resend.jobs SET lease_until_ms = %s WHERE id = $%d::bigint",
+           op == LEDGER_LEASE_RENEW ? PG_NOW " + " XSTR(LEDGER_LEASE_MS) : "0", st_int(&s, g->job_id));
+    r = st_exec(g, &s);
+    if (!(ok = res_ok(r)))
+        pg_error(g, "renewing the job's lease", r, err, errlen);
+    PQclear(r);
+    st_free(&s);
+    return ok ? 0 : -1;
+}
+
+static long long pg_release(void *be, const char *name, int force, int dry_run, char *err, size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    PGresult *r = NULL;
+    long long n = -1;
+    int64_t id, left_ms;
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    if (exec_ok(g, "BEGIN", "releasing", err, errlen) != 0)
+        return -1;
+    /* The job's row locked: a renewal waits until the release is decided. */
+    st_sql(&s, "SELECT id, coalesce(lease_until_ms, 0) - " PG_NOW " FROM ottu_resend.jobs WHERE name = $%d FOR UPDATE",
+           st_param(&s, name, strlen(name)));
+    r = st_exec(g, &s);
+    if (!res_ok(r)) {
+        pg_error(g, "releasing", r, err, errlen);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        ledger_set_err(err, errlen, "ledger %s: no job named \"%s\" (`ottu-resend ledger stats` lists the jobs with "
+                                    "open claims)", g->spec, name);
+        goto out;
+    }
+    id = val_int(r, 0, 0);
+    left_ms = val_int(r, 0, 1);
+    PQclear(r);
+    r = NULL;
+    if (left_ms > 0 && !force) {
+        ledger_set_err(err, errlen,
+                       "ledger %s: job %s is running (its lease is live for %lld s more): its claims are its own "
+                       "until it settles them; stop it first, or --force",
+                       g->spec, name, (long long)((left_ms + 999) / 1000));
+        n = -2;
+        goto out;
+    }
+    st_reset(&s);
+    int a = st_int(&s, id);
+    if (dry_run)
+        st_sql(&s, "SELECT count(*) FROM ottu_resend.claims WHERE job_id = $%d::bigint AND state = 'claimed'", a);
+    else
+        st_sql(&s, "WITH gr AS (UPDATE ottu_resend.gate SET claim_job = NULL, claim_row = NULL, claim_ms = NULL, "
+                   "claim_resend = false WHERE claim_job = $%d::bigint), "
+                   "c AS (UPDATE ottu_resend.claims SET state = 'released', at_ms = " PG_NOW " WHERE job_id = "
+                   "$%d::bigint AND state = 'claimed' RETURNING 1) SELECT count(*) FROM c",
+               a, a);
+    r = st_exec(g, &s);
+    if (!res_ok(r)) {
+        pg_error(g, "releasing", r, err, errlen);
+        goto out;
+    }
+    n = val_int(r, 0, 0);
+    PQclear(r);
+    r = PQexec(g->conn, "COMMIT");
+    if (!res_ok(r)) {
+        pg_error(g, "releasing", r, err, errlen);
+        n = -1;
+    }
+out:
+    PQclear(r);
+    if (PQstatus(g->conn) == CONNECTION_OK && PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(g->conn, "ROLLBACK"));
+    st_free(&s);
+    return n;
+}
+
+static const char *pg_identity(void *be) { return ((pg *)be)->ident; }
+
+static void pg_set_api(void *be, const char *api)
+{
+    pg *g = be;
+    free(g->api);
+    g->api = api ? strdup(api) : NULL;
+}
+
+const ledger_ops ledger_pg_ops = {pg_write, pg_budget, pg_stats, pg_prune, pg_close,
+                                  pg_lease, pg_release, pg_identity, pg_set_api};

@@ -21,94 +21,7 @@
 #include "ledger_backend.h"
 #include "rules.h"
 
-/* PRAGMA application_id of a ledger ("OtRL"), so a foreign SQLite file is never mistaken
- * for one (and never switched to WAL or given our tables). */
-#define LEDGER_APP_ID 1333023308 /* 0x4f74524c, "OtRL" */
-/* Rows deleted per transaction by prune, so a running job never waits long for the lock. */
-#define PRUNE_CHUNK 5000
-#define STR(x) #x
-#define XSTR(x) STR(x)
-
-/* The version 2 tables, shared by a new file and by the migration of a version 1 file. */
-#define TABLES_V2                                                                              \
-    "CREATE TABLE claims (\n"                                                                  \
-    "  identifier    TEXT NOT NULL,\n"                                                         \
-    "  channel       TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp')),\n"         \
-    "  job_id        INTEGER NOT NULL REFERENCES jobs (id),\n"                                 \
-    "  row_no        INTEGER NOT NULL,\n"                                                      \
-    "  state         TEXT NOT NULL CHECK (state IN ('claimed', 'sent', 'maybe', 'released')),\n" \
-    "  claimed_at_ms INTEGER NOT NULL,\n"                                                      \
-    "  at_ms         INTEGER NOT NULL,\n"                                                      \
-    "  PRIMARY KEY (identifier, channel, job_id, row_no)\n"                                    \
-    ") WITHOUT ROWID;\n"                                                                       \
-    /* no index on at_ms: it would double the cost of each claim; prune and stats scan */  \
-    "CREATE TABLE budget (\n"                                                                  \
-    "  scope TEXT NOT NULL,\n"                                                                 \
-    "  day   TEXT NOT NULL,\n"                                                                 \
-    "  used  INTEGER NOT NULL,\n"                                                              \
-    "  PRIMARY KEY (scope, day)\n"                                                             \
-    ") WITHOUT ROWID;\n"                                                                       \
-    ""
-#define VIEWS_V2                                                                               \
-    "CREATE VIEW send_log AS\n"                                                                \
-    "  SELECT strftime('%Y-%m-%dT%H:%M:%S', c.at_ms / 1000, 'unixepoch') ||\n"                  \
-    "         printf('.%03dZ', c.at_ms % 1000) AS sent_at,\n"                                     \
-    "         c.channel, c.identifier, j.name AS job, c.row_no, c.state, c.at_ms AS sent_at_ms,\n"  \
-    "         c.job_id\n"                                                                        \
-    "  FROM claims c LEFT JOIN jobs j ON j.id = c.job_id\n"                                    \
-    "  WHERE c.state IN ('sent', 'maybe');\n"                                                  \
-    /* version 1's table, as a view: operators' queries of `sends` keep working */              \
-    "CREATE VIEW sends AS\n"                                                                   \
-    "  SELECT identifier, channel, at_ms AS sent_at_ms,\n"                                     \
-    "         strftime('%Y-%m-%dT%H:%M:%S', at_ms / 1000, 'unixepoch') ||\n"                    \
-    "         printf('.%03dZ', at_ms % 1000) AS sent_at, job_id, row_no, state\n"               \
-    "  FROM claims WHERE state IN ('sent', 'maybe');\n"                                        \
-    "PRAGMA user_version = " XSTR(LEDGER_SCHEMA_VERSION) ";\n"
-
-static const char schema_sql[] =
-    "CREATE TABLE meta (\n"
-    "  key   TEXT PRIMARY KEY,\n"
-    "  value TEXT NOT NULL\n"
-    ") WITHOUT ROWID;\n"
-    "CREATE TABLE jobs (\n"
-    "  id            INTEGER PRIMARY KEY,\n"
-    "  name          TEXT NOT NULL UNIQUE,\n"
-    "  started_at_ms INTEGER NOT NULL,\n"
-    "  started_at    TEXT NOT NULL\n"
-    ");\n" TABLES_V2 VIEWS_V2
-    "INSERT INTO meta (key, value) VALUES\n"
-    "  ('application', 'ottu-resend ledger'),\n"
-    "  ('schema_version', '" XSTR(LEDGER_SCHEMA_VERSION) "'),\n"
-    "  ('created_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));\n"
-    "PRAGMA application_id = " XSTR(LEDGER_APP_ID) ";\n";
-
-/* Version 1 kept one row per channel sent in `sends`; each becomes a `sent` claim. */
-static const char migrate_v1_sql[] =
-    TABLES_V2
-    "INSERT OR IGNORE INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms)\n"
-    "  SELECT identifier, channel, job_id, row_no, 'sent', sent_at_ms, sent_at_ms FROM sends;\n"
-    "DROP TABLE sends;\n" VIEWS_V2
-    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '" XSTR(LEDGER_SCHEMA_VERSION) "'),\n"
-    "  ('migrated_from_1_at', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));\n";
-
-/* A version 1 file opened read-only cannot be migrated: the version 2 names, as
- * temporary objects over the old table, let every query below read it unchanged. */
-static const char compat_v1_sql[] =
-    "CREATE TEMP VIEW claims AS SELECT identifier, channel, job_id, row_no, 'sent' AS state,\n"
-    "  sent_at_ms AS claimed_at_ms, sent_at_ms AS at_ms FROM main.sends;\n"
-    "CREATE TEMP TABLE budget (scope TEXT, day TEXT, used INTEGER, PRIMARY KEY (scope, day));\n";
-
-typedef struct {
-    sqlite3 *db; /* NULL: a read-only ledger that does not exist (yet): empty */
-    char *path;
-    int mode;
-    int version;
-    int64_t job_id; /* -1 when this job is not in a read-only ledger */
-    int full;       /* PRAGMA synchronous is FULL now (else NORMAL) */
-    sqlite3_stmt *lookup, *job_name, *grant, *set_sent, *set_maybe, *release;
-} sq;
-
-
+#include "ledger_sqlite.h"
 /* SQLite's errno for a file that cannot be created is the one of its last attempt (a
  * read-only open: ENOENT), which hides the real cause; look at the directory instead. */
 static void explain_cantopen(const char *path, int sys, char *buf, size_t size)
@@ -140,7 +53,7 @@ static void explain_cantopen(const char *path, int sys, char *buf, size_t size)
 }
 
 /* Turns an SQLite failure into a message that names the file and says what to do. */
-static void db_error(sqlite3 *db, const char *path, const char *doing, int rc, char *err,
+void sq_db_error(sqlite3 *db, const char *path, const char *doing, int rc, char *err,
                      size_t errlen)
 {
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -197,13 +110,13 @@ static void db_error(sqlite3 *db, const char *path, const char *doing, int rc, c
 
 /* ---- statements -------------------------------------------------------------------- */
 
-static int exec_sql(sqlite3 *db, const char *sql)
+int sq_exec(sqlite3 *db, const char *sql)
 {
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
 /* Runs a query whose first row's first column is an integer. */
-static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+int sq_query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -221,239 +134,12 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
     return rc;
 }
 
-/* What the file holds: *version > 0 a ledger of that schema, 0 nothing yet (new or empty
- * file). Anything else is an error naming the path. */
-static int identify(sqlite3 *db, const char *path, int *version, char *err, size_t errlen)
-{
-    int64_t app = 0, ver = 0, objects = 0;
-    /* One read transaction, or a job creating the schema meanwhile could be seen half
-     * done (tables, but not yet the application id). */
-    int own = sqlite3_get_autocommit(db);
-    int rc = own ? exec_sql(db, "BEGIN") : SQLITE_OK;
-    if (rc == SQLITE_OK)
-        rc = query_int(db, "PRAGMA application_id", &app);
-    if (rc == SQLITE_OK)
-        rc = query_int(db, "PRAGMA user_version", &ver);
-    if (rc == SQLITE_OK)
-        rc = query_int(db, "SELECT count(*) FROM main.sqlite_master", &objects);
-    if (own && !sqlite3_get_autocommit(db))
-        exec_sql(db, "COMMIT");
-    if (rc != SQLITE_OK) {
-        db_error(db, path, "reading the schema", rc, err, errlen);
-        return -1;
-    }
-    if (app == LEDGER_APP_ID) {
-        if (ver > LEDGER_SCHEMA_VERSION) {
-            ledger_set_err(err, errlen,
-                    "ledger %s: written by a newer ottu-resend (schema %" PRId64
-                    ", this one knows %d); upgrade, or use another file",
-                    path, ver, LEDGER_SCHEMA_VERSION);
-            return -1;
-        }
-        if (ver < 1 || objects == 0) {
-            ledger_set_err(err, errlen,
-                    "ledger %s: the ledger's schema is incomplete (version %" PRId64
-                    "); restore it from a backup or start a new ledger",
-                    path, ver);
-            return -1;
-        }
-        *version = (int)ver;
-        return 0;
-    }
-    if (app == 0 && objects == 0) {
-        *version = 0;
-        return 0;
-    }
-    ledger_set_err(err, errlen, "ledger %s: an SQLite database, but not an ottu-resend ledger; give --ledger a new file",
-            path);
-    return -1;
-}
-
-/* Opens the file and checks it is a ledger (or nothing yet). */
-static sqlite3 *db_open(const char *path, int flags, int *version, char *err, size_t errlen)
-{
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        db_error(db, path, "opening", rc, err, errlen);
-        sqlite3_close(db);
-        return NULL;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, LEDGER_BUSY_TIMEOUT_MS);
-    /* A ledger is data, not code: views and triggers someone slipped into the file may not
-     * call functions with side effects. */
-    exec_sql(db, "PRAGMA trusted_schema = OFF");
-    if (identify(db, path, version, err, errlen) != 0) {
-        sqlite3_close(db);
-        return NULL;
-    }
-    return db;
-}
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
     return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
 }
 
-/* Creates the schema, or migrates a version 1 file, and registers the job (job_name may
- * be NULL), in one write transaction: the write lock also proves the file, the WAL and
- * the directory are writable now, at start, rather than at the first commit. */
-static int init_schema(sq *s, const char *job_name, char *err, size_t errlen)
-{
-    sqlite3 *db = s->db;
-    sqlite3_stmt *st = NULL;
-    char iso[40];
-    int64_t now = clock_now_ms();
-    const char *doing = "preparing the ledger";
-    int rc = exec_sql(db, "BEGIN IMMEDIATE");
-    if (rc != SQLITE_OK) {
-        db_error(db, s->path, "locking", rc, err, errlen);
-        return -1;
-    }
-    /* Again under the lock: another job may have created or migrated it meanwhile. */
-    if (identify(db, s->path, &s->version, err, errlen) != 0)
-        goto fail_quiet;
-    if (s->version == 0 && (rc = exec_sql(db, schema_sql)) != SQLITE_OK)
-        goto fail;
-    if (s->version == 1) {
-        doing = "migrating the ledger from schema 1 to 2";
-        if ((rc = exec_sql(db, "DROP VIEW IF EXISTS send_log")) != SQLITE_OK ||
-            (rc = exec_sql(db, migrate_v1_sql)) != SQLITE_OK)
-            goto fail;
-    }
-    s->version = LEDGER_SCHEMA_VERSION;
-    s->job_id = -1;
-    if (job_name) {
-        rc = prepare(db, "INSERT OR IGNORE INTO jobs (name, started_at_ms, started_at) VALUES (?1, ?2, ?3)", &st);
-        if (rc != SQLITE_OK)
-            goto fail;
-        clock_format_iso(now, iso, sizeof iso);
-        sqlite3_bind_text(st, 1, job_name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_text(st, 3, iso, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        st = NULL;
-        if (rc != SQLITE_DONE)
-            goto fail;
-    }
-    if ((rc = exec_sql(db, "COMMIT")) != SQLITE_OK)
-        goto fail;
-    return 0;
-fail:
-    db_error(db, s->path, doing, rc, err, errlen);
-fail_quiet:
-    sqlite3_finalize(st);
-    if (!sqlite3_get_autocommit(db))
-        exec_sql(db, "ROLLBACK");
-    return -1;
-}
-
-/* This job's id in the file, -1 when it has none (a read-only ledger). */
-static int find_job(sq *s, const char *job_name)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-    s->job_id = -1;
-    if (!job_name)
-        return SQLITE_OK;
-    if ((rc = sqlite3_prepare_v2(s->db, "SELECT id FROM jobs WHERE name = ?1", -1, &st, NULL)) != SQLITE_OK)
-        return rc;
-    sqlite3_bind_text(st, 1, job_name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        s->job_id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-/* WAL: the reader's lookups never wait for a commit, and other jobs' readers never block
- * ours. Switching a new file needs an exclusive lock, and when several jobs create the
- * same ledger at once SQLite reports that contention as SQLITE_BUSY without waiting, so
- * retry for as long as the busy timeout. */
-static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-    char mode[16] = "";
-    int64_t deadline = (clock_mono_ns() / 1000000) + LEDGER_BUSY_TIMEOUT_MS;
-    int rc;
-    for (;;) {
-        sqlite3_stmt *st = NULL;
-        rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const unsigned char *m = sqlite3_column_text(st, 0);
-            snprintf(mode, sizeof mode, "%s", m ? (const char *)m : "");
-            rc = SQLITE_OK;
-        }
-        sqlite3_finalize(st);
-        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
-            (clock_mono_ns() / 1000000) >= deadline)
-            break;
-        /* Spread the retries of racing jobs. */
-        usleep(5000 + (unsigned)(((clock_mono_ns() / 1000000) * 7919 + getpid()) % 20000));
-    }
-    if (rc != SQLITE_OK) {
-        db_error(db, path, "switching to WAL mode", rc, err, errlen);
-        return -1;
-    }
-    if (strcasecmp(mode, "wal") != 0) {
-        ledger_set_err(err, errlen,
-                "ledger %s: cannot use WAL mode (journal mode stays \"%s\"); keep the ledger "
-                "on a local file system", path, mode);
-        return -1;
-    }
-    /* FULL until sq_write says otherwise: the schema and the job are on the disk. */
-    exec_sql(db, "PRAGMA synchronous = FULL");
-    return 0;
-}
-
-/* mkdir -p of path's folder: the folders it creates are 0700 (the ledger holds every
- * identifier sent to); existing ones are left as they are. */
-static int make_parent(const char *path, char *err, size_t errlen)
-{
-    char *dir = strdup(path), *slash;
-    struct stat sb;
-    int ret = 0;
-    if (!dir) {
-        ledger_set_err(err, errlen, "ledger %s: out of memory", path);
-        return -1;
-    }
-    slash = strrchr(dir, '/');
-    if (!slash || slash == dir || stat((*slash = '\0', dir), &sb) == 0) {
-        free(dir);
-        return 0;
-    }
-    for (char *p = dir + 1; ret == 0; p++) {
-        char c = *p;
-        if (c != '/' && c != '\0')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            ledger_set_err(err, errlen, "ledger %s: cannot create the folder %s: %s", path, dir, strerror(errno));
-            ret = -1;
-        }
-        *p = c;
-        if (c == '\0')
-            break;
-    }
-    free(dir);
-    return ret;
-}
-
-/* Creates the file 0600 when missing, whatever the umask, before SQLite opens it. */
-static int make_file(const char *path, char *err, size_t errlen)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        fchmod(fd, 0600);
-        close(fd);
-        return 0;
-    }
-    if (errno == EEXIST)
-        return 0;
-    ledger_set_err(err, errlen, "ledger %s: cannot create: %s", path, strerror(errno));
-    return -1;
-}
 
 static void sq_close(void *be)
 {
@@ -468,19 +154,29 @@ static void sq_close(void *be)
     sqlite3_finalize(s->release);
     sqlite3_close(s->db);
     free(s->path);
+    free(s->api);
     free(s);
 }
 
 static int prepare_all(sq *s)
 {
     int rc;
-    /* (max() rather than ORDER BY: no temporary b-tree per lookup; SQLite takes the
-     * other columns from the row with the maximum.) The newest record that blocks a claim on (identifier, channel) by job ?4, row ?5:
-     * a send or maybe-send of anyone, or a claim of anyone else (another job, or another
-     * row of this job); ?6 = this row's own maybe-send does not count (--resend-unknown). */
+    /* The newest record that blocks a claim on (identifier, channel) by job ?4, row ?5,
+     * for API ?7 (NULL: any; records of API '' predate per-API records and block every
+     * API), at ?8 = now: a send or maybe-send of anyone within the cooldown (at_ms > ?3);
+     * an open claim of another job whose lease is live, whatever the cooldown; an open
+     * claim of a dead job or of another row of this job within the cooldown from its claim
+     * time. ?6 = this row's own maybe-send does not count (--resend-unknown). (max()
+     * rather than ORDER BY: no temporary b-tree per lookup; SQLite takes the other
+     * columns from the row with the maximum.) The 4th column: the blocker's job is live. */
     if ((rc = prepare(s->db,
-                      "SELECT c.state, max(c.at_ms), c.job_id FROM claims c WHERE c.identifier = ?1 AND c.channel = ?2 AND c.at_ms > ?3 AND c.state <> 'released' "
-                      "AND NOT (c.job_id = ?4 AND c.row_no = ?5 AND (c.state = 'claimed' OR (?6 AND c.state = 'maybe')))",
+                      "SELECT c.state, max(c.at_ms), c.job_id, "
+                      "coalesce((SELECT " SQ_LIVE("j", "?8") " FROM jobs j WHERE j.id = c.job_id), 0) "
+                      "FROM claims c WHERE c.identifier = ?1 AND c.channel = ?2 AND c.state <> 'released' "
+                      "AND (?7 IS NULL OR c.api = ?7 OR c.api = '') "
+                      "AND NOT (c.job_id = ?4 AND c.row_no = ?5 AND (c.state = 'claimed' OR (?6 AND c.state = 'maybe'))) "
+                      "AND (c.at_ms > ?3 OR (c.state = 'claimed' AND c.job_id <> ?4 AND "
+                      "EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id AND " SQ_LIVE("j", "?8") ")))",
                       &s->lookup)) != SQLITE_OK)
         return rc;
     if ((rc = prepare(s->db, "SELECT name FROM jobs WHERE id = ?1", &s->job_name)) != SQLITE_OK)
@@ -490,21 +186,21 @@ static int prepare_all(sq *s)
     /* A record already sent or maybe-sent is never turned back into a claim (with
      * --cooldown 0 everything is granted, but the history stays). */
     if ((rc = prepare(s->db,
-                      "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms) "
-                      "VALUES (?1, ?2, ?3, ?4, 'claimed', ?5, ?5) "
+                      "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
+                      "VALUES (?1, ?2, ?3, ?4, 'claimed', ?5, ?5, coalesce(?7, '')) "
                       "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'claimed', "
-                      "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms "
+                      "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, api = excluded.api "
                       "WHERE state IN ('claimed', 'released') OR (?6 AND state = 'maybe')",
                       &s->grant)) != SQLITE_OK ||
         (rc = prepare(s->db,
-                      "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms) "
-                      "VALUES (?1, ?2, ?3, ?4, 'sent', ?5, ?5) "
+                      "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
+                      "VALUES (?1, ?2, ?3, ?4, 'sent', ?5, ?5, coalesce(?6, '')) "
                       "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'sent', "
                       "at_ms = excluded.at_ms",
                       &s->set_sent)) != SQLITE_OK ||
         (rc = prepare(s->db,
-                      "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms) "
-                      "VALUES (?1, ?2, ?3, ?4, 'maybe', ?5, ?5) "
+                      "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
+                      "VALUES (?1, ?2, ?3, ?4, 'maybe', ?5, ?5, coalesce(?6, '')) "
                       "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'maybe', "
                       "at_ms = excluded.at_ms WHERE state <> 'sent'",
                       &s->set_maybe)) != SQLITE_OK ||
@@ -522,33 +218,27 @@ static int prepare_all(sq *s)
     return SQLITE_OK;
 }
 
-/* Read-only: a missing or empty file is an empty ledger; never creates anything. */
+/* Read-only: a missing file is an empty ledger; never creates anything. */
 static int open_readonly(sq *s, const char *job_id, char *err, size_t errlen)
 {
     struct stat sb;
-    int rc;
-    if (stat(s->path, &sb) != 0 && errno == ENOENT) {
+    int rc, found = stat(s->path, &sb) == 0;
+    if (!found && errno == ENOENT) {
         if (s->mode == LEDGER_ADMIN_READ) {
             ledger_set_err(err, errlen, "ledger %s: no such file", s->path);
             return -1;
         }
         return 0;
     }
-    s->db = db_open(s->path, SQLITE_OPEN_READONLY, &s->version, err, errlen);
+    if (found && S_ISREG(sb.st_mode) && sb.st_size == 0) {
+        sq_empty_error(s->path, err, errlen); /* before SQLite reads a WAL into it */
+        return -1;
+    }
+    s->db = sq_db_open(s->path, SQLITE_OPEN_READONLY, &s->version, err, errlen);
     if (!s->db)
         return -1;
-    if (s->version == 0) {
-        sqlite3_close(s->db);
-        s->db = NULL;
-        if (s->mode == LEDGER_ADMIN_READ) {
-            ledger_set_err(err, errlen, "ledger %s: empty, not a ledger yet", s->path);
-            return -1;
-        }
-        return 0;
-    }
-    if ((s->version == 1 && (rc = exec_sql(s->db, compat_v1_sql)) != SQLITE_OK) ||
-        (rc = find_job(s, job_id)) != SQLITE_OK) {
-        db_error(s->db, s->path, "reading the schema", rc, err, errlen);
+    if ((rc = sq_read_only_compat(s)) != SQLITE_OK || (rc = sq_find_job(s, job_id)) != SQLITE_OK) {
+        sq_db_error(s->db, s->path, "reading the schema", rc, err, errlen);
         return -1;
     }
     return 0;
@@ -562,25 +252,25 @@ static int open_readwrite(sq *s, const char *job_id, char *err, size_t errlen)
             ledger_set_err(err, errlen, "ledger %s: %s", s->path, strerror(errno));
             return -1;
         }
-    } else if (make_parent(s->path, err, errlen) != 0 || make_file(s->path, err, errlen) != 0) {
+        if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+            sq_empty_error(s->path, err, errlen);
+            return -1;
+        }
+    } else if (sq_make_parent(s->path, err, errlen) != 0 || sq_create_file(s->path, err, errlen) != 0) {
         return -1;
     }
-    s->db = db_open(s->path, SQLITE_OPEN_READWRITE, &s->version, err, errlen);
+    s->db = sq_db_open(s->path, SQLITE_OPEN_READWRITE, &s->version, err, errlen);
     if (!s->db)
         return -1;
-    if (s->mode == LEDGER_ADMIN_WRITE && s->version == 0) {
-        ledger_set_err(err, errlen, "ledger %s: empty, not a ledger yet", s->path);
-        return -1;
-    }
     /* "Opened" read-only means the OS refused writing; say so now, not at the first commit. */
     if (sqlite3_db_readonly(s->db, "main") == 1) {
         ledger_set_err(err, errlen, "ledger %s: cannot write (the file is read-only); check its permissions", s->path);
         return -1;
     }
-    if (set_wal(s->db, s->path, err, errlen) != 0 || init_schema(s, job_id, err, errlen) != 0)
+    if (sq_set_wal(s->db, s->path, err, errlen) != 0 || sq_init_schema(s, job_id, err, errlen) != 0)
         return -1;
-    if (find_job(s, job_id) != SQLITE_OK) {
-        db_error(s->db, s->path, "reading the schema", SQLITE_ERROR, err, errlen);
+    if (sq_find_job(s, job_id) != SQLITE_OK) {
+        sq_db_error(s->db, s->path, "reading the schema", SQLITE_ERROR, err, errlen);
         return -1;
     }
     return 0;
@@ -615,16 +305,27 @@ void *ledger_sqlite_open(const char *path, const char *job_id, int mode, char *e
         return NULL;
     }
     if (s->db && (rc = prepare_all(s)) != SQLITE_OK) {
-        db_error(s->db, s->path, "preparing statements", rc, err, errlen);
+        sq_db_error(s->db, s->path, "preparing statements", rc, err, errlen);
         sq_close(s);
         return NULL;
     }
+    if (s->db)
+        sq_read_identity(s);
     return s;
 }
 
+static void sq_set_api(void *be, const char *api)
+{
+    sq *s = be;
+    free(s->api);
+    s->api = api ? strdup(api) : NULL;
+}
+
+static const char *sq_identity(void *be) { return ((sq *)be)->ident; }
+
 /* ---- claims and settlements -------------------------------------------------------- */
 
-static int step_done(sqlite3_stmt *st)
+int sq_step_done(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -637,6 +338,14 @@ static void bind_key(sqlite3_stmt *st, const char *id, size_t len, unsigned bit,
     sqlite3_bind_text(st, 2, rules_channel_name(bit), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, job);
     sqlite3_bind_int64(st, 4, row);
+}
+
+static void bind_api(sqlite3_stmt *st, int i, const char *api)
+{
+    if (api)
+        sqlite3_bind_text(st, i, api, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 /* Per row: one UPDATE settles the channels that have a record (normally all: they were
@@ -670,7 +379,8 @@ static int apply_settlements(sq *s, const ledger_settlement *p, size_t n, const 
                 continue;
             bind_key(st, text + p[k].off, p[k].len, bit, s->job_id, p[k].row);
             sqlite3_bind_int64(st, 5, p[k].at_ms);
-            rc = step_done(st);
+            bind_api(st, 6, s->api);
+            rc = sq_step_done(st);
             if (rc == SQLITE_OK)
                 *written += sqlite3_changes(s->db);
         }
@@ -697,24 +407,29 @@ static int claim_one(sq *s, ledger_claim_item *it, int64_t now, int64_t cooldown
         int rc;
         if (!(it->channels & bit))
             continue;
-        if (cooldown > 0 && s->db) {
+        if (s->db) {
             bind_key(s->lookup, it->id, it->idlen, bit, s->job_id, it->row);
             sqlite3_bind_int64(s->lookup, 3, since);
             sqlite3_bind_int64(s->lookup, 4, s->job_id);
             sqlite3_bind_int64(s->lookup, 5, it->row);
             sqlite3_bind_int(s->lookup, 6, it->resend_own != 0);
+            bind_api(s->lookup, 7, s->api);
+            sqlite3_bind_int64(s->lookup, 8, now);
             rc = sqlite3_step(s->lookup);
             if (rc == SQLITE_ROW && sqlite3_column_type(s->lookup, 1) == SQLITE_NULL)
                 rc = SQLITE_DONE; /* the aggregate's row over nothing */
             if (rc == SQLITE_ROW) {
                 const char *state = (const char *)sqlite3_column_text(s->lookup, 0);
+                int64_t owner = sqlite3_column_int64(s->lookup, 2);
+                /* A claim of a dead job (or of this job's earlier run) is maybe-sent. */
+                int dead = owner != s->job_id && !sqlite3_column_int(s->lookup, 3);
                 it->blocked_kind[i] = !state ? LEDGER_CLAIMED
                                       : strcmp(state, "sent") == 0  ? LEDGER_SENT
-                                      : strcmp(state, "maybe") == 0 ? LEDGER_MAYBE
+                                      : strcmp(state, "maybe") == 0 || dead ? LEDGER_MAYBE
                                                                     : LEDGER_CLAIMED;
                 it->blocked_at_ms[i] = sqlite3_column_int64(s->lookup, 1);
-                if (sqlite3_column_int64(s->lookup, 2) != s->job_id)
-                    job_name(s, sqlite3_column_int64(s->lookup, 2), it->blocked_job[i], sizeof it->blocked_job[i]);
+                if (owner != s->job_id)
+                    job_name(s, owner, it->blocked_job[i], sizeof it->blocked_job[i]);
             }
             sqlite3_reset(s->lookup);
             sqlite3_bind_null(s->lookup, 1);
@@ -727,7 +442,8 @@ static int claim_one(sq *s, ledger_claim_item *it, int64_t now, int64_t cooldown
             bind_key(s->grant, it->id, it->idlen, bit, s->job_id, it->row);
             sqlite3_bind_int64(s->grant, 5, now);
             sqlite3_bind_int(s->grant, 6, it->resend_own != 0);
-            if ((rc = step_done(s->grant)) != SQLITE_OK)
+            bind_api(s->grant, 7, s->api);
+            if ((rc = sq_step_done(s->grant)) != SQLITE_OK)
                 return rc;
         }
         it->granted |= bit;
@@ -753,13 +469,13 @@ static int sq_write(void *be, const ledger_settlement *p, size_t np, const char 
         int own = s->db && sqlite3_get_autocommit(s->db);
         /* One read transaction: one snapshot, and one WAL read lock instead of one per lookup. */
         if (own)
-            exec_sql(s->db, "BEGIN");
+            sq_exec(s->db, "BEGIN");
         for (size_t k = 0; k < ni && rc == SQLITE_OK; k++)
             rc = claim_one(s, &items[k], now_ms, cooldown_ms, 1);
         if (own && !sqlite3_get_autocommit(s->db))
-            exec_sql(s->db, "COMMIT");
+            sq_exec(s->db, "COMMIT");
         if (rc != SQLITE_OK) {
-            db_error(s->db, s->path, "looking up claims", rc, err, errlen);
+            sq_db_error(s->db, s->path, "looking up claims", rc, err, errlen);
             return -1;
         }
         return 0;
@@ -769,12 +485,12 @@ static int sq_write(void *be, const ledger_settlement *p, size_t np, const char 
      * lost to a power cut leaves its claim, which still blocks other jobs, and the
      * journal still knows the outcome. */
     if (ni > 0 ? !s->full : s->full) {
-        exec_sql(s->db, ni > 0 ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+        sq_exec(s->db, ni > 0 ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
         s->full = ni > 0;
     }
     /* IMMEDIATE: the write lock is taken before the lookups, so no other process can
      * claim the same (identifier, channel) between our check and our insert. */
-    if ((rc = exec_sql(s->db, "BEGIN IMMEDIATE")) != SQLITE_OK)
+    if ((rc = sq_exec(s->db, "BEGIN IMMEDIATE")) != SQLITE_OK)
         goto fail;
     doing = "recording outcomes";
     if ((rc = apply_settlements(s, p, np, text, &added)) != SQLITE_OK)
@@ -785,260 +501,18 @@ static int sq_write(void *be, const ledger_settlement *p, size_t np, const char 
     if (rc != SQLITE_OK)
         goto fail;
     doing = "committing";
-    if ((rc = exec_sql(s->db, "COMMIT")) != SQLITE_OK)
+    if ((rc = sq_exec(s->db, "COMMIT")) != SQLITE_OK)
         goto fail;
     *written += added;
     return 0;
 fail:
-    db_error(s->db, s->path, doing, rc, err, errlen);
+    sq_db_error(s->db, s->path, doing, rc, err, errlen);
     if (!sqlite3_get_autocommit(s->db))
-        exec_sql(s->db, "ROLLBACK");
+        sq_exec(s->db, "ROLLBACK");
     for (size_t k = 0; k < ni; k++)
         items[k].granted = 0;
     return -1;
 }
 
-/* ---- budget ------------------------------------------------------------------------ */
-
-static long long sq_budget(void *be, int op, const char *scope, const char *day, long n, long long limit, char *err,
-                           size_t errlen)
-{
-    sq *s = be;
-    sqlite3_stmt *get = NULL, *put = NULL;
-    long long used = 0, r = 0;
-    int rc, own = 0;
-    if (!s->db)
-        return op == LEDGER_BUDGET_TAKE ? n : 0;
-    rc = sqlite3_prepare_v2(s->db, "SELECT used FROM budget WHERE scope = ?1 AND day = ?2", -1, &get, NULL);
-    if (rc != SQLITE_OK)
-        goto fail;
-    if (op != LEDGER_BUDGET_USED) {
-        if ((rc = exec_sql(s->db, "BEGIN IMMEDIATE")) != SQLITE_OK)
-            goto fail;
-        own = 1;
-    }
-    sqlite3_bind_text(get, 1, scope, -1, SQLITE_STATIC);
-    sqlite3_bind_text(get, 2, day, -1, SQLITE_STATIC);
-    rc = sqlite3_step(get);
-    if (rc == SQLITE_ROW)
-        used = sqlite3_column_int64(get, 0);
-    else if (rc != SQLITE_DONE)
-        goto fail;
-    rc = SQLITE_OK;
-    if (op == LEDGER_BUDGET_USED) {
-        sqlite3_finalize(get);
-        return used;
-    }
-    if (op == LEDGER_BUDGET_TAKE) {
-        r = limit <= 0 ? n : used >= limit ? 0 : (limit - used < n ? limit - used : n);
-        used += r;
-    } else {
-        used = used > n ? used - n : 0;
-    }
-    rc = sqlite3_prepare_v2(s->db,
-                            "INSERT INTO budget (scope, day, used) VALUES (?1, ?2, ?3) "
-                            "ON CONFLICT (scope, day) DO UPDATE SET used = excluded.used",
-                            -1, &put, NULL);
-    if (rc != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_text(put, 1, scope, -1, SQLITE_STATIC);
-    sqlite3_bind_text(put, 2, day, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(put, 3, used);
-    if ((rc = step_done(put)) != SQLITE_OK || (rc = exec_sql(s->db, "COMMIT")) != SQLITE_OK)
-        goto fail;
-    sqlite3_finalize(get);
-    sqlite3_finalize(put);
-    return r;
-fail:
-    db_error(s->db, s->path, "counting the daily budget", rc, err, errlen);
-    if (own && !sqlite3_get_autocommit(s->db))
-        exec_sql(s->db, "ROLLBACK");
-    sqlite3_finalize(get);
-    sqlite3_finalize(put);
-    return -1;
-}
-
-/* ---- stats and prune (the `ledger` subcommand) ------------------------------------- */
-
-static int channel_index(const char *name)
-{
-    unsigned bit = name ? rules_channel_from_name(name, strlen(name)) : 0;
-    return bit == RULES_SMS ? 0 : bit == RULES_EMAIL ? 1 : bit == RULES_WHATSAPP ? 2 : -1;
-}
-
-static int stats_days(sq *s, ledger_stats *st)
-{
-    sqlite3_stmt *q = NULL;
-    int64_t last = INT64_MIN;
-    int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT at_ms / 86400000 AS d, channel, count(*) FROM claims "
-                                "WHERE state IN ('sent', 'maybe') GROUP BY d, channel ORDER BY d",
-                                -1, &q, NULL);
-    while ((rc == SQLITE_OK || rc == SQLITE_ROW) && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int64_t d = sqlite3_column_int64(q, 0);
-        int i = channel_index((const char *)sqlite3_column_text(q, 1));
-        if (d != last) {
-            ledger_day_count *nd = realloc(st->days, (st->ndays + 1) * sizeof *nd);
-            if (!nd) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            st->days = nd;
-            memset(&nd[st->ndays], 0, sizeof *nd);
-            ledger_utc_day(d * 86400000, nd[st->ndays++].day);
-            last = d;
-        }
-        if (i >= 0)
-            st->days[st->ndays - 1].n[i] += sqlite3_column_int64(q, 2);
-    }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int stats_budget(sq *s, const char *today, ledger_stats *st)
-{
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT scope, used FROM budget WHERE day = ?1 ORDER BY scope", -1, &q, NULL);
-    if (rc == SQLITE_OK)
-        sqlite3_bind_text(q, 1, today, -1, SQLITE_STATIC);
-    while ((rc == SQLITE_OK || rc == SQLITE_ROW) && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        ledger_budget_row *nb = realloc(st->budget, (st->nbudget + 1) * sizeof *nb);
-        if (!nb) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        st->budget = nb;
-        snprintf(nb[st->nbudget].scope, sizeof nb->scope, "%s", (const char *)sqlite3_column_text(q, 0));
-        nb[st->nbudget++].used = sqlite3_column_int64(q, 1);
-    }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int sq_stats(void *be, const char *today, ledger_stats *st, char *err, size_t errlen)
-{
-    sq *s = be;
-    sqlite3_stmt *q = NULL;
-    int64_t v[5] = {0};
-    int rc;
-    if (!s->db)
-        return 0;
-    /* One read transaction, so the numbers agree with each other while a job writes. */
-    if ((rc = exec_sql(s->db, "BEGIN")) != SQLITE_OK)
-        goto fail;
-    rc = sqlite3_prepare_v2(s->db, "SELECT state, count(*) FROM claims GROUP BY state", -1, &q, NULL);
-    while ((rc == SQLITE_OK || rc == SQLITE_ROW) && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *state = (const char *)sqlite3_column_text(q, 0);
-        long long n = sqlite3_column_int64(q, 1);
-        if (!state)
-            continue;
-        if (strcmp(state, "sent") == 0)
-            st->sent = n;
-        else if (strcmp(state, "maybe") == 0)
-            st->maybe = n;
-        else if (strcmp(state, "claimed") == 0)
-            st->claimed = n;
-        else
-            st->released = n;
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        goto fail;
-    if ((rc = query_int(s->db, "SELECT count(DISTINCT identifier) FROM claims WHERE state IN ('sent', 'maybe')",
-                        &v[0])) != SQLITE_OK ||
-        (rc = query_int(s->db, "SELECT count(DISTINCT job_id) FROM claims", &v[1])) != SQLITE_OK ||
-        (rc = query_int(s->db, "SELECT min(at_ms) FROM claims WHERE state IN ('sent', 'maybe')", &v[2])) !=
-            SQLITE_OK ||
-        (rc = query_int(s->db, "SELECT max(at_ms) FROM claims WHERE state IN ('sent', 'maybe')", &v[3])) !=
-            SQLITE_OK ||
-        (rc = stats_days(s, st)) != SQLITE_OK || (rc = stats_budget(s, today, st)) != SQLITE_OK)
-        goto fail;
-    st->identifiers = v[0];
-    st->jobs = v[1];
-    st->oldest_ms = v[2];
-    st->newest_ms = v[3];
-    exec_sql(s->db, "COMMIT");
-    return 0;
-fail:
-    db_error(s->db, s->path, "reading", rc, err, errlen);
-    if (!sqlite3_get_autocommit(s->db))
-        exec_sql(s->db, "ROLLBACK");
-    return -1;
-}
-
-static long long sq_prune(void *be, int64_t cutoff, int dry_run, long long *left, char *err, size_t errlen)
-{
-    sq *s = be;
-    sqlite3_stmt *count = NULL, *del = NULL;
-    long long removed = 0;
-    int64_t n = 0;
-    char day[11];
-    int rc;
-    const char *doing = "counting";
-    if (!s->db) {
-        *left = 0;
-        return 0;
-    }
-    rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM claims WHERE at_ms < ?1", -1, &count, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(count, 1, cutoff);
-        rc = sqlite3_step(count);
-        n = rc == SQLITE_ROW ? sqlite3_column_int64(count, 0) : 0;
-        rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
-    }
-    sqlite3_finalize(count);
-    if (rc != SQLITE_OK)
-        goto fail;
-    if (dry_run) {
-        int64_t total = 0;
-        if ((rc = query_int(s->db, "SELECT count(*) FROM claims", &total)) != SQLITE_OK)
-            goto fail;
-        *left = total - n;
-        return n;
-    }
-    /* Small transactions, so a job writing to the same ledger waits milliseconds. */
-    doing = "pruning";
-    rc = sqlite3_prepare_v2(s->db,
-                            "DELETE FROM claims WHERE (identifier, channel, job_id, row_no) IN "
-                            "(SELECT identifier, channel, job_id, row_no FROM claims WHERE at_ms < ?1 "
-                            "LIMIT " XSTR(PRUNE_CHUNK) ")",
-                            -1, &del, NULL);
-    if (rc != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(del, 1, cutoff);
-    for (;;) {
-        int changed;
-        if ((rc = exec_sql(s->db, "BEGIN IMMEDIATE")) != SQLITE_OK || (rc = step_done(del)) != SQLITE_OK)
-            break;
-        changed = sqlite3_changes(s->db);
-        if ((rc = exec_sql(s->db, "COMMIT")) != SQLITE_OK)
-            break;
-        removed += changed;
-        if (changed < PRUNE_CHUNK)
-            break;
-    }
-    sqlite3_finalize(del);
-    del = NULL;
-    if (rc != SQLITE_OK)
-        goto fail;
-    /* Budget days before the cutoff's day count nothing any more. */
-    ledger_utc_day(cutoff, day);
-    if ((rc = sqlite3_prepare_v2(s->db, "DELETE FROM budget WHERE day < ?1", -1, &del, NULL)) == SQLITE_OK) {
-        sqlite3_bind_text(del, 1, day, -1, SQLITE_STATIC);
-        rc = step_done(del);
-    }
-    sqlite3_finalize(del);
-    if (rc != SQLITE_OK || (rc = query_int(s->db, "SELECT count(*) FROM claims", &n)) != SQLITE_OK)
-        goto fail;
-    *left = n;
-    return removed;
-fail:
-    db_error(s->db, s->path, doing, rc, err, errlen);
-    if (!sqlite3_get_autocommit(s->db))
-        exec_sql(s->db, "ROLLBACK");
-    if (removed > 0)
-        fprintf(stderr, "ottu-resend: pruned %lld records before the error below\n", removed);
-    return -1;
-}
-
-const ledger_ops ledger_sqlite_ops = {sq_write, sq_budget, sq_stats, sq_prune, sq_close};
+const ledger_ops ledger_sqlite_ops = {sq_write, sq_budget, sq_stats, sq_prune, sq_close, sq_lease, sq_release,
+                                      sq_identity, sq_set_api};

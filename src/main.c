@@ -158,12 +158,28 @@ static int open_state(pipeline *c, char *err, size_t errlen)
         c->led = ledger_open(cfg->ledger, c->job_id, cfg->dry_run ? LEDGER_READONLY : LEDGER_READWRITE, err, errlen);
         if (!c->led)
             return -1;
+        /* Records are per API: a rehearsal against ottu-mock never blocks the real one. */
+        ledger_set_api(c->led, cfg->base_url);
+        if (!cfg->dry_run && resume_check_ledger(&c->rs, ledger_backend_name(c->led), ledger_identity(c->led),
+                                                 ledger_location(c->led), err, errlen) < 0)
+            return -1;
     }
     return 0;
 }
 
-/* The engine's budget hook: one request of today's budget, before every attempt. */
-static int take_budget(void *ctx, char *msg, size_t msglen) { return budget_take(ctx, msg, msglen); }
+/* The engine's hook before every attempt: the job's lease on its claims still holds (a job
+ * that could not renew it stops before another may take its claims over), then one
+ * request of today's budget. */
+static int take_request(void *ctx, char *msg, size_t msglen)
+{
+    pipeline *c = ctx;
+    if (c->led && !ledger_lease_ok(c->led)) {
+        snprintf(msg, msglen, "ledger: this job's lease on its claims was not renewed in time (ledger unreachable?): "
+                              "no new request is sent (fix it, then --resume)");
+        return -1;
+    }
+    return c->bud ? budget_take(c->bud, msg, msglen) : 1;
+}
 
 /* The parts between the stages, and the workers. */
 static int build_pipeline(pipeline *c, char *err, size_t errlen)
@@ -199,7 +215,7 @@ static int build_pipeline(pipeline *c, char *err, size_t errlen)
                       .async = cfg->http2,
                       .max_pause_ms = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1, /* 0 would mean the default */
                       .api_key = cfg->api_key,
-                      .take_request = c->bud ? take_budget : NULL, .take_request_ctx = c->bud};
+                      .take_request = c->bud || c->led ? take_request : NULL, .take_request_ctx = c};
     if (cfg->verify) {
         /* --verify: the workers also read transactions, under the same throttle, budget
          * and -j as the sends (lookup.h; docs/design.md). */

@@ -35,25 +35,64 @@ static int file_exists(const char *path) { return access(path, F_OK) == 0; }
  * keep blocking those rows (see docs/journal.md, "When the journal is lost"). */
 static void job_file_path(const char *output, char *buf, size_t size) { snprintf(buf, size, "%s.job", output); }
 
-static void job_file_write(const char *output, const journal_header *h, int done)
+/* Replaces OUTPUT.job with text: a fresh temporary (O_EXCL never follows a planted link),
+ * synced, renamed into place, its folder synced. Only --resend-unknown after the job ended
+ * and the ledger check need the file: when it cannot be written, it is a new job. */
+static void job_file_put(const char *output, const char *text)
 {
     char path[4096], tmp[4200];
     job_file_path(output, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    unlink(tmp); /* a leftover, or a link planted there: O_EXCL below never follows one */
+    unlink(tmp); /* a leftover, or a link planted there */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f && fd >= 0)
         close(fd);
     if (!f)
-        return; /* only --resend-unknown after the job ended needs it: then it is a new job */
-    int ok = fprintf(f, "%s %s %llu %s\n", h->job_id, h->input_fp, h->input_size, done ? "done" : "open") > 0;
+        return;
+    int ok = fputs(text, f) >= 0;
     ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0)
         unlink(tmp);
     else
         journal_sync_dir(path);
+}
+
+/* The job file's lines: *first (the job) and *second (its ledger, or NULL). Malloc'd. */
+static void job_file_lines(const char *output, char **first, char **second)
+{
+    char path[4096];
+    size_t cap = 0;
+    *first = *second = NULL;
+    job_file_path(output, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (getline(first, &cap, f) < 0) {
+        free(*first);
+        *first = NULL;
+    }
+    cap = 0;
+    if (*first && (getline(second, &cap, f) < 0 || strncmp(*second, "ledger ", 7) != 0)) {
+        free(*second);
+        *second = NULL;
+    }
+    fclose(f);
+}
+
+/* Its first line: the job, its input and open/done. Its second line, "ledger BACKEND
+ * IDENTITY LOCATION", names the ledger the job recorded its claims and sends in
+ * (resume_check_ledger): kept as it was, so a job is refused on another ledger. */
+static void job_file_write(const char *output, const journal_header *h, int done)
+{
+    char *first, *second, text[4400];
+    job_file_lines(output, &first, &second);
+    snprintf(text, sizeof text, "%s %s %llu %s\n%s", h->job_id, h->input_fp, h->input_size, done ? "done" : "open",
+             second ? second : "");
+    free(first);
+    free(second);
+    job_file_put(output, text);
 }
 
 /* The id of the job whose results are (or were to be) at output, when its input is the
@@ -314,11 +353,58 @@ int resume_open(resume *rs, const config *cfg, const columns *cols, const reques
             goto out;
         rs->jn_new = 1;
         rs->jh = h;
-        job_file_write(cfg->output, &h, 0);
+        job_file_write(cfg->output, &h, 0); /* keeps the ledger line until resume_check_ledger agrees */
     }
     rc = 0;
 out:
     free(jpath);
+    return rc;
+}
+
+int resume_check_ledger(resume *rs, const char *backend, const char *identity, const char *location, char *err,
+                        size_t errlen)
+{
+    const config *cfg = rs->cfg;
+    char *first = NULL, *second = NULL, b0[32] = "", id0[64] = "";
+    int n = 0, rc = 0;
+    if (cfg->dry_run || writer_is_stream(cfg->output))
+        return 0;
+    job_file_lines(cfg->output, &first, &second);
+    if (!first)
+        goto out; /* no job file (could not be written): nothing to compare */
+    /* A new job whose output is gone (deleted to start over) is not the recorded job: only
+     * --resume, or --overwrite of results that record sends, must stay on its ledger. */
+    if (second && identity[0] && (cfg->resume || file_exists(cfg->output)) && sscanf(second, "ledger %31s %63s %n", b0, id0, &n) == 2 && n > 0 &&
+        strcmp(id0, identity) != 0) {
+        char *loc0 = second + n;
+        loc0[strcspn(loc0, "\n")] = '\0';
+        if (cfg->resume)
+            snprintf(err, errlen,
+                     "--resume: this job recorded its claims and sends in the %s ledger %s (identity %s), but this "
+                     "run's ledger is the %s ledger %s (identity %s): another, replaced or emptied ledger would let "
+                     "customers already notified be notified again. Nothing was sent. Resume with --ledger %s; if "
+                     "that ledger was lost, restore it from a backup",
+                     b0, loc0, id0, backend, location, identity, loc0);
+        else
+            snprintf(err, errlen,
+                     "%s.job: the job writing to %s recorded its claims and sends in the %s ledger %s (identity %s), "
+                     "but this run's ledger is the %s ledger %s (identity %s): the customers that job notified would "
+                     "not be skipped. Nothing was sent. Use --ledger %s, or -o NEW.csv, or delete %s.job to start a "
+                     "new job on this ledger knowingly",
+                     cfg->output, cfg->output, b0, loc0, id0, backend, location, identity, loc0, cfg->output);
+        rc = -1;
+        goto out;
+    }
+    if (identity[0]) {
+        /* Rewrite the job file with this ledger: the job's first line, then the ledger. */
+        char text[4400];
+        snprintf(text, sizeof text, "%s%sledger %s %s %s\n", first, first[strlen(first) - 1] == '\n' ? "" : "\n",
+                 backend, identity, location);
+        job_file_put(cfg->output, text);
+    }
+out:
+    free(first);
+    free(second);
     return rc;
 }
 

@@ -149,7 +149,9 @@ static int apply_claim(pipeline *c, job *j, const ledger_claim_item *it)
     if (!it->granted) {
         j->channels = j->req.channels = 0;
         j->status = RS_SKIPPED;
-        snprintf(j->detail, sizeof j->detail, "already sent or claimed within the cooldown: %s", note);
+        const char *api = ledger_api(c->led);
+        snprintf(j->detail, sizeof j->detail, "already sent or claimed within the cooldown%s%s: %s",
+                 api[0] ? " for API " : "", api, note);
         return 0;
     }
     char more[sizeof note + 40];

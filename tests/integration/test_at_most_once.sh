@@ -74,7 +74,7 @@ check "partial: the detail names the failed channel and the one that may have go
   grep -q 'email failed.*sms may have been sent' "$T/part.results.csv"
 check_eq "partial: sms went out once per row, email never" "10 " "$(delivered "$T/part.dlv") $(twice "$T/part.dlv")"
 stop_mock
-start_mock --deliveries "$T/part.dlv"
+start_mock --deliveries "$T/part.dlv" --port "${MOCK_URL##*:}" # the same API (the ledger is per API)
 R -r 0 -o "$T/part.again.csv" "$T/part.fail.csv"
 check_eq "partial: the failures fed back send only email" "sms 10 email 10" \
   "$(python3 -c 'import csv,sys,collections; c=collections.Counter(r[3] for r in csv.reader(open(sys.argv[1]))); print("sms", c["sms"], "email", c["email"])' "$T/part.dlv")"

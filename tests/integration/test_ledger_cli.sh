@@ -49,7 +49,7 @@ check_eq "run 1: all sent" "sent|sent|sent|sent|sent" "$(joined run1.results.csv
 check_eq "run 1: summary skipped 0" 0 "$(jget s1.json skipped)"
 check "run 1: the ledger file was created" test -s ledger.db
 check_eq "sqlite3: one record per channel sent" 6 "$(q ledger.db 'select count(*) from send_log')"
-check_eq "sqlite3: application_id and user_version identify the ledger" "1333023308|2" \
+check_eq "sqlite3: application_id and user_version identify the ledger" "1333023308|3" \
   "$(q ledger.db 'select a.application_id, b.user_version from pragma_application_id a, pragma_user_version b')"
 check_eq "sqlite3: identifiers (session_id when order_no is empty)" "L-1 sms|L-2 email|L-3 email|L-3 sms|L-5 email|S-4 whatsapp" \
   "$(q ledger.db "select identifier || ' ' || channel from send_log order by 1" | paste -sd'|' -)"
@@ -150,8 +150,10 @@ start_mock --transactions txn-bad.csv --deliveries "$T/del-f.csv"
 run --ledger f.db --summary-json f1.json -o f1.csv fail.csv 2>/dev/null; rc=$?
 check_eq "failing run: exit 1, F-2 failed (sms not enabled)" "1 sent|failed" "$rc $(joined f1.csv result_status)"
 check_eq "failing run: the failed row is not in the ledger" "F-1 sms" "$(q f.db "select identifier || ' ' || channel from send_log" | paste -sd'|' -)"
+# The same API again (records are per API: the mock's port is part of its name).
+port=${MOCK_URL##*:}; port=${port%%/*}
 stop_mock
-start_mock --transactions txn-good.csv --deliveries "$T/del-f.csv"
+start_mock --transactions txn-good.csv --deliveries "$T/del-f.csv" --port "$port"
 run --ledger f.db --summary-json f2.json -o f2.csv fail.csv 2>/dev/null; rc=$?
 check_eq "fixed run: exit 0; F-1 skipped, F-2 sent" "0 skipped|sent" "$rc $(joined f2.csv result_status)"
 check_eq "fixed run: summary skipped 1 sent 1 failed 0" "1 1 0" "$(jget f2.json skipped) $(jget f2.json sent) $(jget f2.json failed)"
@@ -216,9 +218,9 @@ run --ledger other.db -o c3.csv run1.csv 2>c3.err; rc=$?
 check_eq "an SQLite file that is not a ledger: exit 2" 2 "$rc"
 check "not a ledger: message names the file and says so" bash -c 'grep -q other.db c3.err && grep -qi "not an ottu-resend ledger" c3.err'
 check_eq "not a ledger: no table added to it" t "$(q other.db .tables | tr -s ' \n' ' ' | sed 's/ $//')"
-cp f.db newer.db; sqlite3 newer.db 'PRAGMA user_version = 3'
+cp f.db newer.db; sqlite3 newer.db 'PRAGMA user_version = 4'
 run --ledger newer.db -o c5.csv run1.csv 2>c5.err; rc=$?
-check_eq "ledger written by a newer schema (user_version 3): exit 2" 2 "$rc"
+check_eq "ledger written by a newer schema (user_version 4): exit 2" 2 "$rc"
 check "newer schema: message names the file" grep -q newer.db c5.err
 "$RESEND" ledger stats newer.db >/dev/null 2>&1; check_eq "ledger stats on a newer schema: exit 2" 2 "$?"
 mkdir dir.db
@@ -256,7 +258,7 @@ check "stats on a corrupt file: message names it" grep -q corrupt.db cs.err
 "$RESEND" ledger prune --older-than 24 ledger.db >/dev/null 2>/dev/null; check_eq "prune --older-than 24 (no unit): exit 2" 2 "$?"
 "$RESEND" ledger frobnicate ledger.db >/dev/null 2>/dev/null; check_eq "ledger frobnicate: exit 2" 2 "$?"
 "$RESEND" ledger stats >/dev/null 2>/dev/null; check_eq "ledger stats without PATH: exit 2" 2 "$?"
-"$RESEND" ledger prune --older-than 1h ledger.db >p0.out 2>&1; rc=$?
+"$RESEND" ledger prune --older-than 1h --cooldown 1h ledger.db >p0.out 2>&1; rc=$?
 check_eq "prune --older-than 1h: exit 0, nothing that recent removed" "0 $n" "$rc $(q ledger.db 'select count(*) from send_log')"
 check "prune: says how many" grep -qE '^pruned 0 records' p0.out
 sleep 1.1
@@ -264,7 +266,7 @@ sleep 1.1
 check_eq "prune --dry-run: exit 0" 0 "$rc"
 check "prune --dry-run: would prune all $n" grep -qE "^would prune $n records" p1.out
 check_eq "prune --dry-run: nothing deleted" "$n" "$(q ledger.db 'select count(*) from send_log')"
-"$RESEND" ledger prune --older-than 1s ledger.db >p2.out 2>&1; rc=$?
+"$RESEND" ledger prune --older-than 1s --force ledger.db >p2.out 2>&1; rc=$?
 check_eq "prune --older-than 1s after sleeping: exit 0" 0 "$rc"
 check "prune: reports $n pruned, 0 remain" grep -qE "^pruned $n records.*; 0 remain" p2.out
 check_eq "prune: sqlite3 sees no sends left" 0 "$(q ledger.db 'select count(*) from send_log')"

@@ -79,7 +79,7 @@ check_eq "database unreachable: nothing sent" 0 "$(curl -s "$MOCK_URL/__mock/sta
 HOME="$T/host-a" run --ledger "$URI" -o a.csv in.csv 2>a.err; rc=$?
 check_eq "job on host A with the PostgreSQL ledger: exit 0" 0 "$rc"
 check_eq "host A: 5 channels in the ledger" 5 "$(psql_q "SELECT count(*) FROM ottu_resend.send_log")"
-check_eq "host A: the schema version table says 1" 1 "$(psql_q "SELECT max(version) FROM ottu_resend.version")"
+check_eq "host A: the schema version table says 2 (created as 1, migrated: per-API records, leases, identity)" 2 "$(psql_q "SELECT max(version) FROM ottu_resend.version")"
 HOME="$T/host-b" OTTU_LEDGER="$URI" run -o b.csv in.csv 2>b.err; rc=$?
 check_eq "the next job from host B (OTTU_LEDGER): exit 0" 0 "$rc"
 check_eq "host B: every row skipped" "skipped|skipped|skipped|skipped" \

@@ -207,7 +207,7 @@ check_eq "attempts: interrupted while retrying: exit 130" 130 $?
 before=$(col "$T/att.results.csv" result_attempts | paste -sd ' ')
 check "attempts: rows had attempts before the interrupt ($before)" [ "$(col "$T/att.results.csv" result_attempts | sort -n | head -1)" -ge 1 ]
 stop_mock
-start_mock; new_ledger
+start_mock # the same ledger: a job is resumed on its own ledger (OUTPUT.job names it)
 "$RESEND" --base-url "$MOCK_URL" -j 6 -r 0 --max-attempts 1 --progress never -q --resume "$T/att.csv"
 check_eq "attempts: resumed with --max-attempts 1 (a fresh budget): exit 0" 0 $?
 after=$(col "$T/att.results.csv" result_attempts | paste -sd ' ')
@@ -241,7 +241,7 @@ check "second signal: stopped at once (${ms} ms, the requests in flight needed 3
 check "second signal: the journal is kept" test -f "$T/sig.results.csv.journal"
 check "second signal: no half-written results in place" test ! -f "$T/sig.results.csv"
 stop_mock
-start_mock; new_ledger
+start_mock # the same ledger: a job is resumed on its own ledger (OUTPUT.job names it)
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q --resume "$T/sig.csv" 2>/dev/null
 check_eq "second signal then --resume: exit 1 (the rows in flight are unknown)" 1 $?
 check_eq "second signal then --resume: 2 unknown (-j 2), 18 sent" "2 18" \

@@ -336,7 +336,14 @@ static void test_cooldown_zero(void **state)
     settle_ok(a, "Z", 1, RULES_SMS, 0, now);
     flush_ok(a);
     assert_int_equal(claim1(b, &it, "Z", RULES_ALL_CHANNELS, 1, now, 0), RULES_ALL_CHANNELS);
-    assert_int_equal(claim1(a, &it, "Z", RULES_SMS, 1, now + 1, 0), RULES_SMS);
+    /* --cooldown 0 forgets the history, not a claim in flight: b is running and its claim
+     * is its own until settled. */
+    assert_int_equal(claim1(a, &it, "Z", RULES_SMS, 1, now + 1, 0), 0);
+    assert_int_equal(it.blocked_kind[0], LEDGER_CLAIMED);
+    assert_string_equal(it.blocked_job[0], "b");
+    settle_ok(b, "Z", 1, 0, 0, now + 2);
+    flush_ok(b);
+    assert_int_equal(claim1(a, &it, "Z", RULES_SMS, 1, now + 3, 0), RULES_SMS);
     ledger_close(a);
     ledger_close(b);
     /* Still recorded; a's send keeps its state. */
@@ -450,13 +457,13 @@ static void test_migrate_v1(void **state)
     assert_int_equal(sql_int(p, "PRAGMA user_version"), 1);
     /* Read-write: migrated on open. */
     ledger *a = open_ok(p, "new-job");
-    assert_int_equal(sql_int(p, "PRAGMA user_version"), 2);
+    assert_int_equal(sql_int(p, "PRAGMA user_version"), 3);
     assert_int_equal(sql_int(p, "SELECT count(*) FROM sqlite_master WHERE name = 'sends' AND type = 'table'"), 0);
     assert_int_equal(sql_int(p, "SELECT count(*) FROM sends"), 3); /* the compatibility view */
     assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'sent'"), 3);
     assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log"), 3);
     char *v = sql_text(p, "SELECT value FROM meta WHERE key = 'schema_version'");
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     free(v);
     assert_int_equal(claim1(a, &it, "V-1", RULES_ALL_CHANNELS, 1, now, DAY), RULES_WHATSAPP);
     assert_string_equal(it.blocked_job[1], "old-job");
@@ -815,7 +822,8 @@ static void test_concurrent_create(void **state)
         }
         assert_int_equal(sql_int(p, "SELECT count(*) FROM claims"), KIDS * 500);
         assert_int_equal(sql_int(p, "SELECT count(*) FROM jobs"), KIDS);
-        assert_int_equal(sql_int(p, "SELECT count(*) FROM meta"), 3);
+        assert_int_equal(sql_int(p, "SELECT count(*) FROM meta"), 4);
+        assert_int_equal(sql_int(p, "SELECT count(DISTINCT value) FROM meta WHERE key = 'ledger_id'"), 1);
     }
 }
 
@@ -889,12 +897,19 @@ static void test_foreign_and_newer(void **state)
     sqlite3_close(db);
     expect_open_error(p, "newer");
 
-    /* An empty file is a new ledger. */
+    /* An empty file is not a ledger (a truncated one?): refused, never re-created. */
     p = testdir_path("empty.db");
     fresh(p);
     write_file(p, "", 0);
-    ledger_close(open_ok(p, "job"));
-    assert_int_equal(sql_int(p, "SELECT count(*) FROM jobs"), 1);
+    expect_open_error(p, "empty (0 bytes)");
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    /* Nor is an SQLite database without tables. */
+    p = testdir_path("emptydb.db");
+    fresh(p);
+    sql_exec(p, "PRAGMA user_version = 0; CREATE TABLE t (x); DROP TABLE t; VACUUM");
+    expect_open_error(p, "not an ottu-resend ledger");
 }
 
 static void test_unwritable(void **state)
@@ -1082,8 +1097,21 @@ static void test_stats_prune(void **state)
     assert_non_null(strstr(out, "5 remain"));
     free(out);
     free(err);
+    /* Shorter than the cooldown it would break (24h by default, or --cooldown): refused. */
     assert_int_equal(run_main(&out, &err, 5, "ledger", "prune", "--older-than", "1d", p, NULL), 0);
     assert_non_null(strstr(out, "pruned 1 records"));
+    free(out);
+    free(err);
+    assert_int_equal(run_main(&out, &err, 5, "ledger", "prune", "--older-than", "1h", p, NULL), 2);
+    assert_non_null(strstr(err, "shorter than the cooldown"));
+    free(out);
+    free(err);
+    assert_int_equal(run_main(&out, &err, 7, "ledger", "prune", "--older-than", "1h", "--cooldown", "2h", p, NULL),
+                     2);
+    free(out);
+    free(err);
+    assert_int_equal(run_main(&out, &err, 7, "ledger", "prune", "--older-than", "1h", "--cooldown", "1h", p, NULL),
+                     0);
     free(out);
     free(err);
     /* Pruning keeps the cooldown working for what is left. */
@@ -1093,7 +1121,7 @@ static void test_stats_prune(void **state)
     ledger_close(l);
 
     /* Prune everything, then stats of an empty ledger. */
-    assert_int_equal(run_main(&out, &err, 5, "ledger", "prune", "--older-than", "0", p, NULL), 0);
+    assert_int_equal(run_main(&out, &err, 6, "ledger", "prune", "--older-than", "0", "--force", p, NULL), 0);
     free(out);
     free(err);
     assert_int_equal(run_main(&out, &err, 3, "ledger", "stats", p), 0);
@@ -1280,6 +1308,168 @@ static void test_pg_readonly(void **state)
     assert_int_equal(sql_int(pg_uri, "SELECT count(*) FROM claims"), 1);
 }
 
+/* ---- issue 32: whose claim, which API --------------------------------------------- */
+
+static void test_api_normalise(void **state)
+{
+    (void)state;
+    char b[256];
+    static const char *const cases[][2] = {
+        {"https://merchant.ottu.net", "https://merchant.ottu.net:443/"},
+        {"HTTPS://Merchant.Ottu.NET/", "https://merchant.ottu.net:443/"},
+        {"https://merchant.ottu.net:443//", "https://merchant.ottu.net:443/"},
+        {"https://merchant.ottu.net:8443/b/", "https://merchant.ottu.net:8443/b/"},
+        {"http://127.0.0.1:8080", "http://127.0.0.1:8080/"},
+        {"http://localhost", "http://localhost:80/"},
+        {"http://[::1]:9000/x//?q=1#f", "http://[::1]:9000/x/"},
+        {"https://user@Host.example:/", "https://host.example:443/"},
+        {"https://h.example/Path/", "https://h.example:443/Path/"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(ledger_api_normalise(cases[i][0], b, sizeof b), 0);
+        assert_string_equal(b, cases[i][1]);
+    }
+    assert_int_equal(ledger_api_normalise("ftp://x", b, sizeof b), -1);
+    assert_int_equal(ledger_api_normalise("merchant.ottu.net", b, sizeof b), -1);
+    assert_int_equal(ledger_api_normalise("https://h:99999/", b, sizeof b), -1);
+    assert_int_equal(ledger_api_normalise("https:///", b, sizeof b), -1);
+}
+
+/* A live job's open claim blocks whatever the cooldown; a dead job's is maybe-sent from
+ * its claim time; the cooldown counts from the settlement, not the claim. */
+static void test_claim_owner_live_dead(void **state)
+{
+    (void)state;
+    const char *p = SPEC("owner.db");
+    int64_t now = now_ms();
+    ledger_claim_item it;
+    fresh(p);
+    ledger *a = open_ok(p, "a"), *b = open_ok(p, "b");
+    assert_int_equal(claim1(a, &it, "O-1", RULES_SMS, 1, now - 10000, DAY), RULES_SMS);
+    assert_int_equal(claim1(a, &it, "O-2", RULES_SMS, 2, now - 10000, DAY), RULES_SMS);
+    /* b's cooldown (3 s) is shorter than the claim's age (10 s): a runs, its claim holds. */
+    assert_int_equal(claim1(b, &it, "O-1", RULES_SMS, 1, now, 3000), 0);
+    assert_int_equal(it.blocked_kind[0], LEDGER_CLAIMED);
+    assert_string_equal(it.blocked_job[0], "a");
+    assert_int_equal(claim1(b, &it, "O-1", RULES_SMS, 1, now, 0), 0);
+    /* Settled 2 s ago, claimed 10 s ago: a 3 s cooldown counts from the settlement. */
+    settle_ok(a, "O-1", 1, RULES_SMS, 0, now - 2000);
+    flush_ok(a);
+    assert_int_equal(claim1(b, &it, "O-1", RULES_SMS, 1, now, 3000), 0);
+    assert_int_equal(it.blocked_kind[0], LEDGER_SENT);
+    assert_int_equal(claim1(b, &it, "O-1", RULES_SMS, 1, now + 1500, 3000), RULES_SMS);
+    /* a ends without settling O-2 (as a crash would leave it): a dead job's claim is maybe
+     * sent from its claim time -- blocks within the cooldown, not beyond. */
+    ledger_close(a);
+    assert_int_equal(claim1(b, &it, "O-2", RULES_SMS, 2, now, DAY), 0);
+    assert_int_equal(it.blocked_kind[0], LEDGER_MAYBE);
+    assert_string_equal(it.blocked_job[0], "a");
+    assert_int_equal(it.blocked_at_ms[0], now - 10000);
+    assert_int_equal(claim1(b, &it, "O-2", RULES_SMS, 2, now, 3000), RULES_SMS);
+    /* The same job again (its --resume) takes its own claim over. */
+    a = open_ok(p, "a");
+    assert_int_equal(claim1(a, &it, "O-3", RULES_EMAIL, 3, now, DAY), RULES_EMAIL);
+    ledger_close(a);
+    ledger_close(b);
+}
+
+/* Records are per API; the same API spelled otherwise is one; a record of no API (from
+ * before per-API records) blocks every API. */
+static void test_claim_per_api(void **state)
+{
+    (void)state;
+    const char *p = SPEC("api.db");
+    int64_t now = now_ms();
+    ledger_claim_item it;
+    fresh(p);
+    ledger *mock = open_ok(p, "rehearsal"), *real = open_ok(p, "real"), *again = open_ok(p, "again");
+    ledger_set_api(mock, "http://127.0.0.1:8080");
+    ledger_set_api(real, "https://merchant.ottu.net");
+    ledger_set_api(again, "HTTPS://Merchant.Ottu.net:443//");
+    assert_string_equal(ledger_api(real), "https://merchant.ottu.net:443/");
+    assert_int_equal(claim1(mock, &it, "P-1", RULES_SMS, 1, now, DAY), RULES_SMS);
+    settle_ok(mock, "P-1", 1, RULES_SMS, 0, now);
+    flush_ok(mock);
+    assert_int_equal(claim1(real, &it, "P-1", RULES_SMS, 1, now + 1, DAY), RULES_SMS);
+    settle_ok(real, "P-1", 1, RULES_SMS, 0, now + 1);
+    flush_ok(real);
+    assert_int_equal(claim1(again, &it, "P-1", RULES_SMS, 1, now + 2, DAY), 0);
+    assert_int_equal(it.blocked_kind[0], LEDGER_SENT);
+    assert_string_equal(it.blocked_job[0], "real");
+    ledger_close(mock);
+    ledger_close(real);
+    ledger_close(again);
+    if (!pg_uri) {
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
+                 "VALUES ('OLD-1', 'email', 1, 9, 'sent', %lld, %lld, '')",
+                 (long long)(now - 3600000), (long long)(now - 3600000));
+        sql_exec(p, sql);
+        ledger *l = open_ok(p, "later");
+        ledger_set_api(l, "https://other.example");
+        assert_int_equal(claim1(l, &it, "OLD-1", RULES_EMAIL, 1, now, DAY), 0);
+        assert_int_equal(it.blocked_kind[1], LEDGER_SENT);
+        assert_int_equal(claim1(l, &it, "OLD-1", RULES_EMAIL, 1, now, 1800000), RULES_EMAIL);
+        ledger_close(l);
+    }
+}
+
+/* `ledger release`: refused while the job runs, then releases its open claims. */
+static void test_release(void **state)
+{
+    (void)state;
+    const char *p = SPEC("release.db");
+    int64_t now = now_ms();
+    ledger_claim_item it;
+    char *out, *err;
+    fresh(p);
+    ledger *a = open_ok(p, "job-a");
+    assert_int_equal(claim1(a, &it, "R-1", RULES_SMS | RULES_EMAIL, 1, now, DAY), RULES_SMS | RULES_EMAIL);
+    flush_ok(a);
+    assert_int_equal(run_main(&out, &err, 5, "ledger", "release", "--job", "job-a", p), 2);
+    assert_non_null(strstr(err, "is running"));
+    free(out);
+    free(err);
+    assert_int_equal(run_main(&out, &err, 5, "ledger", "release", "--job", "nobody", p), 2);
+    free(out);
+    free(err);
+    ledger_close(a); /* unsettled: dead now */
+    ledger *b = open_ok(p, "job-b");
+    assert_int_equal(claim1(b, &it, "R-1", RULES_SMS, 1, now + 10, DAY), 0);
+    assert_int_equal(run_main(&out, &err, 6, "ledger", "release", "--job", "job-a", "--dry-run", p), 0);
+    assert_non_null(strstr(out, "would release 2 open claims of job job-a"));
+    free(out);
+    free(err);
+    assert_int_equal(run_main(&out, &err, 5, "ledger", "release", "--job", "job-a", p), 0);
+    assert_non_null(strstr(out, "released 2 open claims of job job-a"));
+    free(out);
+    free(err);
+    assert_int_equal(claim1(b, &it, "R-1", RULES_SMS, 1, now + 20, DAY), RULES_SMS);
+    ledger_close(b);
+}
+
+/* The identity: created with the ledger, kept across opens, new for a new ledger. */
+static void test_identity(void **state)
+{
+    (void)state;
+    const char *p = SPEC("ident.db");
+    fresh(p);
+    ledger *a = open_ok(p, "a");
+    char first[64];
+    snprintf(first, sizeof first, "%s", ledger_identity(a));
+    assert_int_equal(strlen(first), 32);
+    assert_string_equal(ledger_backend_name(a), pg_uri ? "postgresql" : "sqlite");
+    ledger_close(a);
+    a = open_ok(p, "b");
+    assert_string_equal(ledger_identity(a), first);
+    ledger_close(a);
+    fresh(p);
+    a = open_ok(p, "c");
+    assert_string_not_equal(ledger_identity(a), first);
+    ledger_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1304,8 +1494,17 @@ int main(void)
         cmocka_unit_test(test_main_errors),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_claim_speed),
+        cmocka_unit_test(test_api_normalise),
+        cmocka_unit_test(test_claim_owner_live_dead),
+        cmocka_unit_test(test_claim_per_api),
+        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_identity),
     };
     const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test(test_claim_owner_live_dead),
+        cmocka_unit_test(test_claim_per_api),
+        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_identity),
         cmocka_unit_test(test_pg_password_refused),
         cmocka_unit_test(test_pg_unreachable),
         cmocka_unit_test(test_pg_readonly),

@@ -236,6 +236,18 @@ check_eq "identity: --resume on its own ledger: exit 0, every row sent once" "0 
 run --ledger "$T/other.db" --overwrite -o id.out.csv id.csv 2>id.err; rc=$?
 check_eq "identity: a rerun with --overwrite on another ledger: exit 2 (that ledger would not skip its sends)" 2 "$rc"
 check "identity: the rerun's message says how to go on" grep -q "delete id.out.csv.job" id.err
+if [ -n "$PG_URI" ]; then
+  # PostgreSQL: the schema dropped (and re-created by the next job) is another ledger.
+  gen_rows 4 idpg.csv sms IDPG-
+  run --ledger "$PG_URI" --limit 1 -o idpg.out.csv idpg.csv 2>/dev/null
+  pg_q "SET client_min_messages = warning; DROP SCHEMA ottu_resend CASCADE" >/dev/null
+  run --ledger "$PG_URI" -o idpg.other.csv other.csv >/dev/null 2>&1
+  curl -s -X POST "$MOCK_URL/__mock/reset" >/dev/null
+  run --ledger "$PG_URI" --resume -o idpg.out.csv idpg.csv 2>id.err; rc=$?
+  check_eq "identity: --resume on an emptied PostgreSQL ledger (schema dropped, re-created): exit 2, no request" \
+    "2 0" "$rc $(stat_of "$MOCK_URL" requests)"
+  check "identity: the message names both identities" grep -q "identity .*identity" id.err
+fi
 : >empty.db
 run --ledger "$T/empty.db" -o e.csv id.csv 2>e.err; rc=$?
 check_eq "an existing 0-byte ledger file: exit 2, left empty" "2 0" "$rc $(stat -c %s empty.db)"

@@ -33,7 +33,7 @@ MOCK_SHARED = $(BUILD)/obj/rules.o $(BUILD)/obj/jsonutil.o $(BUILD)/obj/text.o
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test check unit demo deps install uninstall clean bench asan tsan fuzz
+.PHONY: all test check unit demo deps install uninstall clean bench asan tsan fuzz test-http2 mutants
 
 all: $(BUILD)/ottu-resend $(BUILD)/ottu-mock
 
@@ -67,13 +67,25 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libottu.a $(BUILD)/libottumock.a
 
 unit: $(UNIT_BINS)
 
-# `make test` = install what is missing, build, run every test. Last line: N passed, N failed.
+# `make test` = install what is missing, build, run every test (several at a time: JOBS=N).
+# Last line: N passed, N failed, N skipped.
 test: deps
 	$(MAKE) all unit
 	BUILD=$(BUILD) tests/run.sh
 
 check: all unit
 	BUILD=$(BUILD) tests/run.sh
+
+# The scenarios that prove at most once, run again with every send through --http2 (the
+# event loop); CI runs them once, in the plain tier (tests/integration/test_http2.sh).
+HTTP2_SUITES = test_at_most_once test_hostile_server test_limits test_tls test_send test_resume
+test-http2: all unit
+	OTTU_TEST_HTTP2=1 BUILD=$(BUILD) TESTS="$(HTTP2_SUITES)" tests/run.sh
+
+# Behaviour mutants: ottu-resend built broken on purpose, one way at a time; each must make
+# at least one check of its tests fail (tests/mutants/run.sh). Last line: the score.
+mutants:
+	@tests/mutants/run.sh
 
 deps:
 	@tests/deps.sh

@@ -1,6 +1,7 @@
 # The foundation without a network: reading, validation, ordered results, dry run,
 # csv-spectrum round trip, hostile input, exit codes.
 source "$(dirname "$0")/../lib.sh"
+plan 87
 
 # csv-spectrum: each case gets an order_no column added (python's csv writer, keeping the
 # original line ends); every record must come back unchanged in the result CSV.

@@ -5,6 +5,7 @@
 # time-out after the request went out) is unknown and never retried (issue 15).
 # The server answers POSTs only: --no-preflight.
 source "$(dirname "$0")/../lib.sh"
+plan 11
 python3 "$ROOT/tests/hostile/server.py" 60 >"$T/port" &
 MOCK_PIDS+=($!)
 for _ in $(seq 1 50); do [ -s "$T/port" ] && break; sleep 0.1; done

@@ -3,6 +3,7 @@
 # sent again, the summary's skipped count, bad ledger files, `ottu-resend ledger stats|prune`
 # and queries with the sqlite3 shell. Real ottu-resend against the real ottu-mock on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
+plan 117
 cd "$T" || exit 1
 
 joined() { col "$1" "$2" | paste -sd'|' -; }

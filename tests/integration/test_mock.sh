@@ -3,6 +3,7 @@
 # the three endpoints, auth and HTTP errors, hostile requests, --transactions rules, the
 # deliveries file, each fault option (with --seed) and the documented schemas.
 source "$(dirname "$0")/../lib.sh"
+plan 242
 HERE="$ROOT/tests/mock"
 # This script calls python a few hundred times: resolve the interpreter once (a version
 # manager's shim costs ~0.1 s a call) and skip site-packages (only the stdlib is used).

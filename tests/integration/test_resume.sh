@@ -2,6 +2,7 @@
 # --resend-unknown, resume after a finished run, refusals. The mock's deliveries file is
 # the witness that nobody was notified twice.
 source "$(dirname "$0")/../lib.sh"
+plan 99
 
 gen() {
   python3 -c "

@@ -116,10 +116,30 @@ xlsx_lacks() {
   [ -s "$2" ] && unzip -tqq "$2" >/dev/null 2>&1 || { echo "# xlsx_lacks: $2 is missing or not a zip"; return 1; }
   ! unzip -p "$2" ${3:+"$3"} | grep -qE -- "$1"
 }
+# wait_for SECONDS CMD...: runs CMD every 20 ms until it succeeds; after SECONDS, a # line
+# and status 1 (the check that follows then fails: no fixed sleeps, no endless waits)
+wait_for() {
+  local n=$(($1 * 50)) i; shift
+  for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.02; done
+  echo "# wait_for: gave up: $*"; return 1
+}
+# lines_ge FILE N: FILE (a deliveries file) has at least N lines
+lines_ge() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
+# requests_ge N: the mock has answered or holds at least N notification requests
+requests_ge() { [ "$(mock_stat requests)" -ge "$1" ]; }
+# delayed_ge N: at least N requests are held by the mock's --latency-ms right now
+delayed_ge() { [ "$(mock_stat delayed_now)" -ge "$1" ]; }
+# mock_idle: the mock holds no request (what a killed client had in flight has landed)
+mock_idle() { [ "$(mock_stat delayed_now)" -eq 0 ]; }
 # statuses FILE: "status count" pairs of result_status, sorted
 statuses() { col "$1" result_status | sort | uniq -c | awk '{printf "%s %s ", $2, $1}' | sed 's/ $//'; }
 # mock_stat KEY: a number from the mock's /__mock/stats
-mock_stat() { curl -s "$MOCK_URL/__mock/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get(sys.argv[1], 0))' "$1"; }
+# (grep, not python: the wait helpers below ask it every 20 ms; the top-level keys come first)
+mock_stat() {
+  local v
+  v=$(curl -s "$MOCK_URL/__mock/stats" | grep -oE "\"$1\": [0-9]+" | head -1 | grep -oE '[0-9]+$')
+  echo "${v:-0}"
+}
 # gen_rows N FILE [CHANNELS] [PREFIX]: a message-mode input of N rows
 gen_rows() {
   python3 -c "

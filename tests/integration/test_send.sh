@@ -133,7 +133,9 @@ worst = max(sum(1 for u in ts if t <= u < t + 1.0) for t in ts)
 print(f"{rate:.2f} {worst}")
 PY
 read -r rate worst <"$T/rate.txt"
-check "rate: achieved $rate/s for a target of 20/s (within 5%)" python3 -c "import sys; sys.exit(0 if abs($rate - 20) <= 1.0 else 1)"
+# (never faster than the rate: a tight bound; slower only by a wide margin, which a loaded
+# machine or a sanitizer build cannot cross: a throttle ten times too slow still fails)
+check "rate: achieved $rate/s for a target of 20/s (at most 21, at least 10)" python3 -c "import sys; sys.exit(0 if 10 <= $rate <= 21 else 1)"
 check "rate: never more than rate+burst in any second (max $worst)" [ "$worst" -le 21 ]
 stop_mock
 

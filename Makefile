@@ -84,8 +84,8 @@ test-http2: all unit
 
 # Behaviour mutants: ottu-resend built broken on purpose, one way at a time; each must make
 # at least one check of its tests fail (tests/mutants/run.sh). Last line: the score.
-mutants:
-	@tests/mutants/run.sh
+mutants: all
+	@BUILD=$(BUILD) tests/mutants/run.sh
 
 deps:
 	@tests/deps.sh

@@ -5,6 +5,7 @@
 #   TESTS="a b"       only the tests whose path contains one of these words
 #   TESTS_SKIP="a b"  leave these out (a sanitizer tier); listed, not counted
 #   JOBS=N            tests run at once (default: twice the CPUs; the tests mostly wait)
+#   TEST_TIMEOUT=S    seconds an integration script may take (default 600)
 #
 # Counting: "ok" is a pass, "not ok" a failure, either with "# SKIP" a skip. A test that
 # exits non-zero (a cmocka binary: with no failed test to show for it), that prints no plan
@@ -43,7 +44,7 @@ run_one() {
   local i="$1" t="$2" start rc
   start=$(date +%s.%N)
   if [[ "$t" == *.sh ]]; then
-    timeout 600 bash "$t" >"$out/$i.out" 2>&1 </dev/null; rc=$?
+    timeout "${TEST_TIMEOUT:-600}" bash "$t" >"$out/$i.out" 2>&1 </dev/null; rc=$?
   else
     CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$out/$i.out" 2>&1 </dev/null; rc=$?
   fi

@@ -5,7 +5,7 @@
 # under the journal, the ledger or the output, a key echoed by the server, a FIFO as
 # input. The mock's deliveries file is the witness every time.
 source "$(dirname "$0")/../lib.sh"
-plan 71
+plan 74
 R() { "$RESEND" --base-url "$MOCK_URL" --progress never -q "$@"; }
 
 # ---- the same command twice ----
@@ -31,7 +31,8 @@ for kind in 500 502 504 drop stall; do
   gen_rows 12 "$T/lost.csv" "sms,email" "L$kind-"
   rm -f "$T/lost.results.csv" "$T/lost.fail.csv"
   start_mock --ambiguous-rate 1 --ambiguous-kinds $kind --deliveries "$T/lost.$kind.dlv"
-  R -r 0 -j 4 --timeout 1 --failures "$T/lost.fail.csv" "$T/lost.csv"; rc=$?
+  # (short backoffs: a build that wrongly retried lost answers fails here in seconds)
+  R -r 0 -j 4 --timeout 1 --backoff-base-ms 1 --backoff-max-ms 5 --failures "$T/lost.fail.csv" "$T/lost.csv"; rc=$?
   check_eq "lost answer ($kind): every row unknown, exit 1" "1 unknown 12" "$rc $(statuses "$T/lost.results.csv")"
   check_eq "lost answer ($kind): one request per row, none retried" 12 "$(mock_stat requests)"
   check "lost answer ($kind): the detail says the customer may have been notified" \
@@ -166,6 +167,14 @@ check "key echo: the server did echo it (the test is real)" \
 check "key echo: not in the results, failures or stderr" \
   lacks sekret-KEY-4711 "$T/key.results.csv" "$T/key.fail.csv" "$T/key.err"
 check "key echo: a workbook was written, and the key is not in it" xlsx_lacks sekret-KEY-4711 "$T/key.xlsx"
+# Again without the preflight (which stops the job before any row): the rows' own 401
+# answers carry the echoed key towards the results, the failures, the log and the workbook.
+OTTU_API_KEY=sekret-KEY-4711 R -r 0 --no-preflight --failures "$T/key2.fail.csv" --xlsx "$T/key2.xlsx" -v \
+  -o "$T/key2.csv" "$T/key.csv" 2>"$T/key2.err"
+check_eq "key echo, no preflight: every row got the 401 (failed 3), exit 3" "3 failed 3" "$? $(statuses "$T/key2.csv")"
+check "key echo, no preflight: not in the results, failures or stderr" \
+  lacks sekret-KEY-4711 "$T/key2.csv" "$T/key2.fail.csv" "$T/key2.err"
+check "key echo, no preflight: not in the workbook" xlsx_lacks sekret-KEY-4711 "$T/key2.xlsx"
 stop_mock
 
 # ---- a FIFO as input ----

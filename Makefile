@@ -98,12 +98,16 @@ bench: all
 	@tests/bench/bench.sh
 
 # Sanitizer builds live in their own directories so they never mix with the normal build.
-# The sanitizer runs leave out what exercises no C code beyond the normal run; TSan also
-# the PostgreSQL server tests (the ledger's one lock is the same as with SQLite) and the
-# pseudo-terminal test (progress and confirmation are single-threaded there), to keep CI
-# well inside its time.
+# The sanitizer runs leave out what exercises no C code beyond the normal run (install
+# files, YAML, the Dockerfile; valgrind). TSan runs the unit tests and the scripts where
+# threads meet (workers, the reorder window, the ledger's claims, signals, the --http2 loop:
+# at-most-once, send, resume, limits, hostile server, TLS, HTTP/2, ledger CLI, and any new
+# script); it leaves out the single-threaded paths the normal and ASan runs cover (parsing,
+# templates, workbooks, the mock's own checks, operator output, the pseudo-terminal) and
+# the PostgreSQL server (the ledger's one lock is the same as with SQLite): CI time.
 SAN_SKIP = test_ops.sh test_valgrind.sh
-TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh
+TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh test_cli.sh test_encoding.sh test_template.sh \
+            test_xlsx_cli.sh test_mock.sh test_operator.sh
 
 asan:
 	TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check

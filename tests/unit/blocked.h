@@ -52,4 +52,23 @@ static inline int blocked_wait(atomic_long *tid, atomic_int *progress, int at)
     return 0;
 }
 
+/* Waits until thread *TID sleeps (5 looks in a row, 1 ms apart), however far it got:
+ * returns 1, or 0 after 30 s. */
+static inline int blocked_settle(atomic_long *tid)
+{
+    const struct timespec ms1 = {0, 1000000};
+    int asleep = 0;
+    for (int i = 0; i < 30000; i++) {
+        long t = atomic_load(tid);
+        if (t && blocked_state(t) == 'S') {
+            if (++asleep >= 5)
+                return 1;
+        } else {
+            asleep = 0;
+        }
+        nanosleep(&ms1, NULL);
+    }
+    return 0;
+}
+
 #endif

@@ -49,7 +49,7 @@ static void test_no_growth_when_rows_are_in_flight(void **state)
     (void)state;
     reorder *r = reorder_new(4096);
     job *got[1025];
-    filler f = {r, got, 1025, 0};
+    filler f = {r, got, 1025, 0, 0};
     pthread_t th;
     pthread_create(&th, NULL, fill, &f);
     /* Nothing completes: the ring stays at its starting size and the reader waits. */
@@ -68,7 +68,7 @@ static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
     (void)state;
     reorder *r = reorder_new(3000);
     job **got = calloc(3001, sizeof *got);
-    filler f = {r, got, 1024, 0};
+    filler f = {r, got, 1024, 0, 0};
     fill(&f);
     for (int i = 1; i < 1024; i++) /* all but the head are done */
         reorder_complete(r, got[i]);

@@ -105,15 +105,16 @@ bench: all
 # script); it leaves out the single-threaded paths the normal and ASan runs cover (parsing,
 # templates, workbooks, the mock's own checks, operator output, the pseudo-terminal) and
 # the PostgreSQL server (the ledger's one lock is the same as with SQLite): CI time.
+# OTTU_TEST_SMALL: unit tests that measure speed on many rows take fewer there.
 SAN_SKIP = test_ops.sh test_valgrind.sh
 TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh test_cli.sh test_encoding.sh test_template.sh \
             test_xlsx_cli.sh test_mock.sh test_operator.sh
 
 asan:
-	TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+	OTTU_TEST_SMALL=1 TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 tsan:
-	TESTS_SKIP="$(TSAN_SKIP)" $(MAKE) BUILD=build-tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" check
+	OTTU_TEST_SMALL=1 TESTS_SKIP="$(TSAN_SKIP)" $(MAKE) BUILD=build-tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" check
 
 fuzz:
 	@tests/fuzz/run.sh

@@ -5,7 +5,7 @@
 #   TESTS="a b"       only the tests whose path contains one of these words
 #   TESTS_SKIP="a b"  leave these out (a sanitizer tier); listed, not counted
 #   JOBS=N            tests run at once (default: twice the CPUs; the tests mostly wait)
-#   TEST_TIMEOUT=S    seconds an integration script may take (default 600)
+#   TEST_TIMEOUT=S    seconds a test may take (default 600)
 #
 # Counting: "ok" is a pass, "not ok" a failure, either with "# SKIP" a skip. A test that
 # exits non-zero (a cmocka binary: with no failed test to show for it), that prints no plan
@@ -46,7 +46,7 @@ run_one() {
   if [[ "$t" == *.sh ]]; then
     timeout "${TEST_TIMEOUT:-600}" bash "$t" >"$out/$i.out" 2>&1 </dev/null; rc=$?
   else
-    CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$out/$i.out" 2>&1 </dev/null; rc=$?
+    CMOCKA_MESSAGE_OUTPUT=TAP timeout "${TEST_TIMEOUT:-600}" "$t" >"$out/$i.out" 2>&1 </dev/null; rc=$?
   fi
   echo "$rc" >"$out/$i.rc"
   awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", e - s }' >"$out/$i.sec"

@@ -33,7 +33,7 @@ MOCK_SHARED = $(BUILD)/obj/rules.o $(BUILD)/obj/jsonutil.o $(BUILD)/obj/text.o
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test check unit demo deps install uninstall clean bench asan tsan fuzz
+.PHONY: all test check unit demo deps install uninstall clean bench asan tsan fuzz test-http2 mutants
 
 all: $(BUILD)/ottu-resend $(BUILD)/ottu-mock
 
@@ -73,13 +73,25 @@ $(POWERLOSS): tests/powerloss/powerloss.c
 
 unit: $(UNIT_BINS) $(POWERLOSS)
 
-# `make test` = install what is missing, build, run every test. Last line: N passed, N failed.
+# `make test` = install what is missing, build, run every test (several at a time: JOBS=N).
+# Last line: N passed, N failed, N skipped.
 test: deps
 	$(MAKE) all unit
 	BUILD=$(BUILD) tests/run.sh
 
 check: all unit
 	BUILD=$(BUILD) tests/run.sh
+
+# The scenarios that prove at most once, run again with every send through --http2 (the
+# event loop); CI runs them once, in the plain tier (tests/integration/test_http2.sh).
+HTTP2_SUITES = test_at_most_once test_hostile_server test_limits test_tls test_send test_resume
+test-http2: all unit
+	OTTU_TEST_HTTP2=1 BUILD=$(BUILD) TESTS="$(HTTP2_SUITES)" tests/run.sh
+
+# Behaviour mutants: ottu-resend built broken on purpose, one way at a time; each must make
+# at least one check of its tests fail (tests/mutants/run.sh). Last line: the score.
+mutants: all
+	@BUILD=$(BUILD) tests/mutants/run.sh
 
 deps:
 	@tests/deps.sh
@@ -92,19 +104,26 @@ bench: all
 	@tests/bench/bench.sh
 
 # Sanitizer builds live in their own directories so they never mix with the normal build.
-# The sanitizer runs leave out what exercises no C code beyond the normal run; TSan also
-# the PostgreSQL server tests (the ledger's one lock is the same as with SQLite; the
-# power-loss test starts one too, and test_journal covers its group commit) and the
-# pseudo-terminal test (progress and confirmation are single-threaded there), to keep CI
-# well inside its time.
-SAN_SKIP = test_ops.sh test_valgrind.sh
-TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh test_powerloss.sh
+# The sanitizer runs leave out what exercises no C code beyond the normal run (install
+# files, YAML, the Dockerfile; valgrind). TSan runs the unit tests and the scripts where
+# threads meet (workers, the reorder window, the ledger's claims, signals, the --http2 loop:
+# at-most-once, send, resume, limits, hostile server, TLS, HTTP/2, ledger CLI, and any new
+# script); it leaves out the single-threaded paths the normal and ASan runs cover (parsing,
+# templates, workbooks, the mock's own checks, operator output, the pseudo-terminal) and
+# the PostgreSQL server (the ledger's one lock is the same as with SQLite; test_powerloss
+# starts one too, and test_journal covers its group commit under TSan): CI time.
+# OTTU_TEST_SMALL: unit tests that measure speed on many rows take fewer there.
+SAN_SKIP = test_ops.sh test_valgrind.sh test_prometheus.sh test_workbook_print.sh
+TSAN_SKIP = $(SAN_SKIP) test_pg.sh test_terminal.sh test_cli.sh test_encoding.sh test_template.sh \
+            test_xlsx_cli.sh test_mock.sh test_operator.sh test_powerloss.sh \
+            test_prometheus.sh test_workbook_print.sh test_progress_truth.sh test_metrics_file.sh \
+            test_bad_input.sh test_symlinks.sh test_reasons.sh
 
 asan:
-	TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+	OTTU_TEST_SMALL=1 TESTS_SKIP="$(SAN_SKIP)" $(MAKE) BUILD=build-asan CC=clang OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 tsan:
-	TESTS_SKIP="$(TSAN_SKIP)" $(MAKE) BUILD=build-tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" check
+	OTTU_TEST_SMALL=1 TESTS_SKIP="$(TSAN_SKIP)" $(MAKE) BUILD=build-tsan CC=clang OPT=-O1 SAN="-fsanitize=thread" check
 
 fuzz:
 	@tests/fuzz/run.sh

@@ -32,8 +32,14 @@ LEDGER_N=0
 new_ledger() { LEDGER_N=$((LEDGER_N + 1)); export OTTU_LEDGER="$T/ledger.$LEDGER_N.db"; }
 unset OTTU_BASE_URL
 
+# plan N: the number of checks this script runs, first thing after sourcing this file;
+# tests/run.sh fails a script that ran another number (it died half-way, a check vanished)
+# or declared none.
+plan()   { echo "1..$1"; }
 ok()     { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; }
+# skip N REASON: N checks that cannot run here, counted as skipped (never a bare exit 0)
+skip()   { local i; for ((i = 0; i < $1; i++)); do echo "ok - # SKIP $2"; done; }
 # check NAME CMD...: ok when CMD succeeds
 check()  { local n="$1"; shift; if "$@"; then ok "$n"; else not_ok "$n"; fi; }
 # check_eq NAME EXPECTED ACTUAL
@@ -71,24 +77,69 @@ PY
 # rows FILE: number of data records (python's csv module)
 rows() { python3 -c 'import csv,sys; csv.field_size_limit(sys.maxsize); print(sum(1 for _ in csv.reader(open(sys.argv[1], newline="", encoding="utf-8-sig", errors="surrogateescape")))-1)' "$1"; }
 
+# The witnesses below read ottu-mock's --deliveries file (the mock creates it at start). A
+# file that is missing or not CSV makes them print an ERROR line, never the "all is well"
+# answer: "nobody twice" must not pass on a run that never started.
 # twice DELIVERIES: prints the (identifier, channel) pairs the mock delivered more than
 # once, "" when none: the witness of "at most once".
 twice() {
   python3 - "$1" <<'PY'
 import csv, sys, collections
 try:
-    c = collections.Counter((r[2], r[3]) for r in csv.reader(open(sys.argv[1])) if len(r) > 3)
-except FileNotFoundError:
-    c = collections.Counter()
+    with open(sys.argv[1], newline='') as f:
+        c = collections.Counter((r[2], r[3]) for r in csv.reader(f) if len(r) > 3)
+except Exception as e:
+    print(f'ERROR: deliveries file {sys.argv[1]}: {e}'); sys.exit(1)
 print(' '.join(f'{i}/{ch}x{n}' for (i, ch), n in sorted(c.items()) if n > 1))
 PY
 }
 # delivered DELIVERIES: number of (identifier, channel) deliveries
-delivered() { if [ -f "$1" ]; then python3 -c 'import csv,sys; print(sum(1 for r in csv.reader(open(sys.argv[1])) if len(r) > 3))' "$1"; else echo 0; fi; }
+delivered() {
+  python3 - "$1" <<'PY'
+import csv, sys
+try:
+    with open(sys.argv[1], newline='') as f:
+        print(sum(1 for r in csv.reader(f) if len(r) > 3))
+except Exception as e:
+    print(f'ERROR: deliveries file {sys.argv[1]}: {e}'); sys.exit(1)
+PY
+}
+# lacks TEXT FILE...: every FILE exists and none holds TEXT (`! grep -q TEXT f1 f2` passes
+# when a file is missing: grep's status 2 is negated too)
+lacks() {
+  local s="$1" f; shift
+  for f; do [ -f "$f" ] || { echo "# lacks: $f is missing"; return 1; }; done
+  ! grep -qF -- "$s" "$@"
+}
+# xlsx_lacks TEXT WORKBOOK [MEMBERS]: the workbook exists, unzips, and no member holds TEXT
+xlsx_lacks() {
+  [ -s "$2" ] && unzip -tqq "$2" >/dev/null 2>&1 || { echo "# xlsx_lacks: $2 is missing or not a zip"; return 1; }
+  ! unzip -p "$2" ${3:+"$3"} | grep -qE -- "$1"
+}
+# wait_for SECONDS CMD...: runs CMD every 20 ms until it succeeds; after SECONDS, a # line
+# and status 1 (the check that follows then fails: no fixed sleeps, no endless waits)
+wait_for() {
+  local n=$(($1 * 50)) i; shift
+  for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.02; done
+  echo "# wait_for: gave up: $*"; return 1
+}
+# lines_ge FILE N: FILE (a deliveries file) has at least N lines
+lines_ge() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
+# requests_ge N: the mock has answered or holds at least N notification requests
+requests_ge() { [ "$(mock_stat requests)" -ge "$1" ]; }
+# delayed_ge N: at least N requests are held by the mock's --latency-ms right now
+delayed_ge() { [ "$(mock_stat delayed_now)" -ge "$1" ]; }
+# mock_idle: the mock holds no request (what a killed client had in flight has landed)
+mock_idle() { [ "$(mock_stat delayed_now)" -eq 0 ]; }
 # statuses FILE: "status count" pairs of result_status, sorted
 statuses() { col "$1" result_status | sort | uniq -c | awk '{printf "%s %s ", $2, $1}' | sed 's/ $//'; }
 # mock_stat KEY: a number from the mock's /__mock/stats
-mock_stat() { curl -s "$MOCK_URL/__mock/stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get(sys.argv[1], 0))' "$1"; }
+# (grep, not python: the wait helpers below ask it every 20 ms; the top-level keys come first)
+mock_stat() {
+  local v
+  v=$(curl -s "$MOCK_URL/__mock/stats" | grep -oE "\"$1\": [0-9]+" | head -1 | grep -oE '[0-9]+$')
+  echo "${v:-0}"
+}
 # gen_rows N FILE [CHANNELS] [PREFIX]: a message-mode input of N rows
 gen_rows() {
   python3 -c "

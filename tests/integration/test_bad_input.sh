@@ -4,6 +4,7 @@
 # naming what it looks like (exit 2, nothing sent); a base URL without a scheme suggests
 # https://. Real ottu-resend against ottu-mock.
 source "$(dirname "$0")/../lib.sh"
+plan 13
 cd "$T" || exit 1
 start_mock --deliveries "$T/deliveries.csv" || exit 1
 

@@ -1,6 +1,7 @@
 # The foundation without a network: reading, validation, ordered results, dry run,
 # csv-spectrum round trip, hostile input, exit codes.
 source "$(dirname "$0")/../lib.sh"
+plan 87
 
 # csv-spectrum: each case gets an order_no column added (python's csv writer, keeping the
 # original line ends); every record must come back unchanged in the result CSV.
@@ -139,17 +140,29 @@ printf 'order_no,channel,channels\n1,sms,sms\n' >"$T/dupch.csv"
 printf 'order_no\nA1\n' >"$T/nochan.csv"
 "$RESEND" --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "no channels column and no --channels: exit 2" 2 $?
 "$RESEND" --dry-run -q --channels email "$T/nochan.csv" -o "$T/nochan.out.csv"; check_eq "no channels column with --channels: exit 0" 0 $?
-"$RESEND" --base-url http://example.com "$T/nochan.csv" 2>"$T/e.err"; check_eq "plain http to a remote host: exit 2" 2 $?
-check "plain http: says loopback only" grep -q 'loopback' "$T/e.err"
-"$RESEND" --base-url http://127.evil.example "$T/nochan.csv" 2>/dev/null; check_eq "plain http to 127.evil.example: exit 2" 2 $?
-"$RESEND" --base-url ftp://127.0.0.1 "$T/nochan.csv" 2>/dev/null; check_eq "ftp:// refused: exit 2" 2 $?
-"$RESEND" "$T/nochan.csv" 2>"$T/e.err"; check_eq "no base URL: exit 2" 2 $?
-OTTU_API_KEY= "$RESEND" --base-url https://x.ottu.net "$T/nochan.csv" 2>"$T/e.err"; check_eq "no key: exit 2" 2 $?
+# Refused options and base URLs: on an input that is valid on its own (the control), so
+# that only the option can be the reason, and the message must name the problem.
+printf 'order_no,channels\nA1,sms\n' >"$T/valid.csv"
+"$RESEND" --dry-run -q -o "$T/valid.out.csv" "$T/valid.csv"
+check_eq "the input of the refusals below is valid on its own (dry run: exit 0)" 0 $?
+# refused NAME PATTERN ARGS...: ARGS with the valid input: exit 2, stderr matches PATTERN
+refused() {
+  local n="$1" p="$2" rc said=no; shift 2
+  "$RESEND" "$@" -o "$T/refused.csv" "$T/valid.csv" 2>"$T/refused.err"; rc=$?
+  grep -qE -- "$p" "$T/refused.err" && said=yes
+  check_eq "$n: exit 2, the message names the problem" "2 yes" "$rc $said"
+  [ "$said" = yes ] || sed 's/^/#   stderr: /' "$T/refused.err"
+}
+refused "plain http to a remote host" 'plain http:// is only allowed for loopback' --base-url http://example.com
+refused "plain http to 127.evil.example" 'plain http:// is only allowed for loopback' --base-url http://127.evil.example
+refused "ftp:// refused" 'scheme ftp is not supported' --base-url ftp://127.0.0.1
+refused "no base URL" 'no base URL: use --base-url'
+OTTU_API_KEY= "$RESEND" --base-url https://x.ottu.net -o "$T/refused.csv" "$T/valid.csv" 2>"$T/e.err"; check_eq "no key: exit 2" 2 $?
 check "no key: says how to give one" grep -q 'OTTU_API_KEY' "$T/e.err"
-"$RESEND" -j 0 --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "-j 0: exit 2" 2 $?
-"$RESEND" -j 1025 --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "-j 1025: exit 2" 2 $?
-"$RESEND" --rate abc --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "--rate abc: exit 2" 2 $?
-"$RESEND" --shard 3/3 --dry-run "$T/nochan.csv" 2>/dev/null; check_eq "--shard 3/3: exit 2" 2 $?
+refused "-j 0" 'invalid value "0" for --concurrency' -j 0 --dry-run
+refused "-j 1025" 'invalid value "1025" for --concurrency' -j 1025 --dry-run
+refused "--rate abc" 'invalid value "abc" for --rate' --rate abc --dry-run
+refused "--shard 3/3" 'invalid value "3/3" for --shard' --shard 3/3 --dry-run
 
 # Default output name.
 cp "$ROOT/samples/nightly-reconciliation.csv" "$T/night.csv"

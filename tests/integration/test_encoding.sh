@@ -5,6 +5,7 @@
 # reaches the API; workbooks are refused; --map; every payment state of docs/formats.md.
 # Runs the real ottu-resend against the real ottu-mock on 127.0.0.1 (--no-ledger).
 source "$(dirname "$0")/../lib.sh"
+plan 67
 cd "$T" || exit 1
 
 run() { "$RESEND" --base-url "$MOCK_URL" --no-ledger --no-preflight -r 0 -q "$@"; }

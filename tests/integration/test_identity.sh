@@ -5,6 +5,7 @@
 # of both (Unicode strip; one transaction by either identifier, one name in its log).
 # Proven from ottu-mock's --deliveries and --requests logs. Real binaries on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
+plan 29
 cd "$T" || exit 1
 
 # dcount_by FILE [lower]: "identifier/channel xN" of every delivery, sorted, space-joined;

@@ -10,6 +10,7 @@
 # API. The claim scenarios run on SQLite and, when its server binaries are installed, on
 # a PostgreSQL server started here.
 source "$(dirname "$0")/../lib.sh"
+plan 88
 cd "$T" || exit 1
 
 q() { sqlite3 "$1" "$2" 2>&1; }

@@ -3,6 +3,7 @@
 # sent again, the summary's skipped count, bad ledger files, `ottu-resend ledger stats|prune`
 # and queries with the sqlite3 shell. Real ottu-resend against the real ottu-mock on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
+plan 117
 cd "$T" || exit 1
 
 joined() { col "$1" "$2" | paste -sd'|' -; }
@@ -112,7 +113,9 @@ check_eq "--cooldown 0: the sends are still recorded" 18 "$(q ledger.db 'select 
 printf 'order_no,channels\nC-1,sms\n' >cool.csv
 run --ledger ledger.db --cooldown 1s -o cool1.csv cool.csv 2>/dev/null
 run --ledger ledger.db --cooldown 1s -o cool2.csv cool.csv 2>/dev/null
-sleep 1.2
+# (until a dry run no longer skips it: the cooldown is over; at most 10 s)
+cool_over() { run --ledger ledger.db --cooldown 1s --dry-run -o cool.dry.csv --overwrite cool.csv 2>/dev/null; [ "$(col cool.dry.csv result_status)" = dry_run ]; }
+wait_for 10 cool_over
 run --ledger ledger.db --cooldown 1s -o cool3.csv cool.csv 2>/dev/null
 check_eq "--cooldown 1s: sent, skipped at once, sent again after 1 s" "sent skipped sent" \
   "$(col cool1.csv result_status) $(col cool2.csv result_status) $(col cool3.csv result_status)"
@@ -261,7 +264,8 @@ check "stats on a corrupt file: message names it" grep -q corrupt.db cs.err
 "$RESEND" ledger prune --older-than 1h --cooldown 1h ledger.db >p0.out 2>&1; rc=$?
 check_eq "prune --older-than 1h: exit 0, nothing that recent removed" "0 $n" "$rc $(q ledger.db 'select count(*) from send_log')"
 check "prune: says how many" grep -qE '^pruned 0 records' p0.out
-sleep 1.1
+# (until every record is older than 1 s: no fixed sleep)
+wait_for 10 bash -c '"$1" ledger prune --older-than 1s --dry-run ledger.db 2>&1 | grep -qE "^would prune $2 records"' _ "$RESEND" "$n"
 "$RESEND" ledger prune --older-than 1s --dry-run ledger.db >p1.out 2>&1; rc=$?
 check_eq "prune --dry-run: exit 0" 0 "$rc"
 check "prune --dry-run: would prune all $n" grep -qE "^would prune $n records" p1.out

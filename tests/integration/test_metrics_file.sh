@@ -4,6 +4,7 @@
 # works for a non-root job; the nightly wrapper alerts when an output it asked for was not
 # written.
 . "$(dirname "$0")/../lib.sh"
+plan 14
 cd "$T" || exit 1
 start_mock --deliveries "$T/deliveries.csv" || exit 1
 printf 'order_no,channels\nT-1,sms\nT-2,email\n' > in.csv

@@ -3,6 +3,7 @@
 # the three endpoints, auth and HTTP errors, hostile requests, --transactions rules, the
 # deliveries file, each fault option (with --seed) and the documented schemas.
 source "$(dirname "$0")/../lib.sh"
+plan 242
 HERE="$ROOT/tests/mock"
 # This script calls python a few hundred times: resolve the interpreter once (a version
 # manager's shim costs ~0.1 s a call) and skip site-packages (only the stdlib is used).
@@ -50,7 +51,7 @@ pid=$!; MOCK_PIDS+=("$pid")
 t0=$(date +%s%N)
 for _ in $(seq 1 200); do grep -q . "$T/first.out" && break; sleep 0.005; done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-check "start-up: listening line within a second (${ms} ms)" [ "$ms" -lt 1000 ]
+check "start-up: listening line within 3 s, a loaded machine or a sanitizer included (${ms} ms)" [ "$ms" -lt 3000 ]
 check "start-up: first line is exactly 'listening on http://127.0.0.1:PORT'" \
   grep -qxE 'listening on http://127\.0\.0\.1:[0-9]+' <(head -1 "$T/first.out")
 port=$(head -1 "$T/first.out" | sed 's/.*://')
@@ -430,8 +431,9 @@ check "--rate-limit 20: at most 20 per second got through ($n200 in ${el}s)" [ "
 check_eq "--rate-limit: the rest got 429" 100 "$((n200 + n429))"
 check_eq "--rate-limit: 429 carries Retry-After: 1" 1 "$ra"
 check_eq "--rate-limit: stats agree" "$n200 $n429" "$(stat '"%d %d" % (s["status"].get("200", 0), s["status"].get("429", 0))')"
-sleep 1.05
-post $MSG '{"order_no": "A", "channels": ["sms"]}'
+# (asked again until it passes, at most 5 s: no fixed sleep across the second's edge)
+post_ok() { post $MSG '{"order_no": "A", "channels": ["sms"]}'; [ "$CODE" = 200 ]; }
+wait_for 5 post_ok
 check_eq "--rate-limit: the next second lets requests through again" 200 "$CODE"
 stop_mock
 
@@ -440,8 +442,7 @@ post $MSG '{"order_no": "A", "channels": ["sms"]}'
 check_eq "--outage-ms 600: 503 right after start" 503 "$CODE"
 req GET /__mock/stats
 check_eq "--outage-ms: /__mock/stats answers during the outage" 200 "$CODE"
-sleep 0.7
-post $MSG '{"order_no": "A", "channels": ["sms"]}'
+wait_for 5 post_ok
 check_eq "--outage-ms: 200 once the outage is over" 200 "$CODE"
 stop_mock
 

@@ -74,6 +74,11 @@ scenario() {
 }
 
 if [ -n "${OTTU_POWERLOSS_QUICK:-}" ]; then KS="5 60"; KS64="40 300"; else KS="1 20 60 150"; KS64="10 64 200 500 900"; fi
+# Per backend: a scenario per kill point and one at -r 10; then one --http2 scenario and the
+# lost journal's nine checks; without a PostgreSQL server its scenarios are counted skips.
+set -- $KS $KS64
+PER_BACKEND=$(($# + 1))
+plan $((2 * PER_BACKEND + 1 + 9))
 
 run_backend() {
   local spec=$1 label=$2 k
@@ -121,11 +126,11 @@ check "journal lost: OUTPUT.job now names the finished new job" grep -q ' done$'
 # PostgreSQL: a real server (as in test_pg.sh) that stays up.
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
-  echo "ok - # SKIP PostgreSQL server binaries not installed"; exit 0
+  skip "$PER_BACKEND" "PostgreSQL server binaries not installed"; exit 0
 fi
 as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
-  echo "ok - # SKIP running as root without a postgres user"; exit 0
+  skip "$PER_BACKEND" "running as root without a postgres user"; exit 0
 fi
 PGT=$(mktemp -d "${TMPDIR:-/tmp}/ottu-pg.XXXXXX")
 chmod 0755 "$PGT"

@@ -5,6 +5,7 @@
 # --resume question counts only the rows left to send. Under a pseudo-terminal, real
 # ottu-resend against ottu-mock on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
+plan 11
 cd "$T" || exit 1
 PTY="$ROOT/tests/pty_run.py"
 # draws FILE: every redraw of the progress line, one per output line

@@ -6,6 +6,7 @@
 # run whose key is rejected (exit 3) the failure alerts go pending. Also: promtool accepts
 # the metrics file and the rules.
 . "$(dirname "$0")/../lib.sh"
+plan 22
 cd "$T" || exit 1
 PROM=${PROMETHEUS:-/usr/bin/prometheus}
 NODE=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}

@@ -4,6 +4,7 @@
 # summary JSON; numbers that are the message stay; the HTTP line (and http_attempts)
 # counts every attempt's answer, as the mock counted them. Real ottu-resend, ottu-mock.
 source "$(dirname "$0")/../lib.sh"
+plan 8
 cd "$T" || exit 1
 start_mock --fail-rate 0.5 --seed 11 || exit 1
 {

@@ -2,6 +2,7 @@
 # --resend-unknown, resume after a finished run, refusals. The mock's deliveries file is
 # the witness that nobody was notified twice.
 source "$(dirname "$0")/../lib.sh"
+plan 100
 
 gen() {
   python3 -c "
@@ -33,7 +34,8 @@ for seed in 1 2 3 4 5; do
   start_mock --latency-ms 10 --jitter-ms 20 --seed $seed --deliveries "$T/dlv.$seed"; new_ledger
   "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
   pid=$!
-  sleep "0.$((seed * 13 % 7 + 1))"
+  # (a different moment per seed: once 75..175 of the 400 rows were delivered)
+  wait_for 30 lines_ge "$T/dlv.$seed" $(((seed * 13 % 7 + 1) * 25))
   kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
   check "kill -9 (seed $seed): journal left behind" test -f "$T/in.results.csv.journal"
   "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>"$T/err.$seed"
@@ -63,9 +65,9 @@ rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
 start_mock --latency-ms 200 --deliveries "$T/dlv.u"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
 pid=$!
-sleep 0.7
+wait_for 30 lines_ge "$T/dlv.u" 16
 kill -9 $pid; wait $pid 2>/dev/null
-sleep 0.3 # let the mock finish the requests that were in flight
+wait_for 10 mock_idle # let the mock finish the requests that were in flight
 "$RESEND" --base-url "$MOCK_URL" -j 32 -r 0 --progress never -q --resume --resend-unknown "$T/in.csv" 2>/dev/null
 check_eq "resend-unknown: exit 0" 0 $?
 read -r nrows ndelivered ntwice nunknown twice bar unknown <<<"$(report "$T/dlv.u" "$T/in.results.csv" $N)"
@@ -96,7 +98,7 @@ rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
 start_mock --latency-ms 20 --deliveries "$T/dlv.int"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 4 -r 0 --progress never -q "$T/in.csv" 2>"$T/int.err" &
 pid=$!
-sleep 0.5
+wait_for 30 lines_ge "$T/dlv.int" 20
 kill -INT $pid; wait $pid
 check_eq "SIGINT: exit 130" 130 $?
 read -r nrows ndelivered ntwice nunknown rest <<<"$(report "$T/dlv.int" "$T/in.results.csv" $N)"
@@ -126,15 +128,17 @@ rm -f "$T/in.results.csv" "$T/in.results.csv.journal"
 start_mock --latency-ms 50; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/in.csv" 2>/dev/null &
 pid=$!
-sleep 0.3
+wait_for 30 requests_ge 4
 kill -9 $pid; wait $pid 2>/dev/null
+wait_for 10 mock_idle
+reqs=$(mock_stat requests)
 echo "R999999,sms" >>"$T/in.csv"
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q --resume "$T/in.csv" 2>"$T/changed.err"
 check_eq "changed input: --resume refused with exit 2" 2 $?
 check "changed input: the message says the input changed" grep -q 'changed' "$T/changed.err"
-reqs=$(curl -s "$MOCK_URL/__mock/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
 "$RESEND" --base-url "$MOCK_URL" --resume - <"$T/in.csv" 2>/dev/null
 check_eq "resume from stdin refused" 2 $?
+check_eq "changed input and stdin: the refused resumes sent nothing" "$reqs" "$(mock_stat requests)"
 stop_mock
 
 # --resume with no journal and no output simply starts.
@@ -150,7 +154,7 @@ gen 100 "$T/part.csv"
 start_mock --latency-ms 30; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/part.csv" &
 pid=$!
-sleep 0.3
+wait_for 30 requests_ge 10   # under way: a tenth of the rows asked
 check "during the run the results are in .partial" test -f "$T/part.results.csv.partial" -a ! -f "$T/part.results.csv"
 wait $pid
 check "after the run the results are in place" test -f "$T/part.results.csv" -a ! -f "$T/part.results.csv.partial"
@@ -184,7 +188,7 @@ gen 200 "$T/led.csv"
 start_mock --latency-ms 10 --jitter-ms 10 --deliveries "$T/led.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --ledger "$T/l.db" "$T/led.csv" 2>/dev/null &
 pid=$!
-sleep 0.3
+wait_for 30 lines_ge "$T/led.dlv" 40
 kill -9 $pid; wait $pid 2>/dev/null
 "$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --ledger "$T/l.db" --resume "$T/led.csv" 2>/dev/null
 sent=$(col "$T/led.results.csv" result_status | grep -cE '^(sent|unknown)$')
@@ -201,7 +205,7 @@ start_mock --fail-rate 1 --seed 3; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 6 -r 0 --max-attempts 10 --backoff-base-ms 150 --backoff-max-ms 150 \
   --progress never -q "$T/att.csv" 2>/dev/null &
 pid=$!
-sleep 0.5
+wait_for 30 requests_ge 6   # every row tried
 kill -INT $pid; wait $pid
 check_eq "attempts: interrupted while retrying: exit 130" 130 $?
 before=$(col "$T/att.results.csv" result_attempts | paste -sd ' ')
@@ -221,7 +225,7 @@ gen 20 "$T/sig.csv"
 start_mock --latency-ms 3000 --deliveries "$T/sig.dlv"; new_ledger
 "$RESEND" --base-url "$MOCK_URL" -j 2 -r 0 --progress never -q "$T/sig.csv" 2>/dev/null &
 pid=$!
-sleep 0.5
+wait_for 30 delayed_ge 1   # the preflight (or the first requests) held by the mock
 kill -TERM $pid; wait $pid
 check_eq "SIGTERM: exit 130 once the requests in flight finish" 130 $?
 check_eq "SIGTERM: the output is complete" 20 "$(rows "$T/sig.results.csv")"
@@ -229,11 +233,12 @@ rm -f "$T/sig.results.csv" "$T/sig.results.csv.journal"
 new_ledger
 # --no-preflight: the mock's 3 s latency would hold the preflight GET, and the point here
 # is two requests in flight when the second signal comes.
-"$RESEND" --base-url "$MOCK_URL" --no-preflight -j 2 -r 0 --progress never -q "$T/sig.csv" 2>/dev/null &
+"$RESEND" --base-url "$MOCK_URL" --no-preflight -j 2 -r 0 --progress never -q "$T/sig.csv" 2>"$T/sig2.err" &
 pid=$!
-sleep 0.5
+wait_for 30 delayed_ge 2   # two requests in flight
 start=$(date +%s%N)
-kill -INT $pid; sleep 0.2; kill -INT $pid; wait $pid
+# the second signal once the first one was taken (it says so), not after a fixed pause
+kill -INT $pid; wait_for 10 grep -q interrupted "$T/sig2.err"; kill -INT $pid; wait $pid
 rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 check_eq "second signal: exit 130" 130 $rc

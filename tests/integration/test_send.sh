@@ -2,6 +2,7 @@
 # permanent errors, rate limit, order. Proof of "exactly once" comes from the mock's
 # deliveries file, not from our own output.
 source "$(dirname "$0")/../lib.sh"
+plan 44
 
 gen() { # gen N FILE: N message rows with distinct order numbers
   python3 -c "
@@ -88,7 +89,7 @@ OTTU_API_KEY=wrong-key "$RESEND" --base-url "$MOCK_URL" -j 4 -r 0 --progress nev
   -o "$T/abort.out.csv" 2>"$T/abort.err"
 check_eq "abort: exit 3" 3 $?
 check "abort: stderr says the API rejected the key" grep -qi 'rejected the key' "$T/abort.err"
-check "abort: the key itself is not printed" bash -c "! grep -q wrong-key '$T/abort.err' '$T/abort.out.csv'"
+check "abort: the key itself is not printed" lacks wrong-key "$T/abort.err" "$T/abort.out.csv"
 check_eq "abort at the preflight: every row in the output, not_attempted" "not_attempted 300" "$(statuses "$T/abort.out.csv")"
 check_eq "abort at the preflight: no notification request, one GET" "0 1" "$(mock_stat requests) $(mock_stat get_requests)"
 check "abort: journal kept for --resume" test -f "$T/abort.out.csv.journal"
@@ -132,7 +133,9 @@ worst = max(sum(1 for u in ts if t <= u < t + 1.0) for t in ts)
 print(f"{rate:.2f} {worst}")
 PY
 read -r rate worst <"$T/rate.txt"
-check "rate: achieved $rate/s for a target of 20/s (within 5%)" python3 -c "import sys; sys.exit(0 if abs($rate - 20) <= 1.0 else 1)"
+# (never faster than the rate: a tight bound; slower only by a wide margin, which a loaded
+# machine or a sanitizer build cannot cross: a throttle ten times too slow still fails)
+check "rate: achieved $rate/s for a target of 20/s (at most 21, at least 10)" python3 -c "import sys; sys.exit(0 if 10 <= $rate <= 21 else 1)"
 check "rate: never more than rate+burst in any second (max $worst)" [ "$worst" -le 21 ]
 stop_mock
 

@@ -5,6 +5,7 @@
 # a run, then the victim unchanged and either a clear refusal or a safe result (a new
 # file replaced the link).
 . "$(dirname "$0")/../lib.sh"
+plan 26
 cd "$T" || exit 1
 start_mock --deliveries "$T/deliveries.csv" || exit 1
 printf 'order_no,channels\nS-1,sms\nS-2,email\n' > in.csv

@@ -4,6 +4,7 @@
 # Runs the real ottu-resend against the real ottu-mock on 127.0.0.1; results are read back
 # with python's csv module.
 source "$(dirname "$0")/../lib.sh"
+plan 120
 cd "$T" || exit 1
 
 # cell FILE ROW NAME: column NAME of data row ROW (1-based) of a CSV file.

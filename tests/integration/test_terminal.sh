@@ -4,6 +4,7 @@
 # progress line is one line, redrawn in place, never wider than the window — also while the
 # API is failing, when the line is longest. Real ottu-resend against ottu-mock on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
+plan 17
 cd "$T" || exit 1
 mkdir -p "$XDG_STATE_HOME/ottu-resend" # the default ledger's folder
 PTY="$ROOT/tests/pty_run.py"

@@ -2,6 +2,7 @@
 # system's. A self-signed server on 127.0.0.1 is refused without --cacert and accepted
 # with it. Also --burst: after idle, that many requests may go at once.
 source "$(dirname "$0")/../lib.sh"
+plan 18
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
   -addext "subjectAltName=IP:127.0.0.1" -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1
 check "test certificate created" test -s "$T/cert.pem"

@@ -6,6 +6,7 @@
 # order_no-only rows unverified (strict: invalid), --dry-run --verify sends nothing, a
 # rejected key aborts. Real ottu-resend against the real ottu-mock on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
+plan 49
 cd "$T" || exit 1
 
 joined() { col "$1" "$2" | paste -sd'|' -; }

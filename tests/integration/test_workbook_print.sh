@@ -5,6 +5,7 @@
 # channel. Read from the file's XML, and, when LibreOffice is installed, printed to PDF by
 # it: the text on the page is at least 7 pt high.
 source "$(dirname "$0")/../lib.sh"
+plan 10
 cd "$T" || exit 1
 start_mock --fail-rate 0.1 --seed 2 || exit 1
 python3 - <<'PY'

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "blocked.h"
 #include "reorder.h"
 
 static void test_input_order(void **state)
@@ -37,9 +38,12 @@ static void test_input_order(void **state)
 
 static atomic_int acquired;
 
+static atomic_long reader_tid;
+
 static void *read_rows(void *p)
 {
     reorder *r = p;
+    atomic_store(&reader_tid, blocked_self());
     for (int i = 0; i < 6; i++) {
         job *j = reorder_acquire(r);
         j->rowno = i + 1;
@@ -55,13 +59,14 @@ static void test_window_bounds_the_reader(void **state)
     (void)state;
     reorder *r = reorder_new(2);
     atomic_store(&acquired, 0);
+    atomic_store(&reader_tid, 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, read_rows, r), 0);
     /* nothing taken yet: the reader gets 2 slots and waits */
     while (atomic_load(&acquired) < 2) {
     }
-    struct timespec ms20 = {0, 20 * 1000000};
-    nanosleep(&ms20, NULL);
+    /* the reader blocks on the third slot (a window that let it through shows as progress) */
+    assert_int_equal(blocked_wait(&reader_tid, &acquired, 2), 1);
     assert_int_equal(atomic_load(&acquired), 2);
     long expect = 1;
     job *j;

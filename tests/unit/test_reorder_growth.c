@@ -10,6 +10,7 @@
 #include <time.h>
 #include <stdlib.h>
 
+#include "blocked.h"
 #include "reorder.h"
 
 /* The reader side in a thread, so that a full window (the reader blocks) can be seen. */
@@ -18,11 +19,13 @@ typedef struct {
     job **got;
     int want;
     atomic_int n;
+    atomic_long tid; /* the filler thread, for settle */
 } filler;
 
 static void *fill(void *arg)
 {
     filler *f = arg;
+    atomic_store(&f->tid, blocked_self());
     while (atomic_load(&f->n) < f->want) {
         int i = atomic_load(&f->n);
         job *j = reorder_acquire(f->r);
@@ -33,10 +36,11 @@ static void *fill(void *arg)
     return NULL;
 }
 
+/* How far the filler got once it waits for a slot (not after a fixed sleep: a sanitizer
+ * or a loaded machine only makes this wait longer). */
 static int settle(filler *f)
 {
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    assert_int_equal(blocked_settle(&f->tid), 1);
     return atomic_load(&f->n);
 }
 
@@ -45,7 +49,7 @@ static void test_no_growth_when_rows_are_in_flight(void **state)
     (void)state;
     reorder *r = reorder_new(4096);
     job *got[1025];
-    filler f = {r, got, 1025, 0};
+    filler f = {r, got, 1025, 0, 0};
     pthread_t th;
     pthread_create(&th, NULL, fill, &f);
     /* Nothing completes: the ring stays at its starting size and the reader waits. */
@@ -64,11 +68,12 @@ static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
     (void)state;
     reorder *r = reorder_new(3000);
     job **got = calloc(3001, sizeof *got);
-    filler f = {r, got, 1024, 0};
+    filler f = {r, got, 1024, 0, 0};
     fill(&f);
     for (int i = 1; i < 1024; i++) /* all but the head are done */
         reorder_complete(r, got[i]);
     f.want = 3001;
+    atomic_store(&f.tid, 0);
     pthread_t th;
     pthread_create(&th, NULL, fill, &f);
     assert_int_equal(settle(&f), 3000); /* doubled to 2048, then capped at the window */

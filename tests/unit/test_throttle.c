@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "blocked.h"
 #include "job.h"
 #include "throttle.h"
 
@@ -69,9 +70,12 @@ static void test_stop_wakes_waiters(void **state)
 
 static atomic_int second_in;
 
+static atomic_long second_tid;
+
 static void *second(void *p)
 {
     throttle *t = p;
+    atomic_store(&second_tid, blocked_self());
     if (throttle_acquire(t) == 0) {
         atomic_store(&second_in, 1);
         throttle_release(t, THROTTLE_OK);
@@ -94,10 +98,10 @@ static void test_outage_one_probe(void **state)
     /* one probe in flight: a second request waits for it */
     assert_int_equal(throttle_acquire(t), 0);
     atomic_store(&second_in, 0);
+    atomic_store(&second_tid, 0);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, second, t), 0);
-    struct timespec ms30 = {0, 30 * 1000000};
-    nanosleep(&ms30, NULL);
+    assert_int_equal(blocked_wait(&second_tid, &second_in, 0), 1);
     assert_int_equal(atomic_load(&second_in), 0);
     /* the probe succeeds: full speed again */
     throttle_release(t, THROTTLE_OK);

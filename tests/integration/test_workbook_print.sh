@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../lib.sh"
 plan 10
 cd "$T" || exit 1
-start_mock --fail-rate 0.1 --seed 2 || exit 1
+start_mock --fail-rate 0.3 --seed 2 || exit 1
 python3 - <<'PY'
 import csv, random
 random.seed(1)

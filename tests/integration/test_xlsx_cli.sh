@@ -5,7 +5,7 @@
 # with the exact text, no formulas anywhere, frozen header, autoFilter, a Summary sheet whose
 # counts equal the result CSV. Real ottu-resend against the real ottu-mock on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
-plan 40
+plan 41
 cd "$T" || exit 1
 mkdir -p "$XDG_STATE_HOME/ottu-resend" # the default ledger's folder
 

@@ -20,6 +20,12 @@ int budget_take(budget *b, char *err, size_t errlen);
 long long budget_left(budget *b, char *err, size_t errlen);
 /* When the UTC day of now_ms ends: a spent budget allows requests again then (pure). */
 int64_t budget_day_end_ms(int64_t now_ms);
+/* Contract (Sending): at start, warns when the rows to send exceed what is left of today's
+ * budget, so an operator learns before the job stops half-way. The rows are bounded from
+ * above by input's lines (a record may span lines, some rows may be done or invalid) and
+ * by limit (> 0); a regular file is counted with one cheap pass, a pipe is never read
+ * ahead (no warning). preflight: the preflight GET counts too. */
+void budget_warn(budget *b, const char *input, long long limit, int preflight);
 /* Gives back what was taken and not used; frees. */
 void budget_free(budget *b);
 

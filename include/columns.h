@@ -48,6 +48,12 @@ typedef struct columns {
  * column, a map whose header is missing or whose name is not recognised ...). */
 int columns_parse(columns *c, const record *header, job_mode mode, const char **maps, int nmaps, char *err,
                   size_t errlen);
+/* Reads the input's header row from in and interprets it (columns_parse), then checks
+ * what the header must hold for the job: a channels column unless default_channels
+ * (message mode), message mode for verify. input names the file in messages ("-" =
+ * standard input). Returns 0, or -1 with err. */
+int columns_read_header(columns *c, reader *in, const char *input, job_mode mode, const char **maps, int nmaps,
+                        unsigned default_channels, int verify, char *err, size_t errlen);
 void columns_free(columns *c);
 const char *columns_role_name(col_role r);
 

@@ -11,6 +11,7 @@
 #include "journal.h"
 #include "queue.h"
 #include "reorder.h"
+#include "stop.h"
 #include "summary.h"
 #include "throttle.h"
 
@@ -28,6 +29,7 @@ typedef struct engine_opts {
     http_shared *http;    /* for the default sender (libcurl); unused with a sender */
     throttle *thr;
     queue *q;
+    stop *stop;           /* why the job stops (stop.h): the engine requests stops and asks it */
     reorder *ro;
     journal *jn;          /* may be NULL (output to stdout) */
     summary *sum;
@@ -38,12 +40,10 @@ typedef struct engine_opts {
     int retry_ambiguous;  /* --retry-ambiguous: retry answers after which the API may have
                              acted (may notify twice) */
     int64_t max_pause_ms; /* --max-pause: a 429 asking for a longer wait stops the job
-                             (ENGINE_STOP_QUOTA); 0 = the default, 300 s */
-    long long limit;      /* --limit: rows this run starts at most, then ENGINE_STOP_LIMIT;
-                             0 = none */
+                             (STOP_QUOTA); 0 = the default, 300 s */
     const char *api_key;  /* scrubbed from every text taken from an answer; NULL = none */
     /* Called before every HTTP attempt, retries included: 1 = go, 0 = the budget is spent
-     * (ENGINE_STOP_BUDGET), -1 = it could not be recorded (ENGINE_STOP_STORAGE; put the
+     * (STOP_BUDGET), -1 = it could not be recorded (STOP_STORAGE; put the
      * reason in *msg). NULL = unlimited. Called from worker threads concurrently. */
     int (*take_request)(void *ctx, char *msg, size_t msglen);
     void *take_request_ctx;
@@ -57,38 +57,9 @@ typedef struct engine_opts {
                              the default sender */
 } engine_opts;
 
-/* Why the job stopped before its end; the first reason wins. */
-typedef enum {
-    ENGINE_STOP_NONE = 0,
-    ENGINE_STOP_INTERRUPT,    /* SIGINT/SIGTERM (exit 130) */
-    ENGINE_STOP_KEY_REJECTED, /* 401/403 (exit 3) */
-    ENGINE_STOP_CONFIG,       /* DNS or certificate failure: not an outage (exit 2) */
-    ENGINE_STOP_QUOTA,        /* 429 with a wait over max_pause_ms (exit 4, stopped_by quota) */
-    ENGINE_STOP_BUDGET,       /* take_request said 0 (exit 4, stopped_by budget) */
-    ENGINE_STOP_LIMIT,        /* --limit rows started (exit 4, stopped_by limit) */
-    ENGINE_STOP_STORAGE       /* journal, ledger or output could not be written (non-zero) */
-} engine_reason;
-
 typedef struct engine engine;
 
 engine *engine_start(const engine_opts *o, char *err, size_t errlen);
-/* Stops the job for a reason; callable from any thread (the signal watcher, the writer).
- * Every reason but LIMIT stops at once: no new attempts, attempts in flight finish, rows
- * waiting for a retry and rows not started become not_attempted (unknown if an earlier
- * attempt may have reached the API). LIMIT lets started rows finish their retries.
- * resume_after_ms: wall clock (epoch ms) when the API expects requests again, 0 = unknown.
- * message (may be NULL): what to tell the user; the first stop's is kept. Returns 1 when
- * this call's reason is the one that stopped the job (the caller may then say so), else 0. */
-int engine_stop_because(engine *e, engine_reason reason, int64_t resume_after_ms, const char *message);
-/* engine_stop_because(e, ENGINE_STOP_INTERRUPT, 0, NULL). */
-void engine_stop(engine *e);
-engine_reason engine_stop_reason(engine *e);
-int64_t engine_resume_after_ms(engine *e);
-/* The first stop's message ("" when none). */
-void engine_stop_message(engine *e, char *buf, size_t size);
-int engine_stopping(engine *e);
-/* The API rejected the key (401/403): engine_stop_reason(e) == ENGINE_STOP_KEY_REJECTED. */
-int engine_aborted(engine *e);
 /* Waits for every worker (after queue_close). */
 void engine_join(engine *e);
 void engine_free(engine *e);

@@ -57,13 +57,13 @@ typedef struct lookup_entry lookup_entry;
 struct job;
 struct throttle;
 struct queue;
-struct engine;
+struct stop;
 struct summary;
 
 typedef struct lookup_opts {
     struct throttle *thr;
     struct queue *q;
-    struct engine *eng;     /* stops the job (key rejected, quota, budget, configuration) */
+    struct stop *stop;      /* stops the job (key rejected, quota, budget, configuration) */
     struct summary *sum;    /* lookups, lookup_retries */
     int max_attempts;
     int64_t backoff_base_ms, backoff_max_ms, max_pause_ms;
@@ -76,8 +76,6 @@ typedef struct lookup_opts {
 #define LOOKUP_DEFAULT_CAPACITY 8192
 
 lookup *lookup_new(const lookup_opts *o);
-/* The engine exists after the lookup (it calls lookup_pass): called once, before a row. */
-void lookup_bind_engine(lookup *l, struct engine *eng);
 void lookup_free(lookup *l);
 /* Reader thread: the entry of session_id, taken for one row (lookup_release gives it
  * back). *fresh = 1 when nobody asked before: the caller queues the row for the lookup

@@ -1,6 +1,7 @@
 /* pipeline — the context the stages of one job share: configuration, the parts of the
  * diagram (reader → queue → engine → reorder → writer, journal and ledger beside them)
- * and the job-wide flags. main.c builds it and wires the stages; stage_read.c and
+ * and why the job stops (stop.h). pipeline.c creates, builds, runs and frees it, with the
+ * watcher thread beside the stages; main.c wires the steps in order; stage_read.c and
  * stage_write.c run in it. Nothing here reaches back into main.c. */
 #ifndef OTTU_PIPELINE_H
 #define OTTU_PIPELINE_H
@@ -22,6 +23,7 @@
 #include "reorder.h"
 #include "request.h"
 #include "resume.h"
+#include "stop.h"
 #include "summary.h"
 #include "writer.h"
 #include "xlsxout.h"
@@ -50,21 +52,31 @@ typedef struct pipeline {
     summary sum;
     progress *prog;
     joblock *lock;         /* one process per job */
-    pthread_t watch_thread; /* signals, progress, ledger commits (main.c) */
+    pthread_t watch_thread; /* signals, progress, ledger commits */
     int watching;
-    /* job-wide state */
-    atomic_int interrupted;
-    atomic_int fatal;      /* a result file or the ledger could not be written: stop sending */
-    atomic_int limited;    /* --limit reached: rows left not_attempted (exit 4) */
-    char fatal_msg[512];
+    stop *stop;            /* why the job stops: interrupt, storage, key, quota, budget, --limit */
 } pipeline;
 
-/* Records the first fatal storage error and stops sending: no new request starts,
- * requests in flight finish. Any thread. */
-void pipeline_fail(pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The job is stopping (interrupt, abort, limit, storage): rows not yet sent are
- * not_attempted, and this says why. */
-const char *pipeline_stop_reason(pipeline *p);
+/* A context for cfg (the summary started), or NULL when out of memory. */
+pipeline *pipeline_new(config *cfg);
+/* Everything the context holds is closed or freed (files not committed are discarded). */
+void pipeline_free(pipeline *p);
+
+/* From here on signals are taken by the watcher thread only (sigtimedwait), never
+ * asynchronously. Before it, while the input is opened and its header read (a FIFO may
+ * wait for a writer), Ctrl-C simply ends the process: nothing has been written yet. */
+void pipeline_block_signals(void);
+/* The input, its header: the columns and the mode. 0, or -1 with err. */
+int pipeline_open_input(pipeline *p, char *err, size_t errlen);
+/* What the job remembers: the job lock, the journal of earlier runs, the ledger. */
+int pipeline_open_state(pipeline *p, char *err, size_t errlen);
+/* The parts between the stages, and the workers (and the watcher, from then on). */
+int pipeline_build(pipeline *p, char *err, size_t errlen);
+/* Reader on this thread, workers, writer and watcher beside it; returns when every row
+ * is written (the watcher stopped): 0, or -1 with err when the reader failed. */
+int pipeline_run(pipeline *p, char *err, size_t errlen);
+/* A job that stops before its rows are read: its workers and watcher end. */
+void pipeline_stop(pipeline *p);
 
 /* The reader stage, on the calling thread: every row of this shard is decided here
  * (invalid, duplicate, kept by resume, skipped by the ledger, dry_run, not_attempted) or

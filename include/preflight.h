@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "budget.h"
 #include "http.h"
+#include "stop.h"
 
 typedef enum {
     PREFLIGHT_GO = 0,         /* 405: the API is there and takes the key */
@@ -26,5 +28,12 @@ preflight_result preflight_judge(const http_result *res, const char *url, int64_
 /* Sends the GET on base URL + path and judges it. */
 preflight_result preflight_run(http_shared *http, const char *base_url, const char *path, int64_t max_pause_ms,
                                int64_t *wait_ms, char *err, size_t errlen);
+
+/* The job's policy before its first row (contract: Sending): one request of the budget
+ * (bud may be NULL), then the GET. Returns 0 to go on — a spent budget, a rejected key or
+ * a spent quota has then stopped the job (st; said once), so every row becomes
+ * not_attempted and the exit status says why — or -1 with err: exit 2, nothing sent. */
+int preflight_start(http_shared *http, budget *bud, stop *st, const char *base_url, const char *path,
+                    int64_t max_pause_ms, char *err, size_t errlen);
 
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "log.h"
+#include "reader.h"
 #include "rules.h"
 
 /* Requests taken from the ledger at a time: one transaction per block, and at most this
@@ -87,4 +89,25 @@ void budget_free(budget *b)
         fprintf(stderr, "ottu-resend: ledger: %s (the day's budget counts %ld unused requests)\n", err, b->held);
     pthread_mutex_destroy(&b->mu);
     free(b);
+}
+
+void budget_warn(budget *b, const char *input, long long limit, int preflight)
+{
+    long long lines = reader_count_lines(input);
+    if (lines < 1)
+        return;
+    long long rows = lines - 1; /* the header */
+    if (limit > 0 && rows > limit)
+        rows = limit;
+    char msg[256];
+    long long left = budget_left(b, msg, sizeof msg);
+    long long need = rows + (preflight ? 1 : 0);
+    /* left == 0: the preflight (or the first row) stops the job at once, saying why. */
+    if (left <= 0 || need <= left)
+        return;
+    log_msg(LOG_NORMAL, 0,
+            "warning: up to %lld rows to send, but today's --daily-budget %lld has %lld requests left (UTC day; "
+            "the preflight and every retry count): the job will stop with exit 4 when it is spent, and --resume "
+            "continues it",
+            rows, b->limit, left);
 }

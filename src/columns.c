@@ -1,4 +1,5 @@
-/* columns — header names to column roles, per mode (pure). */
+/* columns — header names to column roles, per mode (pure), and the header row read from
+ * the input. */
 #include "columns.h"
 
 #include <stdio.h>
@@ -232,4 +233,33 @@ int columns_parse(columns *c, const record *h, job_mode mode, const char **maps,
 out:
     free(m);
     return rc;
+}
+
+int columns_read_header(columns *c, reader *in, const char *input, job_mode mode, const char **maps, int nmaps,
+                        unsigned default_channels, int verify, char *err, size_t errlen)
+{
+    record header;
+    record_init(&header);
+    int got = reader_next(in, &header, err, errlen);
+    int rc = -1;
+    if (got == 0)
+        snprintf(err, errlen, "%s is empty: expected a header row (e.g. order_no,channels)",
+                 strcmp(input, "-") ? input : "standard input");
+    else if (got > 0 && (header.malformed || header.n == 0))
+        snprintf(err, errlen, "%s: the header row is not valid CSV (%s)", input, header.problem);
+    else if (got > 0)
+        rc = columns_parse(c, &header, mode, maps, nmaps, err, errlen);
+    record_free(&header);
+    if (rc < 0)
+        return -1;
+    if (c->mode == MODE_MESSAGE && c->idx[COL_CHANNELS] < 0 && !default_channels) {
+        snprintf(err, errlen, "the header has no channels column: add one, or give --channels (e.g. --channels sms,email)");
+        return -1;
+    }
+    if (verify && c->mode != MODE_MESSAGE) {
+        snprintf(err, errlen, "--verify reads transactions: it applies to message mode only (a template row names "
+                              "no transaction)");
+        return -1;
+    }
+    return 0;
 }

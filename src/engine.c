@@ -21,13 +21,6 @@ struct engine {
     engine_opts o;
     pthread_t *threads;
     int started;
-    atomic_int stopping;       /* a hard stop: no new attempts */
-    atomic_int no_new_rows;    /* --limit reached: rows not yet started are not sent */
-    atomic_int reason;         /* engine_reason; the first one wins */
-    _Atomic int64_t resume_after_ms;
-    atomic_llong rows_started; /* rows this run sent a first attempt for (--limit) */
-    pthread_mutex_t msg_mu;
-    char message[512];
     http_async *async;  /* --http2: attempts go through one event loop, not a thread each */
     uint64_t async_rng; /* backoff jitter for the loop's thread (the only one that uses it) */
 };
@@ -57,42 +50,16 @@ static void curl_send(void *client, const job *j, http_result *res)
 }
 static void curl_close(void *client) { http_client_free(client); }
 
-/* ---- stopping ---- */
+/* ---- stopping: why is the stop module's (stop.h); the engine only wakes its waiters ---- */
 
-int engine_stop_because(engine *e, engine_reason reason, int64_t resume_after_ms, const char *message)
+static void wake(void *ctx)
 {
-    int none = ENGINE_STOP_NONE;
-    int first = atomic_compare_exchange_strong(&e->reason, &none, (int)reason);
-    if (first) {
-        atomic_store(&e->resume_after_ms, resume_after_ms);
-        pthread_mutex_lock(&e->msg_mu);
-        snprintf(e->message, sizeof e->message, "%s", message ? message : "");
-        if (e->o.api_key)
-            text_scrub_secret(e->message, sizeof e->message, e->o.api_key);
-        pthread_mutex_unlock(&e->msg_mu);
-    }
-    if (reason == ENGINE_STOP_LIMIT) {
-        atomic_store(&e->no_new_rows, 1);
-        return first;
-    }
-    atomic_store(&e->stopping, 1);
+    engine *e = ctx;
     queue_stop(e->o.q);
     throttle_stop(e->o.thr);
-    return first;
 }
 
-void engine_stop(engine *e) { (void)engine_stop_because(e, ENGINE_STOP_INTERRUPT, 0, NULL); }
-engine_reason engine_stop_reason(engine *e) { return (engine_reason)atomic_load(&e->reason); }
-int64_t engine_resume_after_ms(engine *e) { return atomic_load(&e->resume_after_ms); }
-int engine_stopping(engine *e) { return atomic_load(&e->stopping); }
-int engine_aborted(engine *e) { return atomic_load(&e->reason) == ENGINE_STOP_KEY_REJECTED; }
-
-void engine_stop_message(engine *e, char *buf, size_t size)
-{
-    pthread_mutex_lock(&e->msg_mu);
-    snprintf(buf, size, "%s", e->message);
-    pthread_mutex_unlock(&e->msg_mu);
-}
+static int halted(engine *e) { return stop_stopping(e->o.stop); }
 
 /* ---- a row's outcome: decided here, and only here, for every row that reached a worker ---- */
 
@@ -104,7 +71,7 @@ static void journal_failed(engine *e)
     if (journal_error(e->o.jn, why, sizeof why) == 0)
         snprintf(why, sizeof why, "cannot write the journal");
     snprintf(msg, sizeof msg, "%s: stopping; no new requests (free the space, then --resume)", why);
-    if (engine_stop_because(e, ENGINE_STOP_STORAGE, 0, msg))
+    if (stop_request(e->o.stop, STOP_STORAGE, 0, msg))
         log_msg(LOG_QUIET, 0, "%s", msg);
 }
 
@@ -145,31 +112,15 @@ static void finish(engine *e, job *j, row_status st)
     reorder_complete(e->o.ro, j);
 }
 
-static const char *stop_words(engine *e)
-{
-    switch (engine_stop_reason(e)) {
-    case ENGINE_STOP_KEY_REJECTED:
-        return "not sent: the job was aborted (API key rejected)";
-    case ENGINE_STOP_CONFIG:
-        return "not sent: the job stopped on a configuration error";
-    case ENGINE_STOP_QUOTA:
-        return "not sent: the API's quota is exhausted; --resume continues";
-    case ENGINE_STOP_BUDGET:
-        return "not sent: --daily-budget is spent; --resume continues";
-    case ENGINE_STOP_LIMIT:
-        return "not sent: --limit reached; --resume continues";
-    case ENGINE_STOP_STORAGE:
-        return "not sent: the job stopped because its state could not be recorded";
-    default:
-        return "not sent: the job was interrupted";
-    }
-}
-
 /* The row ends without a new attempt because the job stopped. */
 static void stop_row(engine *e, job *j, const char *why)
 {
-    if (!why)
-        why = stop_words(e);
+    char words[160];
+    if (!why) {
+        const char *w = stop_words(e->o.stop);
+        snprintf(words, sizeof words, "not sent: %s", w ? w : "the job stopped");
+        why = words;
+    }
     if (j->maybe_channels) {
         char prev[640];
         snprintf(prev, sizeof prev, "%s", j->detail);
@@ -312,7 +263,7 @@ static void on_abort(engine *e, job *j, const http_result *res)
     snprintf(msg, sizeof msg, "the API rejected the key (HTTP %d): stopping the job; no further requests",
              res->status);
     /* Stop first, log after: no worker may start another request in between. */
-    if (engine_stop_because(e, ENGINE_STOP_KEY_REJECTED, 0, msg))
+    if (stop_request(e->o.stop, STOP_KEY_REJECTED, 0, msg))
         log_msg(LOG_QUIET, 0, "%s", msg);
     finish(e, j, RS_FAILED);
 }
@@ -328,7 +279,7 @@ static int config_error(engine *e, job *j, const http_result *res)
              res->error_kind == HTTP_ERR_DNS ? "the API's host name does not resolve"
                                              : "the API's TLS certificate is not trusted",
              err, res->error_kind == HTTP_ERR_DNS ? "--base-url" : "--base-url and --cacert");
-    if (engine_stop_because(e, ENGINE_STOP_CONFIG, 0, msg)) /* once, however many workers see it */
+    if (stop_request(e->o.stop, STOP_CONFIG, 0, msg)) /* once, however many workers see it */
         log_msg(LOG_QUIET, 0, "%s", msg);
     if (e->o.jn)
         journal_release(e->o.jn, j->rowno); /* nothing left: the row is to do on --resume */
@@ -350,7 +301,7 @@ static int quota_stop(engine *e, job *j, const http_result *res, int64_t wait_ms
              "the API's quota is exhausted (HTTP 429, available again in %lld s, at %s): stopping; no new "
              "requests; --resume continues",
              (long long)(wait_ms / 1000), at);
-    if (engine_stop_because(e, ENGINE_STOP_QUOTA, when, msg))
+    if (stop_request(e->o.stop, STOP_QUOTA, when, msg))
         log_msg(LOG_QUIET, 0, "%s", msg);
     if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
         journal_failed(e);
@@ -391,7 +342,7 @@ static void on_again(engine *e, job *j, http_result *res, const retry_decision *
     }
     if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
         journal_failed(e);
-    if (atomic_load(&e->stopping)) {
+    if (halted(e)) {
         describe(j, res, "last attempt: ");
         stop_row(e, j, NULL);
         return;
@@ -430,7 +381,7 @@ static int may_send(engine *e, job *j)
                 snprintf(msg, sizeof msg, "the daily budget of requests is spent: stopping; --resume continues");
             else if (!msg[0])
                 snprintf(msg, sizeof msg, "cannot record the request in the ledger: stopping; no new requests");
-            if (engine_stop_because(e, t == 0 ? ENGINE_STOP_BUDGET : ENGINE_STOP_STORAGE, 0, msg))
+            if (stop_request(e->o.stop, t == 0 ? STOP_BUDGET : STOP_STORAGE, 0, msg))
                 log_msg(LOG_QUIET, 0, "%s", msg); /* once, however many workers see it */
             return -1;
         }
@@ -522,20 +473,6 @@ static void attempt_end(engine *e, job *j, http_result *res, uint64_t *rng)
     }
 }
 
-/* --limit: a row not started in this run may start only while rows are left. */
-static int over_limit(engine *e, job *j)
-{
-    if (e->o.limit <= 0 || j->attempts > j->attempts_before)
-        return 0;
-    if (!atomic_load(&e->no_new_rows) && atomic_fetch_add(&e->rows_started, 1) < e->o.limit)
-        return 0;
-    char msg[120];
-    snprintf(msg, sizeof msg, "--limit %lld reached: no new rows; --resume continues", e->o.limit);
-    if (engine_stop_because(e, ENGINE_STOP_LIMIT, 0, msg))
-        log_msg(LOG_NORMAL, 0, "%s", msg);
-    return 1;
-}
-
 /* Everything before an attempt but the budget and journal: 1 = the throttle let it go,
  * 0 = the row was stopped instead. */
 static int may_start(engine *e, int have_client, job *j, int stopping)
@@ -544,7 +481,7 @@ static int may_start(engine *e, int have_client, job *j, int stopping)
         stop_row(e, j, "not sent: could not create an HTTP client");
         return 0;
     }
-    if (stopping || atomic_load(&e->stopping) || over_limit(e, j)) {
+    if (stopping || halted(e)) {
         stop_row(e, j, NULL);
         return 0;
     }
@@ -552,7 +489,7 @@ static int may_start(engine *e, int have_client, job *j, int stopping)
         stop_row(e, j, NULL);
         return 0;
     }
-    if (atomic_load(&e->stopping)) {
+    if (halted(e)) {
         /* stopped while this worker waited for its turn: never send after a stop */
         throttle_release(e->o.thr, THROTTLE_OK);
         stop_row(e, j, NULL);
@@ -585,7 +522,7 @@ static void *worker(void *p)
          * are the last word before the request goes (as a worker's own are). */
         if (j->lookup && e->o.lookup_pass) {
             /* --verify: read the row's transaction; the reader then claims and queues it. */
-            e->o.lookup_pass(e->o.lookup_ctx, client, j, stopping || atomic_load(&e->stopping));
+            e->o.lookup_pass(e->o.lookup_ctx, client, j, stopping || halted(e));
             continue;
         }
         http_client *slot = e->async ? http_async_reserve(e->async) : NULL;
@@ -612,12 +549,16 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    if (!o->stop) {
+        free(e);
+        snprintf(err, errlen, "no stop authority");
+        return NULL;
+    }
     e->o = *o;
     if (!e->o.sender.send) {
         engine_sender curl = {curl_open, curl_send, curl_close, o->http};
         e->o.sender = curl;
     }
-    pthread_mutex_init(&e->msg_mu, NULL);
     int threads = o->workers;
     if (o->async) {
         /* The loop carries every attempt in flight; a few threads feed it (the throttle,
@@ -626,7 +567,6 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
         if (!e->async_rng)
             e->async_rng = 1;
         if (!(e->async = http_async_new(o->http, o->workers, on_async_answer, e, err, errlen))) {
-            pthread_mutex_destroy(&e->msg_mu);
             free(e);
             return NULL;
         }
@@ -635,7 +575,6 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
     e->threads = calloc((size_t)(threads > 0 ? threads : 1), sizeof *e->threads);
     if (!e->threads) {
         http_async_free(e->async);
-        pthread_mutex_destroy(&e->msg_mu);
         free(e);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -663,13 +602,13 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start worker threads: %s", strerror(rc ? rc : EINVAL));
         http_async_free(e->async);
         free(e->threads);
-        pthread_mutex_destroy(&e->msg_mu);
         free(e);
         return NULL;
     }
     if (e->started < threads)
         log_msg(LOG_NORMAL, 0, "started %d of %d workers (%s): sending with fewer", e->started, threads,
                 strerror(rc));
+    stop_on_request(e->o.stop, wake, e); /* a stop wakes the workers that wait */
     return e;
 }
 
@@ -686,7 +625,7 @@ void engine_free(engine *e)
 {
     if (!e)
         return;
-    pthread_mutex_destroy(&e->msg_mu);
+    stop_on_request(e->o.stop, NULL, NULL);
     free(e->threads);
     free(e);
 }

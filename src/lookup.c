@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "clock.h"
-#include "engine.h"
+#include "stop.h"
 #include "http.h"
 #include "job.h"
 #include "jsonutil.h"
@@ -223,7 +223,6 @@ lookup *lookup_new(const lookup_opts *o)
     return l;
 }
 
-void lookup_bind_engine(lookup *l, struct engine *eng) { l->o.eng = eng; }
 
 static void entry_clear(lookup_entry *e)
 {
@@ -395,9 +394,9 @@ static void describe(const lookup *l, const http_result *res, char *out, size_t 
 }
 
 /* Stops the job for reason (the first stop's message is kept and logged once). */
-static void stop_job(lookup *l, engine_reason reason, int64_t when, const char *msg)
+static void stop_job(lookup *l, stop_reason reason, int64_t when, const char *msg)
 {
-    if (engine_stop_because(l->o.eng, reason, when, msg))
+    if (stop_request(l->o.stop, reason, when, msg))
         log_msg(LOG_QUIET, 0, "%s", msg);
 }
 
@@ -413,7 +412,7 @@ static int take_budget(lookup *l)
     if (!msg[0])
         snprintf(msg, sizeof msg, t == 0 ? "the daily budget of requests is spent: stopping; --resume continues"
                                          : "cannot record the request in the ledger: stopping; no new requests");
-    stop_job(l, t == 0 ? ENGINE_STOP_BUDGET : ENGINE_STOP_STORAGE, 0, msg);
+    stop_job(l, t == 0 ? STOP_BUDGET : STOP_STORAGE, 0, msg);
     return -1;
 }
 
@@ -450,7 +449,7 @@ static void judge_answer(lookup *l, job *j, http_result *res)
                  res->error_kind == HTTP_ERR_DNS ? "the API's host name does not resolve"
                                                  : "the API's TLS certificate is not trusted", what);
         throttle_release(l->o.thr, THROTTLE_OK);
-        stop_job(l, ENGINE_STOP_CONFIG, 0, msg);
+        stop_job(l, STOP_CONFIG, 0, msg);
         complete(l, j, LOOKUP_STOPPED, NULL, NULL);
         return;
     }
@@ -459,7 +458,7 @@ static void judge_answer(lookup *l, job *j, http_result *res)
         char msg[200];
         snprintf(msg, sizeof msg, "the API rejected the key (HTTP %d): stopping the job; no further requests", st);
         throttle_release(l->o.thr, THROTTLE_OK);
-        stop_job(l, ENGINE_STOP_KEY_REJECTED, 0, msg); /* stop first: no worker may start another */
+        stop_job(l, STOP_KEY_REJECTED, 0, msg); /* stop first: no worker may start another */
         complete(l, j, LOOKUP_STOPPED, NULL, NULL);
         return;
     }
@@ -501,7 +500,7 @@ static void judge_answer(lookup *l, job *j, http_result *res)
             clock_format_iso(when, at, sizeof at);
             snprintf(msg, sizeof msg, "the API's quota is exhausted (HTTP 429, available again in %lld s, at %s): "
                      "stopping; no new requests; --resume continues", (long long)(wait / 1000), at);
-            stop_job(l, ENGINE_STOP_QUOTA, when, msg);
+            stop_job(l, STOP_QUOTA, when, msg);
             complete(l, j, LOOKUP_STOPPED, NULL, NULL);
             return;
         }
@@ -516,7 +515,7 @@ void lookup_pass(void *ctx, void *client, job *j, int stopping)
     lookup *l = ctx;
     lookup_entry *e = j->lookup;
     char path[sizeof LOOKUP_PATH_BASE + RULES_ID_MAX_CHARS + 2];
-    if (stopping || engine_stopping(l->o.eng) || !client || lookup_path(e->session_id, path, sizeof path) < 0) {
+    if (stopping || stop_stopping(l->o.stop) || !client || lookup_path(e->session_id, path, sizeof path) < 0) {
         complete(l, j, LOOKUP_STOPPED, NULL, NULL);
         return;
     }
@@ -524,7 +523,7 @@ void lookup_pass(void *ctx, void *client, job *j, int stopping)
         complete(l, j, LOOKUP_STOPPED, NULL, NULL);
         return;
     }
-    if (engine_stopping(l->o.eng) || take_budget(l) < 0) {
+    if (stop_stopping(l->o.stop) || take_budget(l) < 0) {
         throttle_release(l->o.thr, THROTTLE_OK);
         complete(l, j, LOOKUP_STOPPED, NULL, NULL);
         return;

@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "jsonutil.h"
+#include "log.h"
 #include "retry.h"
 
 preflight_result preflight_judge(const http_result *res, const char *url, int64_t max_pause_ms, time_t now,
@@ -72,4 +73,42 @@ preflight_result preflight_run(http_shared *http, const char *base_url, const ch
     http_result_free(&res);
     http_client_free(client);
     return r;
+}
+
+int preflight_start(http_shared *http, budget *bud, stop *st, const char *base_url, const char *path,
+                    int64_t max_pause_ms, char *err, size_t errlen)
+{
+    if (bud) {
+        char msg[512];
+        int ok = budget_take(bud, msg, sizeof msg);
+        if (ok < 0) {
+            snprintf(err, errlen, "ledger: %s", msg);
+            return -1;
+        }
+        if (ok == 0) {
+            static const char spent[] = "today's --daily-budget is spent: no request was made; --resume continues "
+                                        "tomorrow (UTC), or raise --daily-budget";
+            stop_request(st, STOP_BUDGET, 0, spent);
+            log_msg(LOG_QUIET, 0, "%s", spent);
+            return 0;
+        }
+    }
+    char msg[768];
+    int64_t wait_ms = 0;
+    switch (preflight_run(http, base_url, path, max_pause_ms, &wait_ms, msg, sizeof msg)) {
+    case PREFLIGHT_GO:
+        return 0;
+    case PREFLIGHT_QUOTA:
+        stop_request(st, STOP_QUOTA, clock_now_ms() + wait_ms, msg);
+        log_msg(LOG_QUIET, 0, "%s", msg);
+        return 0;
+    case PREFLIGHT_KEY_REJECTED:
+        stop_request(st, STOP_KEY_REJECTED, 0, msg);
+        log_msg(LOG_QUIET, 0, "%s", msg);
+        return 0;
+    case PREFLIGHT_REFUSED:
+        break;
+    }
+    snprintf(err, errlen, "%s", msg);
+    return -1;
 }

@@ -179,9 +179,9 @@ static int dispatch(pipeline *c, job *j)
         complete_now(c, j);
         return 0;
     }
-    const char *stop = pipeline_stop_reason(c);
-    if (stop) {
-        not_attempted(c, j, stop);
+    const char *stopped = stop_words(c->stop);
+    if (stopped) {
+        not_attempted(c, j, stopped);
         return 0;
     }
     queue_push(c->q, j);
@@ -197,7 +197,7 @@ static int flush_claims(pipeline *c, claim_batch *b, char *err, size_t errlen)
     int rc = 0;
     char lerr[512];
     if (ledger_claim(c->led, b->items, b->n, clock_now_ms(), c->cfg->cooldown_ms, lerr, sizeof lerr) < 0) {
-        pipeline_fail(c, "ledger: %s; no further notification is sent (fix it, then --resume)", lerr);
+        stop_fail(c->stop, "ledger: %s; no further notification is sent (fix it, then --resume)", lerr);
         for (size_t i = 0; i < b->n; i++)
             not_attempted(c, b->rows[i], "the ledger could not record the claim");
         b->n = 0;
@@ -320,16 +320,17 @@ static int decide_late(pipeline *c, job *j, long *to_send, char *err, size_t err
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    const char *stop = cfg->dry_run ? NULL : pipeline_stop_reason(c);
-    if (stop) {
+    const char *stopped = cfg->dry_run ? NULL : stop_words(c->stop);
+    if (stopped) {
         j->status = RS_NOT_ATTEMPTED;
-        snprintf(j->detail, sizeof j->detail, "not sent: %s", stop);
+        snprintf(j->detail, sizeof j->detail, "not sent: %s", stopped);
         return 0;
     }
     if (cfg->limit > 0 && *to_send >= cfg->limit) {
-        atomic_store(&c->limited, 1);
+        char words[96];
+        stop_limit(c->stop, cfg->limit, words, sizeof words);
         j->status = RS_NOT_ATTEMPTED;
-        snprintf(j->detail, sizeof j->detail, "not sent: --limit %lld reached; --resume continues", cfg->limit);
+        snprintf(j->detail, sizeof j->detail, "not sent: %s", words);
         return 0;
     }
     ++*to_send;
@@ -420,9 +421,9 @@ static int apply_lookup(pipeline *c, job *j, lookup_entry *e)
     row_session(c, j, sid, sizeof sid);
     int rc = 0;
     if (st == LOOKUP_STOPPED) {
-        const char *stop = pipeline_stop_reason(c);
+        const char *stopped = stop_words(c->stop);
         j->status = RS_NOT_ATTEMPTED;
-        snprintf(j->detail, sizeof j->detail, "not sent: %s", stop ? stop : "the job stopped");
+        snprintf(j->detail, sizeof j->detail, "not sent: %s", stopped ? stopped : "the job stopped");
     } else if (st == LOOKUP_NOT_FOUND) {
         j->http_status = 404;
         lookup_failed(j, "no such transaction: GET pymt-txn/%.150s/ answered 404%s", sid, "");
@@ -543,7 +544,7 @@ int stage_read_run(pipeline *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
-    while (rc == 0 && !atomic_load(&c->fatal) && (got = reader_next(c->in, &rec, err, errlen)) == 1) {
+    while (rc == 0 && !stop_failed(c->stop) && (got = reader_next(c->in, &rec, err, errlen)) == 1) {
         if (request_build(&c->cols, &rec, &c->ropts, 0, &req) < 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;

@@ -1,45 +1,13 @@
 /* stage_write — the writer stage: rows leave the reorder window in input order and go to
  * the result CSV, the failures CSV and the workbook; their outcomes to the ledger and the
- * summary. One thread; a write error stops the job (pipeline_fail). */
+ * summary. One thread; a write error stops the job (stop_fail). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "pipeline.h"
-
-void pipeline_fail(pipeline *p, const char *fmt, ...)
-{
-    if (atomic_exchange(&p->fatal, 1))
-        return; /* the first error is the one to report */
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->fatal_msg, sizeof p->fatal_msg, fmt, ap);
-    va_end(ap);
-    if (p->eng)
-        engine_stop_because(p->eng, ENGINE_STOP_STORAGE, 0, p->fatal_msg);
-}
-
-const char *pipeline_stop_reason(pipeline *p)
-{
-    if (atomic_load(&p->fatal))
-        return "the job stopped: its state could not be recorded";
-    if (atomic_load(&p->interrupted))
-        return "the job was interrupted";
-    switch (p->eng ? engine_stop_reason(p->eng) : ENGINE_STOP_NONE) {
-    case ENGINE_STOP_NONE: return NULL;
-    case ENGINE_STOP_INTERRUPT: return "the job was interrupted";
-    case ENGINE_STOP_KEY_REJECTED: return "the job was aborted (API key rejected)";
-    case ENGINE_STOP_CONFIG: return "the job stopped on a configuration error (see the message)";
-    case ENGINE_STOP_QUOTA: return "the API's quota is spent; --resume continues when it allows";
-    case ENGINE_STOP_BUDGET: return "today's --daily-budget is spent; --resume continues";
-    case ENGINE_STOP_LIMIT: return "--limit reached; --resume continues";
-    case ENGINE_STOP_STORAGE: return "the job stopped: its state could not be recorded";
-    }
-    return "the job stopped";
-}
 
 static int is_failure(row_status s)
 {
@@ -60,16 +28,16 @@ void *stage_write_main(void *p)
         if (c->fail && is_failure(j->status))
             bad |= writer_cells(c->fail, &rc) < 0;
         if (c->xl && xlsxout_row(c->xl, rc.cell, rc.len, j) < 0)
-            pipeline_fail(c, "--xlsx: %s", xlsxout_error(c->xl));
+            stop_fail(c->stop, "--xlsx: %s", xlsxout_error(c->xl));
         /* The claim becomes what happened: sent, maybe sent (unknown, or beside a failed
          * channel: it blocks like a send), or released. A ledger that cannot record it
          * stops the job: the next night would notify these customers again. */
         if (c->led && j->claimed &&
             ledger_settle(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->rowno, j->sent_channels & j->claimed,
                           j->maybe_channels & j->claimed, j->finished_at_ms, err, sizeof err) < 0)
-            pipeline_fail(c, "ledger: %s; no further notification is sent (fix it, then --resume)", err);
+            stop_fail(c->stop, "ledger: %s; no further notification is sent (fix it, then --resume)", err);
         if (bad)
-            pipeline_fail(c, "cannot write the results: %s", strerror(errno));
+            stop_fail(c->stop, "cannot write the results: %s", strerror(errno));
         summary_add(&c->sum, j);
         progress_row_done(c->prog, j->status);
         reorder_release(c->ro, j);

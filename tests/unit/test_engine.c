@@ -174,11 +174,10 @@ typedef struct setup {
     int rows, workers, max_attempts, retry_ambiguous;
     unsigned channels[MAX_ROWS + 1]; /* 0 = sms */
     int64_t max_pause_ms;
-    long long limit;
     int (*take_request)(void *ctx, char *msg, size_t msglen);
     void *take_ctx;
     int with_journal, journal_broken;
-    void (*during)(engine *e, fake *f); /* after the rows are queued */
+    void (*during)(stop *st, fake *f); /* after the rows are queued */
 } setup;
 
 typedef struct outcome {
@@ -190,7 +189,7 @@ typedef struct outcome {
 
 typedef struct result {
     outcome row[MAX_ROWS + 1];
-    engine_reason reason;
+    stop_reason reason;
     int64_t resume_after_ms;
     char message[512];
     long requests, retries;
@@ -224,11 +223,14 @@ static void run_job(const setup *s, fake *f, result *out)
         if (s->journal_broken)
             break_journal(journal_file);
     }
-    engine_opts o = {.thr = thr, .q = q, .ro = ro, .jn = jn, .sum = &sum,
+    stop *st = stop_new();
+    assert_non_null(st);
+    stop_set_secret(st, KEY);
+    engine_opts o = {.thr = thr, .q = q, .stop = st, .ro = ro, .jn = jn, .sum = &sum,
                      .workers = s->workers ? s->workers : 1,
                      .max_attempts = s->max_attempts ? s->max_attempts : 3,
                      .backoff_base_ms = 1, .backoff_max_ms = 2,
-                     .retry_ambiguous = s->retry_ambiguous, .max_pause_ms = s->max_pause_ms, .limit = s->limit,
+                     .retry_ambiguous = s->retry_ambiguous, .max_pause_ms = s->max_pause_ms,
                      .api_key = KEY, .take_request = s->take_request, .take_request_ctx = s->take_ctx,
                      .sender = {fake_open, fake_send, fake_close, f}};
     char err[256];
@@ -244,7 +246,7 @@ static void run_job(const setup *s, fake *f, result *out)
         queue_push(q, j);
     }
     if (s->during)
-        s->during(e, f);
+        s->during(st, f);
     queue_close(q);
     engine_join(e);
     reorder_close(ro);
@@ -260,14 +262,14 @@ static void run_job(const setup *s, fake *f, result *out)
         snprintf(r->detail, sizeof r->detail, "%s", j->detail);
         reorder_release(ro, j);
     }
-    out->reason = engine_stop_reason(e);
-    out->resume_after_ms = engine_resume_after_ms(e);
-    engine_stop_message(e, out->message, sizeof out->message);
+    out->reason = stop_message(st, out->message, sizeof out->message);
+    out->resume_after_ms = stop_resume_after_ms(st);
     out->requests = atomic_load(&sum.requests);
     out->retries = atomic_load(&sum.retries);
     int64_t paused;
     throttle_status(thr, &paused, &out->degraded);
     engine_free(e);
+    stop_free(st);
     if (jn)
         journal_close(jn, 0);
     free((char *)journal_file);
@@ -349,7 +351,7 @@ static void test_every_answer(void **state)
         assert_int_equal(fake_sends(&f, i), res->row[i].attempts);
     assert_int_equal(res->requests, 1 + 1 + 1 + 1 + 1 + 1 + 1 + 3 + 2 + 2 + 3 + 1);
     assert_int_equal(res->retries, 2 + 1 + 1 + 2);
-    assert_int_equal(res->reason, ENGINE_STOP_NONE);
+    assert_int_equal(res->reason, STOP_NONE);
     free(res);
     fake_free(&f);
 }
@@ -421,7 +423,7 @@ static void test_abort_on_401(void **state)
         assert_non_null(strstr(res->row[i].detail, "API key rejected"));
     }
     assert_int_equal(fake_sends(&f, 0), 2);
-    assert_int_equal(res->reason, ENGINE_STOP_KEY_REJECTED);
+    assert_int_equal(res->reason, STOP_KEY_REJECTED);
     free(res);
     fake_free(&f);
 }
@@ -442,7 +444,7 @@ static void test_quota_stop(void **state)
     for (int i = 3; i <= 6; i++)
         ASSERT_ROW(*res, i, RS_NOT_ATTEMPTED, 0, 0, 0, 0);
     assert_int_equal(fake_sends(&f, 0), 2);
-    assert_int_equal(res->reason, ENGINE_STOP_QUOTA);
+    assert_int_equal(res->reason, STOP_QUOTA);
     assert_true(res->resume_after_ms >= before + 7200000 && res->resume_after_ms <= clock_now_ms() + 7200000);
     assert_non_null(strstr(res->message, "quota"));
     free(res);
@@ -457,7 +459,7 @@ static void test_quota_stop(void **state)
     for (int i = 1; i <= 6; i++)
         assert_int_equal(res->row[i].st, RS_NOT_ATTEMPTED);
     assert_int_equal(fake_sends(&f, 0), 1);
-    assert_int_equal(res->reason, ENGINE_STOP_QUOTA);
+    assert_int_equal(res->reason, STOP_QUOTA);
     assert_true(res->resume_after_ms >= before + 86400000);
     free(res);
     fake_free(&f);
@@ -477,7 +479,7 @@ static void test_short_retry_after_pauses(void **state)
     ASSERT_ROW(*res, 1, RS_SENT, SMS, 0, 0, 2);
     ASSERT_ROW(*res, 2, RS_SENT, SMS, 0, 0, 1);
     assert_true(clock_mono_ns() - t0 >= 900000000LL); /* the whole job waited */
-    assert_int_equal(res->reason, ENGINE_STOP_NONE);
+    assert_int_equal(res->reason, STOP_NONE);
     free(res);
     fake_free(&f);
 }
@@ -495,7 +497,7 @@ static void test_config_error_stops(void **state)
     for (int i = 1; i <= 4; i++)
         assert_int_equal(res->row[i].st, RS_NOT_ATTEMPTED);
     assert_int_equal(fake_sends(&f, 0), 1);
-    assert_int_equal(res->reason, ENGINE_STOP_CONFIG);
+    assert_int_equal(res->reason, STOP_CONFIG);
     assert_non_null(strstr(res->message, "does not resolve"));
     assert_non_null(strstr(res->message, "merchnat.ottu.net"));
     free(res);
@@ -535,7 +537,7 @@ static void test_budget(void **state)
         assert_non_null(strstr(res->row[i].detail, "budget"));
     }
     assert_int_equal(fake_sends(&f, 0), 3);
-    assert_int_equal(res->reason, ENGINE_STOP_BUDGET);
+    assert_int_equal(res->reason, STOP_BUDGET);
     free(res);
     fake_free(&f);
 
@@ -549,7 +551,7 @@ static void test_budget(void **state)
     run_job(&s1, &f, res);
     ASSERT_ROW(*res, 1, RS_NOT_ATTEMPTED, 0, 0, 0, 1);
     assert_int_equal(fake_sends(&f, 0), 1);
-    assert_int_equal(res->reason, ENGINE_STOP_BUDGET);
+    assert_int_equal(res->reason, STOP_BUDGET);
     free(res);
     fake_free(&f);
 
@@ -560,31 +562,8 @@ static void test_budget(void **state)
     for (int i = 1; i <= 6; i++)
         assert_int_equal(res->row[i].st, RS_NOT_ATTEMPTED);
     assert_int_equal(fake_sends(&f, 0), 0);
-    assert_int_equal(res->reason, ENGINE_STOP_STORAGE);
+    assert_int_equal(res->reason, STOP_STORAGE);
     assert_non_null(strstr(res->message, "ledger.db"));
-    free(res);
-    fake_free(&f);
-}
-
-static void test_limit(void **state)
-{
-    (void)state;
-    fake f;
-    fake_init(&f);
-    setup s = {.rows = 6, .workers = 2, .limit = 3};
-    step r1[] = {ANSWER(503, NULL), ANSWER(503, NULL), ANSWER(200, OK_BODY)}; /* retries finish */
-    script(&f, 1, 3, r1);
-    result *res = calloc(1, sizeof *res);
-    run_job(&s, &f, res);
-    int sent = 0, not_attempted = 0;
-    for (int i = 1; i <= 6; i++) {
-        sent += res->row[i].st == RS_SENT;
-        not_attempted += res->row[i].st == RS_NOT_ATTEMPTED && res->row[i].attempts == 0;
-    }
-    assert_int_equal(sent, 3);
-    assert_int_equal(not_attempted, 3);
-    ASSERT_ROW(*res, 1, RS_SENT, SMS, 0, 0, 3);
-    assert_int_equal(res->reason, ENGINE_STOP_LIMIT);
     free(res);
     fake_free(&f);
 }
@@ -605,7 +584,7 @@ static void test_journal_failure(void **state)
     for (int i = 4; i <= 6; i++)
         ASSERT_ROW(*res, i, RS_NOT_ATTEMPTED, 0, 0, 0, 0);
     assert_int_equal(fake_sends(&f, 0), 3);
-    assert_int_equal(res->reason, ENGINE_STOP_STORAGE);
+    assert_int_equal(res->reason, STOP_STORAGE);
     assert_non_null(strstr(res->message, "journal"));
     free(res);
     fake_free(&f);
@@ -623,7 +602,7 @@ static void test_journal_begin_failure(void **state)
     for (int i = 1; i <= 3; i++)
         ASSERT_ROW(*res, i, RS_NOT_ATTEMPTED, 0, 0, 0, 0);
     assert_int_equal(fake_sends(&f, 0), 0);
-    assert_int_equal(res->reason, ENGINE_STOP_STORAGE);
+    assert_int_equal(res->reason, STOP_STORAGE);
     assert_non_null(strstr(res->message, "No space left"));
     free(res);
     fake_free(&f);
@@ -641,15 +620,15 @@ static void test_journal_begin_failure(void **state)
     for (int i = 2; i <= 3; i++)
         ASSERT_ROW(*res, i, RS_NOT_ATTEMPTED, 0, 0, 0, 0);
     assert_int_equal(fake_sends(&f, 0), 1);
-    assert_int_equal(res->reason, ENGINE_STOP_STORAGE);
+    assert_int_equal(res->reason, STOP_STORAGE);
     free(res);
     fake_free(&f);
 }
 
-static void interrupt_while_stalled(engine *e, fake *f)
+static void interrupt_while_stalled(stop *st, fake *f)
 {
     fake_wait_stalled(f, 2);
-    engine_stop(e);
+    stop_request(st, STOP_INTERRUPT, 0, NULL);
     fake_release(f);
 }
 
@@ -673,7 +652,7 @@ static void test_interrupt(void **state)
         assert_non_null(strstr(res->row[i].detail, "interrupted"));
     }
     assert_int_equal(fake_sends(&f, 0), 2);
-    assert_int_equal(res->reason, ENGINE_STOP_INTERRUPT);
+    assert_int_equal(res->reason, STOP_INTERRUPT);
     free(res);
     fake_free(&f);
 }
@@ -708,7 +687,6 @@ int main(void)
         cmocka_unit_test(test_short_retry_after_pauses),
         cmocka_unit_test(test_config_error_stops),
         cmocka_unit_test(test_budget),
-        cmocka_unit_test(test_limit),
         cmocka_unit_test(test_journal_failure),
         cmocka_unit_test(test_journal_begin_failure),
         cmocka_unit_test(test_interrupt),

@@ -11,45 +11,6 @@
 
 #ifndef TESTDIR_NAME
 #error "define TESTDIR_NAME (e.g. \"reader\") before including testdir.h"
-/* A path in the test directory; four rotating buffers, so a few can be held at once. */
-static inline const char *testdir_path(const char *name)
-{
-    static char buf[4][320];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-/* Writes data to name in the test directory; returns its path. */
-static inline const char *testdir_write(const char *name, const void *data, size_t len)
-{
-    const char *p = testdir_path(name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-    return p;
-}
-
-/* The whole file, NUL-terminated (free it), or NULL when it cannot be opened. */
-static inline char *testdir_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 #endif
 
 static char tmpdir[64];

@@ -43,7 +43,7 @@ const char *pipeline_stop_reason(pipeline *p)
 
 static int is_failure(row_status s)
 {
-    return s == RS_FAILED || s == RS_INVALID || s == RS_NOT_ATTEMPTED || s == RS_UNKNOWN;
+    return job_status_needs_attention(s);
 }
 
 void *stage_write_main(void *p)

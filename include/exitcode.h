@@ -23,4 +23,10 @@ typedef struct exit_causes {
 
 exit_status exit_decide(const exit_causes *c);
 
+/* 1 when a job that exits with code went to the end (0 or 1): its outcome is complete. */
+int exit_ran_to_end(int code);
+/* What code means, and what to do next, in words (the workbook's Summary sheet). */
+const char *exit_meaning(int code);
+const char *exit_next_step(int code);
+
 #endif

@@ -85,7 +85,8 @@ size_t summary_reason_key(const char *detail, const char *ident, char *out, size
 void summary_print(const summary *s, FILE *out, const char *output, const char *failures, int exit_code);
 /* Machine summary. Returns 0 or -1. */
 int summary_write_json(const summary *s, const char *path, int exit_code, char *err, size_t errlen);
-/* Exit code from the counts (0 or 1). */
+/* Exit code from the counts: EXIT_ROWS when a row's status asks for it (job_status_exit),
+ * else EXIT_DONE. */
 int summary_exit_code(const summary *s);
 
 #endif

@@ -25,6 +25,10 @@ void row_cells_free(row_cells *rc);
 void row_cells_fill(row_cells *rc, const columns *c, const job *j);
 /* The output header (input names, then result_* names). */
 void row_cells_header(row_cells *rc, const columns *c);
+/* Reads back the result columns of a row this writer wrote, from cell `first` on (the
+ * row has at least WRITER_RESULT_COLUMNS there): --resume keeps what it says. -1 when
+ * result_channels names no channel known (o->channels is then left as it was). */
+int writer_result_parse(const record *row, size_t first, job_outcome *o);
 
 typedef struct writer writer;
 

@@ -52,8 +52,5 @@ void xlsxout_set_sheet_limit(xlsxout *x, unsigned long rows);
 /* Called with a message when a new Results sheet is started or a cell is first
  * truncated; fn may be NULL to stay silent (default: the message on stderr). */
 void xlsxout_set_notice(xlsxout *x, void (*fn)(void *ctx, const char *msg), void *ctx);
-/* The exit status in words, and what to do next (pure; for the Summary sheet). */
-const char *xlsxout_exit_meaning(int exit_code);
-const char *xlsxout_exit_next_step(int exit_code);
 
 #endif

@@ -2,6 +2,7 @@
 #include "clock.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int64_t clock_now_ms(void)
@@ -46,6 +47,19 @@ size_t clock_format_iso(int64_t ms, char *buf, size_t size)
     if (n < 0)
         return 0;
     return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+int64_t clock_parse_iso(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int ms = 0;
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
 size_t clock_format_local(int64_t ms, char *buf, size_t size)

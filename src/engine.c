@@ -61,7 +61,7 @@ static void wake(void *ctx)
 
 static int halted(engine *e) { return stop_stopping(e->o.stop); }
 
-/* ---- a row's outcome: decided here, and only here, for every row that reached a worker ---- */
+/* ---- a row's outcome, for every row that reached a worker (settled by job_settle) ---- */
 
 /* The journal refused a write: stop at once (a row whose attempt is not on record must
  * not be sent), and say so once, naming the file and the error. */
@@ -75,35 +75,15 @@ static void journal_failed(engine *e)
         log_msg(LOG_QUIET, 0, "%s", msg);
 }
 
-static void finish(engine *e, job *j, row_status st)
+/* The row is settled (job_settle): timed, journalled, handed on to the writer. */
+static void finish(engine *e, job *j)
 {
-    unsigned ch = j->channels;
-    if (st == RS_NOT_ATTEMPTED && j->maybe_channels)
-        st = RS_UNKNOWN; /* an earlier attempt (--retry-ambiguous) may have reached the API */
-    switch (st) {
-    case RS_SENT:
-        j->sent_channels = ch;
-        j->maybe_channels = j->failed_channels = 0;
-        break;
-    case RS_UNKNOWN:
-        j->maybe_channels = ch;
-        j->sent_channels = j->failed_channels = 0;
-        break;
-    case RS_FAILED:
-        /* the caller set failed_channels; what may have gone out on any attempt stays maybe */
-        j->sent_channels = 0;
-        j->failed_channels &= ch & ~j->maybe_channels;
-        break;
-    default:
-        j->sent_channels = j->maybe_channels = j->failed_channels = 0;
-        break;
-    }
-    j->status = st;
+    row_status st = j->status;
     j->finished_at_ms = clock_now_ms();
     if (j->first_attempt_ns)
         j->latency_ms = (clock_mono_ns() - j->first_attempt_ns) / 1000000;
     if (e->o.api_key)
-        text_scrub_secret(j->detail, sizeof j->detail, e->o.api_key);
+        job_scrub_detail(j, e->o.api_key);
     /* A not_attempted row needs no record: its last attempt (if any) was already
      * released with an F line when it failed. */
     if (e->o.jn && (st == RS_SENT || st == RS_FAILED || st == RS_UNKNOWN) && journal_outcome(e->o.jn, j) < 0)
@@ -121,21 +101,16 @@ static void stop_row(engine *e, job *j, const char *why)
         snprintf(words, sizeof words, "not sent: %s", w ? w : "the job stopped");
         why = words;
     }
-    if (j->maybe_channels) {
-        char prev[640];
-        snprintf(prev, sizeof prev, "%s", j->detail);
-        snprintf(j->detail, sizeof j->detail,
-                 "outcome unknown: an earlier attempt may have notified the customer; not retried (%.100s); "
-                 "last attempt: %.380s",
-                 why, prev);
-    } else if (j->attempts > j->attempts_before) {
-        char prev[640];
-        snprintf(prev, sizeof prev, "%s", j->detail);
-        snprintf(j->detail, sizeof j->detail, "%.100s; %.500s", why, prev);
-    } else {
-        snprintf(j->detail, sizeof j->detail, "%s", why);
-    }
-    finish(e, j, RS_NOT_ATTEMPTED);
+    if (j->maybe_channels)
+        job_settle(j, RS_NOT_ATTEMPTED, 0,
+                   "outcome unknown: an earlier attempt may have notified the customer; not retried (%.100s); "
+                   "last attempt: %.380s",
+                   why, j->detail);
+    else if (j->attempts > j->attempts_before)
+        job_settle(j, RS_NOT_ATTEMPTED, 0, "%.100s; %.500s", why, j->detail);
+    else
+        job_settle(j, RS_NOT_ATTEMPTED, 0, "%s", why);
+    finish(e, j);
 }
 
 /* ---- one attempt ---- */
@@ -145,11 +120,11 @@ static void describe(job *j, const http_result *res, const char *prefix)
     char msg[480];
     if (res->status) {
         jsonutil_response_message(res->body, res->bodylen, msg, sizeof msg);
-        snprintf(j->detail, sizeof j->detail, "%sHTTP %d%s%s", prefix, res->status, msg[0] ? ": " : "", msg);
+        job_note(j, "%sHTTP %d%s%s", prefix, res->status, msg[0] ? ": " : "", msg);
     } else {
         text_printable(res->error[0] ? res->error : "no answer", strlen(res->error[0] ? res->error : "no answer"),
                        msg, sizeof msg);
-        snprintf(j->detail, sizeof j->detail, "%s%s", prefix, msg);
+        job_note(j, "%s%s", prefix, msg);
     }
 }
 
@@ -202,15 +177,14 @@ static void on_sent(engine *e, job *j, const http_result *res)
     /* The validation note (dropped channels, ledger) in front of the API's message;
      * whatever an earlier attempt said ("retrying after ...") is no longer true. */
     const char *note = j->req.detail;
-    snprintf(j->detail, sizeof j->detail, "%.300s%s%.300s", note, note[0] && msg[0] ? "; " : "", msg);
+    job_settle(j, RS_SENT, 0, "%.300s%s%.300s", note, note[0] && msg[0] ? "; " : "", msg);
     log_msg(LOG_VERBOSE, j->rowno, "sent (%s) HTTP %d", j->req.log_ident, res->status);
-    finish(e, j, RS_SENT);
+    finish(e, j);
 }
 
 static void on_failed(engine *e, job *j, const http_result *res, const retry_decision *d)
 {
-    j->failed_channels = d->failed;
-    j->maybe_channels |= d->maybe;
+    job_note_maybe(j, d->maybe);
     if (d->maybe && d->failed) {
         /* One channel failed beside others that may have gone out: say both, so nobody
          * feeds the row back for the channels that may have reached the customer. */
@@ -218,19 +192,19 @@ static void on_failed(engine *e, job *j, const http_result *res, const retry_dec
         rules_format_channels(d->failed, failed, sizeof failed);
         rules_format_channels(d->maybe, maybe, sizeof maybe);
         jsonutil_response_message(res->body, res->bodylen, msg, sizeof msg);
-        snprintf(j->detail, sizeof j->detail,
+        job_note(j,
                  "HTTP %d: %s failed (the transaction may not have %s enabled for its state; drop the channel "
                  "rather than retry); %s may have been sent%s%.300s",
                  res->status, failed, failed, maybe, msg[0] ? "; " : "", msg);
     } else {
         describe(j, res, "");
     }
-    if (j->maybe_channels & ~d->maybe) {
-        size_t n = strlen(j->detail);
-        snprintf(j->detail + n, sizeof j->detail - n, "; an earlier attempt may have notified the customer");
-    }
+    if (j->maybe_channels & ~d->maybe)
+        job_settle(j, RS_FAILED, d->failed, "%s; an earlier attempt may have notified the customer", j->detail);
+    else
+        job_settle(j, RS_FAILED, d->failed, NULL);
     log_msg(LOG_VERBOSE, j->rowno, "failed (%s): %s", j->req.log_ident, j->detail);
-    finish(e, j, RS_FAILED);
+    finish(e, j);
 }
 
 static void on_unknown(engine *e, job *j, const http_result *res)
@@ -249,23 +223,22 @@ static void on_unknown(engine *e, job *j, const http_result *res)
         text_printable(s, strlen(s), err, sizeof err);
         snprintf(what, sizeof what, "%s after the request was sent", err);
     }
-    snprintf(j->detail, sizeof j->detail,
-             "outcome unknown: %.500s; the customer may have been notified; not retried", what);
+    job_settle(j, RS_UNKNOWN, 0, "outcome unknown: %.500s; the customer may have been notified; not retried", what);
     log_msg(LOG_VERBOSE, j->rowno, "%s", j->detail);
-    finish(e, j, RS_UNKNOWN);
+    finish(e, j);
 }
 
 static void on_abort(engine *e, job *j, const http_result *res)
 {
     describe(j, res, "the API rejected the key: ");
-    j->failed_channels = j->channels;
     char msg[160];
     snprintf(msg, sizeof msg, "the API rejected the key (HTTP %d): stopping the job; no further requests",
              res->status);
     /* Stop first, log after: no worker may start another request in between. */
     if (stop_request(e->o.stop, STOP_KEY_REJECTED, 0, msg))
         log_msg(LOG_QUIET, 0, "%s", msg);
-    finish(e, j, RS_FAILED);
+    job_settle(j, RS_FAILED, j->channels, NULL);
+    finish(e, j);
 }
 
 /* DNS and certificate failures do not heal by probing: the configuration is wrong. */
@@ -322,22 +295,20 @@ static void on_again(engine *e, job *j, http_result *res, const retry_decision *
     int made = j->attempts - j->attempts_before;
     if (made >= e->o.max_attempts) {
         if (j->maybe_channels) {
-            char last[520];
             describe(j, res, "");
-            snprintf(last, sizeof last, "%.500s", j->detail);
-            snprintf(j->detail, sizeof j->detail,
-                     "outcome unknown: gave up after %d attempts, some of which may have reached the API; the "
-                     "customer may have been notified; last attempt: %.400s",
-                     made, last);
-            finish(e, j, RS_UNKNOWN);
+            job_settle(j, RS_UNKNOWN, 0,
+                       "outcome unknown: gave up after %d attempts, some of which may have reached the API; the "
+                       "customer may have been notified; last attempt: %.400s",
+                       made, j->detail);
+            finish(e, j);
             return;
         }
         char prefix[64];
         snprintf(prefix, sizeof prefix, "gave up after %d attempts: ", made);
         describe(j, res, prefix);
         log_msg(LOG_VERBOSE, j->rowno, "%s", j->detail);
-        j->failed_channels = j->channels;
-        finish(e, j, RS_FAILED);
+        job_settle(j, RS_FAILED, j->channels, NULL);
+        finish(e, j);
         return;
     }
     if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
@@ -452,7 +423,7 @@ static void attempt_end(engine *e, job *j, http_result *res, uint64_t *rng)
     retry_decision d =
         retry_classify(res->outcome, res->status, res->body, res->bodylen, j->channels, e->o.retry_ambiguous);
     if (d.verdict == RETRY_AGAIN)
-        j->maybe_channels |= d.maybe; /* --retry-ambiguous: remembered if it never succeeds */
+        job_note_maybe(j, d.maybe); /* --retry-ambiguous: remembered if it never succeeds */
     throttle_release(e->o.thr, health_of(&d, res));
     switch (d.verdict) {
     case RETRY_SUCCESS:

@@ -363,24 +363,26 @@ static int load_outcome(journal *jn, long long off, job *j)
     csv_free(&p);
     int rc = -1;
     if (lr.done && rec.n >= 9) {
-        j->status = job_status_from_name(record_field(&rec, 2));
-        j->http_status = atoi(record_field(&rec, 3));
-        j->attempts = atoi(record_field(&rec, 4));
-        j->channels = (unsigned)strtoul(record_field(&rec, 5), NULL, 10);
-        j->latency_ms = strtoll(record_field(&rec, 6), NULL, 10);
-        j->finished_at_ms = strtoll(record_field(&rec, 7), NULL, 10);
+        job_outcome o;
+        o.status = job_status_from_name(record_field(&rec, 2));
+        o.http_status = atoi(record_field(&rec, 3));
+        o.attempts = atoi(record_field(&rec, 4));
+        o.channels = (unsigned)strtoul(record_field(&rec, 5), NULL, 10);
+        o.latency_ms = strtoll(record_field(&rec, 6), NULL, 10);
+        o.finished_at_ms = strtoll(record_field(&rec, 7), NULL, 10);
         const char *q = record_field(&rec, 8);
         size_t d = 0;
-        for (; *q && d + 1 < sizeof j->detail; q++) {
+        for (; *q && d + 1 < sizeof o.detail; q++) {
             if (*q == '\\' && q[1]) {
                 q++;
-                j->detail[d++] = *q == 'n' ? '\n' : *q == 'r' ? '\r' : *q;
+                o.detail[d++] = *q == 'n' ? '\n' : *q == 'r' ? '\r' : *q;
             } else {
-                j->detail[d++] = *q;
+                o.detail[d++] = *q;
             }
         }
-        j->detail[d] = '\0';
-        rc = j->status == RS_PENDING ? -1 : 0;
+        o.detail[d] = '\0';
+        job_restore(j, &o);
+        rc = o.status == RS_PENDING ? -1 : 0;
     }
     record_free(&rec);
     return rc;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "exitcode.h"
 #include "paths.h"
 #include "rules.h"
 
@@ -143,7 +144,7 @@ int metrics_write(const char *path, const summary *s, const char *jobname, const
         jobname = defjob;
     }
     int64_t now = clock_now_ms();
-    double success = exit_code == 0 || exit_code == 1 ? (double)now / 1000.0 : previous_success(path, jobname);
+    double success = exit_ran_to_end(exit_code) ? (double)now / 1000.0 : previous_success(path, jobname);
     /* The temporary name does not end in .prom, so the collector skips it. */
     char *tmp = NULL;
     int fd = paths_temp_beside(path, 0644, &tmp);

@@ -114,19 +114,6 @@ static int job_file_read(const char *output, const journal_header *h, char *job_
     return 1;
 }
 
-static int64_t parse_time_ms(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    int ms = 0;
-    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec, &ms) != 7)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
 /* Reads the results row that belongs to input row rec and checks that its input columns
  * are the same. Returns 0, or -1 with err. */
 static int read_old_row(resume *rs, reader *old, record *out, const record *rec, char *err, size_t errlen)
@@ -216,7 +203,7 @@ static int finished_sends(const char *path, long *sent, long *unknown, int64_t *
         if (st != RS_SENT && st != RS_UNKNOWN)
             continue;
         ++*(st == RS_SENT ? sent : unknown);
-        int64_t at = at_col >= 0 && (size_t)at_col < rec.n ? parse_time_ms(record_field(&rec, (size_t)at_col)) : 0;
+        int64_t at = at_col >= 0 && (size_t)at_col < rec.n ? clock_parse_iso(record_field(&rec, (size_t)at_col)) : 0;
         if (at > *last_ms)
             *last_ms = at;
     }
@@ -423,28 +410,22 @@ int resume_row(resume *rs, job *j, char *err, size_t errlen)
         if (st == JR_BEGUN || st == JR_DECIDED) {
             if (rs->cfg->resend_unknown)
                 return 0;
-            j->status = RS_UNKNOWN;
-            snprintf(j->detail, sizeof j->detail, "outcome lost: the request may have reached the API before the "
-                                                  "earlier run stopped; not sent again (use --resend-unknown)");
+            job_decide(j, RS_UNKNOWN, "outcome lost: the request may have reached the API before the "
+                                         "earlier run stopped; not sent again (use --resend-unknown)");
             return 1;
         }
     }
     if (rs->old) {
         /* The row of the finished results (verified against the input before sending). */
-        const record *old = &rs->old_rec;
-        size_t b = rs->old_first_result;
-        row_status st = job_status_from_name(record_field(old, b));
+        job_outcome o;
+        o.channels = j->channels; /* kept when result_channels cannot be read */
+        writer_result_parse(&rs->old_rec, rs->old_first_result, &o);
+        row_status st = o.status;
         if (st == RS_PENDING || st == RS_NOT_ATTEMPTED || (st == RS_UNKNOWN && rs->cfg->resend_unknown)) {
-            j->attempts = j->attempts_before = atoi(record_field(old, b + 2));
+            j->attempts = j->attempts_before = o.attempts;
             return 0;
         }
-        j->status = st;
-        j->http_status = atoi(record_field(old, b + 1));
-        j->attempts = atoi(record_field(old, b + 2));
-        rules_parse_channels(record_field(old, b + 3), old->flen[b + 3], &j->channels, err, errlen);
-        snprintf(j->detail, sizeof j->detail, "%s", record_field(old, b + 4));
-        j->latency_ms = old->flen[b + 5] ? atoll(record_field(old, b + 5)) : -1;
-        j->finished_at_ms = parse_time_ms(record_field(old, b + 6));
+        job_restore(j, &o);
         return 1;
     }
     return 0;

@@ -52,9 +52,8 @@ static void complete_now(pipeline *c, job *j)
 
 static void not_attempted(pipeline *c, job *j, const char *why)
 {
-    j->status = RS_NOT_ATTEMPTED;
     j->claimed = 0;
-    snprintf(j->detail, sizeof j->detail, "not sent: %s", why);
+    job_decide(j, RS_NOT_ATTEMPTED, "not sent: %s", why);
     complete_now(c, j);
 }
 
@@ -141,17 +140,16 @@ static int apply_claim(pipeline *c, job *j, const ledger_claim_item *it)
     char note[400];
     describe_blocked(it, blocked, c->job_id, note, sizeof note);
     if (!it->granted && resume_lost_claims(&c->rs, it, blocked)) {
-        j->status = RS_UNKNOWN; /* may have gone out in the run whose journal was lost */
-        snprintf(j->detail, sizeof j->detail, "outcome lost: %s, and that job's journal is missing: the request "
-                 "may have reached the API; not sent (use the API's records to decide)", note);
+        /* may have gone out in the run whose journal was lost */
+        job_decide(j, RS_UNKNOWN, "outcome lost: %s, and that job's journal is missing: the request "
+                   "may have reached the API; not sent (use the API's records to decide)", note);
         return 0;
     }
     if (!it->granted) {
         j->channels = j->req.channels = 0;
-        j->status = RS_SKIPPED;
         const char *api = ledger_api(c->led);
-        snprintf(j->detail, sizeof j->detail, "already sent or claimed within the cooldown%s%s: %s",
-                 api[0] ? " for API " : "", api, note);
+        job_decide(j, RS_SKIPPED, "already sent or claimed within the cooldown%s%s: %s",
+                   api[0] ? " for API " : "", api, note);
         return 0;
     }
     char more[sizeof note + 40];
@@ -168,17 +166,16 @@ static int dispatch(pipeline *c, job *j)
         return -1;
     if (!j->req.valid) {
         /* An attachment that cannot be read: the row's claim is released by the writer. */
-        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
-        j->status = RS_INVALID;
+        job_decide(j, RS_INVALID, "%s", j->req.detail);
         complete_now(c, j);
         return 0;
     }
-    snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
     if (c->cfg->dry_run) {
-        j->status = RS_DRY_RUN;
+        job_decide(j, RS_DRY_RUN, "%s", j->req.detail);
         complete_now(c, j);
         return 0;
     }
+    job_note(j, "%s", j->req.detail);
     const char *stopped = stop_words(c->stop);
     if (stopped) {
         not_attempted(c, j, stopped);
@@ -251,13 +248,9 @@ static void reconcile_kept(pipeline *c, job *j)
 {
     if (!c->led || c->cfg->dry_run)
         return;
-    if (j->status == RS_SENT) {
-        j->sent_channels = j->channels;
+    job_settle(j, j->status, 0, NULL); /* its per-channel bits, from the status it keeps */
+    if (j->status == RS_SENT || j->status == RS_UNKNOWN)
         j->claimed = j->channels;
-    } else if (j->status == RS_UNKNOWN) {
-        j->maybe_channels = j->channels;
-        j->claimed = j->channels;
-    }
 }
 
 /* What is decided as the row is read: invalid, duplicate, kept by resume. Returns 1 to
@@ -265,15 +258,13 @@ static void reconcile_kept(pipeline *c, job *j)
 static int decide_early(pipeline *c, job *j, char *err, size_t errlen)
 {
     if (!j->req.valid) {
-        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
-        j->status = RS_INVALID;
+        job_decide(j, RS_INVALID, "%s", j->req.detail);
         log_msg(LOG_VERBOSE, j->rowno, "invalid: %s", j->detail);
         return 0;
     }
     if (c->cfg->verify == 2 && c->cols.mode == MODE_MESSAGE && !(j->req.id_kinds & REQUEST_ID_SESSION_ID)) {
-        snprintf(j->detail, sizeof j->detail, "no session_id: --verify=strict reads every transaction first, and "
-                                              "the API reads them by session_id only");
-        j->status = RS_INVALID;
+        job_decide(j, RS_INVALID, "no session_id: --verify=strict reads every transaction first, and "
+                                     "the API reads them by session_id only");
         return 0;
     }
     if (!c->lk) /* --verify links the two names of a transaction: nothing to warn about */
@@ -285,8 +276,7 @@ static int decide_early(pipeline *c, job *j, char *err, size_t errlen)
         return -1;
     }
     if (first > 0) {
-        snprintf(j->detail, sizeof j->detail, "duplicate of row %ld", first);
-        j->status = RS_DUPLICATE;
+        job_decide(j, RS_DUPLICATE, "duplicate of row %ld", first);
         return 0;
     }
     int kept = resume_row(&c->rs, j, err, errlen);
@@ -312,8 +302,7 @@ static int decide_late(pipeline *c, job *j, long *to_send, char *err, size_t err
     }
     if (left == 0) {
         j->channels = 0;
-        j->status = RS_SKIPPED;
-        snprintf(j->detail, sizeof j->detail, "%s", j->req.detail);
+        job_decide(j, RS_SKIPPED, "%s", j->req.detail);
         return 0;
     }
     if ((unsigned)left != j->req.channels && rebuild_without(c, j, j->req.channels & ~(unsigned)left, "") < 0) {
@@ -322,15 +311,13 @@ static int decide_late(pipeline *c, job *j, long *to_send, char *err, size_t err
     }
     const char *stopped = cfg->dry_run ? NULL : stop_words(c->stop);
     if (stopped) {
-        j->status = RS_NOT_ATTEMPTED;
-        snprintf(j->detail, sizeof j->detail, "not sent: %s", stopped);
+        job_decide(j, RS_NOT_ATTEMPTED, "not sent: %s", stopped);
         return 0;
     }
     if (cfg->limit > 0 && *to_send >= cfg->limit) {
         char words[96];
         stop_limit(c->stop, cfg->limit, words, sizeof words);
-        j->status = RS_NOT_ATTEMPTED;
-        snprintf(j->detail, sizeof j->detail, "not sent: %s", words);
+        job_decide(j, RS_NOT_ATTEMPTED, "not sent: %s", words);
         return 0;
     }
     ++*to_send;
@@ -401,10 +388,8 @@ static void lookup_failed(job *j, const char *fmt, const char *a, const char *b)
 {
     char msg[400];
     snprintf(msg, sizeof msg, fmt, a, b);
-    snprintf(j->detail, sizeof j->detail, "%s; nothing sent", msg);
-    j->status = RS_FAILED;
     j->channels = j->req.channels;
-    j->failed_channels = j->channels;
+    job_settle(j, RS_FAILED, j->channels, "%s; nothing sent", msg);
 }
 
 /* The row's transaction is known: what --verify makes of the row (docs/formats.md). The
@@ -422,8 +407,7 @@ static int apply_lookup(pipeline *c, job *j, lookup_entry *e)
     int rc = 0;
     if (st == LOOKUP_STOPPED) {
         const char *stopped = stop_words(c->stop);
-        j->status = RS_NOT_ATTEMPTED;
-        snprintf(j->detail, sizeof j->detail, "not sent: %s", stopped ? stopped : "the job stopped");
+        job_decide(j, RS_NOT_ATTEMPTED, "not sent: %s", stopped ? stopped : "the job stopped");
     } else if (st == LOOKUP_NOT_FOUND) {
         j->http_status = 404;
         lookup_failed(j, "no such transaction: GET pymt-txn/%.150s/ answered 404%s", sid, "");
@@ -453,9 +437,8 @@ static int apply_lookup(pipeline *c, job *j, lookup_entry *e)
         snprintf(j->req.ident, sizeof j->req.ident, "%.259s", canon);
         snprintf(j->req.ledger_key, sizeof j->req.ledger_key, "%.399s", canon);
         if (!v.go) {
-            j->status = RS_SKIPPED;
             j->channels = 0;
-            snprintf(j->detail, sizeof j->detail, "%s", v.note);
+            job_decide(j, RS_SKIPPED, "%s", v.note);
         } else if (v.keep != j->req.channels) {
             rc = rebuild_without(c, j, j->req.channels & ~v.keep, v.note) < 0 ? -1 : 1;
         } else {

@@ -11,7 +11,7 @@
 
 static int is_failure(row_status s)
 {
-    return s == RS_FAILED || s == RS_INVALID || s == RS_NOT_ATTEMPTED || s == RS_UNKNOWN;
+    return job_status_needs_attention(s);
 }
 
 void *stage_write_main(void *p)

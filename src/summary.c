@@ -361,10 +361,10 @@ double summary_elapsed_s(const summary *s) { return (double)(clock_mono_ns() - s
 
 int summary_exit_code(const summary *s)
 {
-    return (s->status[RS_FAILED] || s->status[RS_INVALID] || s->status[RS_UNKNOWN] ||
-            s->status[RS_NOT_ATTEMPTED])
-               ? 1
-               : 0;
+    for (int i = 0; i < RS_COUNT; i++)
+        if (s->status[i] && job_status_exit((row_status)i) != EXIT_DONE)
+            return job_status_exit((row_status)i);
+    return EXIT_DONE;
 }
 
 void summary_print(const summary *s, FILE *out, const char *output, const char *failures, int exit_code)
@@ -442,11 +442,9 @@ void summary_print(const summary *s, FILE *out, const char *output, const char *
 int summary_write_json(const summary *s, const char *path, int exit_code, char *err, size_t errlen)
 {
     cJSON *o = cJSON_CreateObject();
-    static const char *const keys[RS_COUNT] = {NULL, "sent", "failed", "invalid", "duplicate",
-                                               "skipped", "not_attempted", "unknown", "dry_run"};
     cJSON_AddNumberToObject(o, "rows", (double)s->rows);
-    for (int i = 1; i < RS_COUNT; i++)
-        cJSON_AddNumberToObject(o, keys[i], (double)s->status[i]);
+    for (int i = 1; i < RS_COUNT; i++) /* every status but pending, by its name */
+        cJSON_AddNumberToObject(o, job_status_name((row_status)i), (double)s->status[i]);
     cJSON_AddNumberToObject(o, "requests", (double)atomic_load(&s->requests));
     cJSON_AddNumberToObject(o, "retries", (double)atomic_load(&s->retries));
     cJSON_AddNumberToObject(o, "lookups", (double)atomic_load(&s->lookups));

@@ -110,6 +110,21 @@ void row_cells_fill(row_cells *rc, const columns *c, const job *j)
     len[6] = (size_t)n;
 }
 
+int writer_result_parse(const record *row, size_t first, job_outcome *o)
+{
+    /* the cells row_cells_fill writes: status, http_status, attempts, channels, detail,
+     * latency_ms, finished_at */
+    char err[160];
+    o->status = job_status_from_name(record_field(row, first));
+    o->http_status = atoi(record_field(row, first + 1));
+    o->attempts = atoi(record_field(row, first + 2));
+    int rc = rules_parse_channels(record_field(row, first + 3), row->flen[first + 3], &o->channels, err, sizeof err);
+    snprintf(o->detail, sizeof o->detail, "%s", record_field(row, first + 4));
+    o->latency_ms = row->flen[first + 5] ? atoll(record_field(row, first + 5)) : -1;
+    o->finished_at_ms = clock_parse_iso(record_field(row, first + 6));
+    return rc;
+}
+
 size_t writer_quote(const char *s, size_t len, int excel, char *out, size_t size)
 {
     int guard = excel && len && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||

@@ -6,36 +6,9 @@
 #include <time.h>
 
 #include "clock.h"
+#include "exitcode.h"
 #include "rules.h"
 #include "xlsxout_internal.h"
-
-const char *xlsxout_exit_meaning(int code)
-{
-    switch (code) {
-    case 0: return "done: every row sent, or nothing left to send";
-    case 1: return "finished, but some rows need attention";
-    case 2: return "stopped by an error (see the message on the terminal)";
-    case 3: return "aborted: the API rejected the key (401/403)";
-    case 4: return "stopped early by a limit (the API's quota, --daily-budget or --limit)";
-    case 130: return "interrupted";
-    default: return "ended with an unexpected status";
-    }
-}
-
-const char *xlsxout_exit_next_step(int code)
-{
-    switch (code) {
-    case 0: return "nothing to do";
-    case 1: return "see the failures: filter result_status for failed, invalid and unknown (or open "
-                   "the --failures file), fix them, and send only those rows";
-    case 2: return "fix the error, then run again (--resume continues a job that had started)";
-    case 3: return "fix the API key, then run again with --resume to send the rows not attempted";
-    case 4: return "run again with --resume (once the quota resets, or with a higher --daily-budget "
-                   "or --limit) to send the rows not attempted";
-    case 130: return "run the same command again with --resume to send the rows not attempted";
-    default: return "read the messages on the terminal";
-    }
-}
 
 typedef struct {
     xlsxout *x;
@@ -134,9 +107,9 @@ static void put_job(sheet *s, const xlsxout_end *end)
     if (end) {
         put_cell(s, 0, "exit status", NULL);
         put_num(s, 1, end->exit_code);
-        put_cell(s, 2, xlsxout_exit_meaning(end->exit_code), x->f_status[end->exit_code == 0 ? ST_GOOD : ST_WARN]);
+        put_cell(s, 2, exit_meaning(end->exit_code), x->f_status[end->exit_code == 0 ? ST_GOOD : ST_WARN]);
         s->r++;
-        put_pair(s, "what to do next", xlsxout_exit_next_step(end->exit_code));
+        put_pair(s, "what to do next", exit_next_step(end->exit_code));
         for (size_t i = 0; i < end->ninfo; i++)
             put_pair(s, end->info[i].key ? end->info[i].key : "", end->info[i].value ? end->info[i].value : "");
         if (end->shard_n > 1) {

@@ -1,5 +1,5 @@
 /* test_writer — unit tests of the result CSV: RFC 4180 quoting with the --excel guard,
- * the result_* cells of a row, and a file written and read back. */
+ * the result_* cells of a row and their reading back, and a file written and read back. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -226,6 +226,84 @@ static void test_row_cells_fill(void **state)
     columns_free(&c);
 }
 
+/* What the writer writes, writer_result_parse reads back (--resume keeps it). */
+static void test_result_parse_round_trip(void **state)
+{
+    (void)state;
+    columns c;
+    make_columns(&c);
+    row_cells rc;
+    assert_int_equal(row_cells_init(&rc, &c), 0);
+    job j;
+    job_init(&j);
+    job_reset(&j, 4);
+    record_push(&j.rec, "A4", 2);
+    j.status = RS_FAILED;
+    j.http_status = 422;
+    j.attempts = 2;
+    j.channels = RULES_SMS | RULES_EMAIL;
+    snprintf(j.detail, sizeof j.detail, "HTTP 422: email failed, \"quoted\"\nsecond line");
+    j.latency_ms = 0;
+    j.finished_at_ms = epoch_ms(2026, 11, 23, 19, 40, 0, 123);
+    row_cells_fill(&rc, &c, &j);
+    record row;
+    record_init(&row);
+    for (size_t i = 0; i < rc.n; i++)
+        record_push(&row, rc.cell[i], rc.len[i]);
+    job_outcome o;
+    memset(&o, 0, sizeof o);
+    assert_int_equal(writer_result_parse(&row, c.nout, &o), 0);
+    assert_int_equal(o.status, RS_FAILED);
+    assert_int_equal(o.http_status, 422);
+    assert_int_equal(o.attempts, 2);
+    assert_int_equal(o.channels, RULES_SMS | RULES_EMAIL);
+    assert_string_equal(o.detail, j.detail);
+    assert_int_equal(o.latency_ms, 0);
+    assert_int_equal(o.finished_at_ms, j.finished_at_ms);
+
+    /* taken as a row's outcome: as recorded, and no channel bits to settle */
+    job k;
+    job_init(&k);
+    job_reset(&k, 4);
+    job_restore(&k, &o);
+    assert_int_equal(k.status, RS_FAILED);
+    assert_int_equal(k.http_status, 422);
+    assert_int_equal(k.attempts, 2);
+    assert_int_equal(k.channels, RULES_SMS | RULES_EMAIL);
+    assert_string_equal(k.detail, j.detail);
+    assert_int_equal(k.latency_ms, 0);
+    assert_int_equal(k.finished_at_ms, j.finished_at_ms);
+    assert_int_equal(k.sent_channels | k.maybe_channels | k.failed_channels, 0);
+
+    /* nothing sent: empty cells read back as none; an unknown name as pending */
+    job_reset(&j, 5);
+    j.status = RS_DUPLICATE;
+    row_cells_fill(&rc, &c, &j);
+    record_clear(&row);
+    for (size_t i = 0; i < rc.n; i++)
+        record_push(&row, i == c.nout ? "no-such-status" : rc.cell[i], i == c.nout ? 14 : rc.len[i]);
+    assert_int_equal(writer_result_parse(&row, c.nout, &o), 0);
+    assert_int_equal(o.status, RS_PENDING);
+    assert_int_equal(o.http_status, 0);
+    assert_int_equal(o.channels, 0);
+    assert_int_equal(o.latency_ms, -1);
+    assert_int_equal(o.finished_at_ms, 0);
+
+    /* a channel no one knows: -1, and the channels stay as they were */
+    record_clear(&row);
+    for (size_t i = 0; i < rc.n; i++)
+        record_push(&row, i == c.nout + 3 ? "fax" : rc.cell[i], i == c.nout + 3 ? 3 : rc.len[i]);
+    o.channels = RULES_WHATSAPP;
+    assert_int_equal(writer_result_parse(&row, c.nout, &o), -1);
+    assert_int_equal(o.channels, RULES_WHATSAPP);
+
+    record_free(&row);
+    job_free(&k);
+    job_free(&j);
+    row_cells_free(&rc);
+    columns_free(&c);
+}
+
 static void test_format_time(void **state)
 {
     (void)state;
@@ -322,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_quote_excel_guard),
         cmocka_unit_test(test_quote_small_buffer),
         cmocka_unit_test(test_row_cells_fill),
+        cmocka_unit_test(test_result_parse_round_trip),
         cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_file_round_trip),
     };

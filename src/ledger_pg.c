@@ -13,10 +13,13 @@
 #include "rules.h"
 
 /* Version of the ottu_resend schema (its own numbering, in ottu_resend.version). */
-#include "ledger_pg.h"
 #define PG_SCHEMA_VERSION 2
 /* Attempts of a transaction PostgreSQL aborted to break a deadlock between two jobs. */
 #define PG_ATTEMPTS 5
+/* The server's clock in ms: leases are written and read by it, never by a host's own. */
+#define PG_NOW "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 /* One row per (identifier, channel) in `gate` holds the newest send and the one open
  * claim: a claim is an upsert on it whose WHERE says "free", so two processes on any
@@ -86,6 +89,229 @@ static const char migrate_v1_sql[] =
     "  WHERE c.state IN ('sent', 'maybe');\n"
     "INSERT INTO ottu_resend.version (version) VALUES (2);\n";
 
+typedef struct {
+    PGconn *conn;
+    char *spec;
+    char *job_name;
+    int mode;
+    int have_schema; /* read-only: 0 when the database has no ledger yet (empty) */
+    int64_t job_id;  /* -1: this job has no row (read-only) */
+    int version;     /* of the schema (an old one read-only: no api, lease or identity) */
+    char *api;       /* this job's API; NULL: lookups match every API */
+    char ident[40];  /* meta ledger_id */
+    int legacy;      /* gate rows of no API exist (from before schema 2): check them */
+} pg;
+
+
+/* libpq's message on one line (it never holds the password: libpq does not echo it). */
+static void one_line(const char *msg, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = msg ? msg : ""; *p && n + 1 < size; p++)
+        buf[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+    while (n > 0 && buf[n - 1] == ' ')
+        n--;
+    buf[n] = '\0';
+}
+
+static void pg_error(pg *g, const char *doing, const PGresult *res, char *err, size_t errlen)
+{
+    char msg[400];
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    one_line(primary ? primary : PQerrorMessage(g->conn), msg, sizeof msg);
+    if (PQstatus(g->conn) != CONNECTION_OK)
+        ledger_set_err(err, errlen, "ledger %s: %s: connection lost (%s)", g->spec, doing, msg);
+    else if (state && strcmp(state, "55P03") == 0)
+        ledger_set_err(err, errlen, "ledger %s: %s: another process kept the ledger locked for more than %d s", g->spec,
+                doing, LEDGER_BUSY_TIMEOUT_MS / 1000);
+    else
+        ledger_set_err(err, errlen, "ledger %s: %s: %s", g->spec, doing, msg);
+}
+
+/* ---- parameters: values kept in one pool, pointers made at exec time ------------------- */
+
+typedef struct {
+    char *pool;
+    size_t pn, pcap;
+    size_t *off;
+    int n, cap;
+    char *sql;
+    size_t sn, scap;
+    size_t arr_start, arr_n; /* the array parameter being built (st_arr_*) */
+    int oom;                 /* a parameter could not be stored: the statement must not run */
+} stmt;
+
+static int grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    size_t n = *cap ? *cap : 256;
+    void *p;
+    if (need <= *cap)
+        return 0;
+    while (n < need)
+        n *= 2;
+    if (!(p = realloc(*buf, n * elem)))
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+static void st_reset(stmt *s)
+{
+    s->pn = 0;
+    s->n = 0;
+    s->sn = 0;
+    s->oom = 0;
+    if (s->sql)
+        s->sql[0] = '\0';
+}
+
+static void st_free(stmt *s)
+{
+    free(s->pool);
+    free(s->off);
+    free(s->sql);
+}
+
+/* Appends SQL text. */
+static int st_sql(stmt *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int st_sql(stmt *s, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || grow((void **)&s->sql, &s->scap, s->sn + (size_t)n + 1, 1) != 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(s->sql + s->sn, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    s->sn += (size_t)n;
+    return 0;
+}
+
+/* Appends bytes to the parameter being built. */
+static void st_put(stmt *s, const char *v, size_t len)
+{
+    if (s->oom || grow((void **)&s->pool, &s->pcap, s->pn + len + 1, 1) != 0) {
+        s->oom = 1;
+        return;
+    }
+    memcpy(s->pool + s->pn, v, len);
+    s->pn += len;
+}
+
+/* Ends the parameter that began at pool offset start; returns its number ($n). */
+static int st_end(stmt *s, size_t start)
+{
+    size_t cap = (size_t)s->cap;
+    st_put(s, "", 1); /* its NUL */
+    if (s->oom || grow((void **)&s->off, &cap, (size_t)s->n + 1, sizeof *s->off) != 0) {
+        s->oom = 1;
+        return 0;
+    }
+    s->cap = (int)cap;
+    s->off[s->n++] = start;
+    return s->n;
+}
+
+/* Adds a text parameter; returns its number ($n). */
+static int st_param(stmt *s, const char *v, size_t len)
+{
+    size_t start = s->pn;
+    st_put(s, v, len);
+    return st_end(s, start);
+}
+
+static int st_int(stmt *s, int64_t v)
+{
+    char b[24];
+    return st_param(s, b, (size_t)snprintf(b, sizeof b, "%" PRId64, v));
+}
+
+/* Array parameters, one per column of a batch: a statement's text stays the same
+ * whatever the batch's size (a VALUES list of a thousand parameters cost the server more
+ * to parse and plan than to run), and unnest() turns the arrays back into rows. Build one
+ * array at a time: st_arr_begin, elements, st_arr_end (returns its $n). */
+static void st_arr_begin(stmt *s)
+{
+    s->arr_start = s->pn;
+    s->arr_n = 0;
+    st_put(s, "{", 1);
+}
+
+static void st_arr_sep(stmt *s)
+{
+    if (s->arr_n++)
+        st_put(s, ",", 1);
+}
+
+/* A text element, quoted: only " and \ are escaped inside quotes. */
+static void st_arr_text(stmt *s, const char *v, size_t len)
+{
+    size_t from = 0;
+    st_arr_sep(s);
+    st_put(s, "\"", 1);
+    for (size_t i = 0; i < len; i++)
+        if (v[i] == '"' || v[i] == '\\') {
+            st_put(s, v + from, i - from);
+            st_put(s, "\\", 1);
+            from = i;
+        }
+    st_put(s, v + from, len - from);
+    st_put(s, "\"", 1);
+}
+
+static void st_arr_int(stmt *s, int64_t v)
+{
+    char b[24];
+    st_arr_sep(s);
+    st_put(s, b, (size_t)snprintf(b, sizeof b, "%" PRId64, v));
+}
+
+static int st_arr_end(stmt *s)
+{
+    st_put(s, "}", 1);
+    return st_end(s, s->arr_start);
+}
+
+static PGresult *st_exec(pg *g, stmt *s)
+{
+    const char **vals = s->oom ? NULL : calloc((size_t)s->n + 1, sizeof *vals);
+    PGresult *r;
+    if (!vals)
+        return NULL;
+    for (int i = 0; i < s->n; i++)
+        vals[i] = s->pool + s->off[i];
+    r = PQexecParams(g->conn, s->sql, s->n, NULL, vals, NULL, NULL, 0);
+    free(vals);
+    return r;
+}
+
+/* Runs SQL without parameters; 0 when it succeeded. */
+static int exec_ok(pg *g, const char *sql, const char *doing, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(g->conn, sql);
+    int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+    if (!ok)
+        pg_error(g, doing, r, err, errlen);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int res_ok(PGresult *r)
+{
+    return r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+}
+
+static int64_t val_int(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
 /* ---- opening ------------------------------------------------------------------------- */
 
 /* A password in the URI would sit in argv, shell history and logs. */
@@ -96,7 +322,7 @@ static int has_password(const char *uri, char *err, size_t errlen)
     int found = 0;
     if (!opts) {
         char line[300];
-        pg_one_line(msg, line, sizeof line);
+        one_line(msg, line, sizeof line);
         ledger_set_err(err, errlen, "ledger: not a valid PostgreSQL URI (%s)", line);
         PQfreemem(msg);
         return -1;
@@ -124,7 +350,7 @@ static int connect_db(pg *g, char *err, size_t errlen)
         PQfinish(g->conn);
     g->conn = PQconnectdbParams(keys, vals, 1);
     if (!g->conn || PQstatus(g->conn) != CONNECTION_OK) {
-        pg_one_line(g->conn ? PQerrorMessage(g->conn) : "out of memory", msg, sizeof msg);
+        one_line(g->conn ? PQerrorMessage(g->conn) : "out of memory", msg, sizeof msg);
         ledger_set_err(err, errlen, "ledger %s: cannot connect: %s", g->spec, msg);
         return -1;
     }
@@ -143,7 +369,7 @@ static int connect_db(pg *g, char *err, size_t errlen)
 }
 
 /* Reconnects when the connection dropped since the last call (the server restarted). */
-int pg_ensure_conn(pg *g, char *err, size_t errlen)
+static int ensure_conn(pg *g, char *err, size_t errlen)
 {
     if (PQstatus(g->conn) == CONNECTION_OK)
         return 0;
@@ -717,7 +943,7 @@ static int pg_write(void *be, const ledger_settlement *p, size_t np, const char 
         for (size_t b = 0; b < a && !e[a].dup; b++)
             if (e[a].ch == e[b].ch && same_key(&items[e[a].item], &items[e[b].item]))
                 e[a].dup = 1 + (items[e[a].item].row == items[e[b].item].row);
-    if (pg_ensure_conn(g, err, errlen) != 0)
+    if (ensure_conn(g, err, errlen) != 0)
         goto out;
     if (peek) {
         ret = !g->have_schema ? 0 : read_blockers(g, items, e, ne, cutoff, 1, &s, err, errlen);
@@ -785,6 +1011,315 @@ out:
         st_free(&q[i]);
     free(e);
     return ret;
+}
+
+/* ---- budget ------------------------------------------------------------------------------ */
+
+static long long pg_budget(void *be, int op, const char *scope, const char *day, long n, long long limit, char *err,
+                           size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    PGresult *r = NULL;
+    long long used = 0, taken = 0;
+    int ok = 0;
+    if (!g->have_schema)
+        return op == LEDGER_BUDGET_TAKE ? n : 0;
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    if (op == LEDGER_BUDGET_USED) {
+        st_sql(&s, "SELECT used FROM ottu_resend.budget WHERE scope = $%d AND day = $%d::date",
+               st_param(&s, scope, strlen(scope)), st_param(&s, day, strlen(day)));
+        r = st_exec(g, &s);
+        ok = res_ok(r);
+        used = ok && PQntuples(r) > 0 ? val_int(r, 0, 0) : 0;
+        goto out;
+    }
+    /* The row locked for the whole transaction: concurrent takers queue on it. */
+    if (exec_ok(g, "BEGIN", "starting a transaction", err, errlen) != 0) {
+        st_free(&s);
+        return -1;
+    }
+    int a = st_param(&s, scope, strlen(scope)), b = st_param(&s, day, strlen(day));
+    st_sql(&s, "INSERT INTO ottu_resend.budget (scope, day, used) VALUES ($%d, $%d::date, 0) "
+               "ON CONFLICT (scope, day) DO UPDATE SET used = ottu_resend.budget.used RETURNING used", a, b);
+    r = st_exec(g, &s);
+    if (!(ok = res_ok(r)))
+        goto out;
+    used = val_int(r, 0, 0);
+    PQclear(r);
+    if (op == LEDGER_BUDGET_TAKE) {
+        taken = limit <= 0 ? n : used >= limit ? 0 : (limit - used < n ? limit - used : n);
+        used += taken;
+    } else {
+        used = used > n ? used - n : 0;
+    }
+    st_reset(&s);
+    a = st_param(&s, scope, strlen(scope));
+    b = st_param(&s, day, strlen(day));
+    st_sql(&s, "UPDATE ottu_resend.budget SET used = $%d::bigint WHERE scope = $%d AND day = $%d::date",
+           st_int(&s, used), a, b);
+    r = st_exec(g, &s);
+    if ((ok = res_ok(r))) {
+        PQclear(r);
+        r = PQexec(g->conn, "COMMIT");
+        ok = res_ok(r);
+    }
+out:
+    if (!ok) {
+        pg_error(g, "counting the daily budget", r, err, errlen);
+        if (PQstatus(g->conn) == CONNECTION_OK && PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(g->conn, "ROLLBACK"));
+    }
+    PQclear(r);
+    st_free(&s);
+    if (!ok)
+        return -1;
+    return op == LEDGER_BUDGET_TAKE ? taken : op == LEDGER_BUDGET_USED ? used : 0;
+}
+
+/* ---- stats and prune ----------------------------------------------------------------------- */
+
+static int pg_stats(void *be, const char *today, ledger_stats *st, char *err, size_t errlen)
+{
+    pg *g = be;
+    PGresult *r;
+    const char *vals[1] = {today};
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    /* One snapshot, so the numbers agree with each other while jobs write. */
+    if (exec_ok(g, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "reading", err, errlen) != 0)
+        return -1;
+    r = PQexec(g->conn,
+               "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'maybe'), "
+               "count(*) FILTER (WHERE state = 'claimed'), count(*) FILTER (WHERE state = 'released'), "
+               "count(DISTINCT identifier) FILTER (WHERE state IN ('sent', 'maybe')), count(DISTINCT job_id), "
+               "min(at_ms) FILTER (WHERE state IN ('sent', 'maybe')), max(at_ms) FILTER (WHERE state IN ('sent', "
+               "'maybe')) FROM ottu_resend.claims");
+    if (!res_ok(r))
+        goto fail;
+    st->sent = val_int(r, 0, 0);
+    st->maybe = val_int(r, 0, 1);
+    st->claimed = val_int(r, 0, 2);
+    st->released = val_int(r, 0, 3);
+    st->identifiers = val_int(r, 0, 4);
+    st->jobs = val_int(r, 0, 5);
+    st->oldest_ms = val_int(r, 0, 6);
+    st->newest_ms = val_int(r, 0, 7);
+    PQclear(r);
+    r = PQexec(g->conn, "SELECT at_ms / 86400000 AS d, channel, count(*) FROM ottu_resend.claims "
+                        "WHERE state IN ('sent', 'maybe') GROUP BY d, channel ORDER BY d");
+    if (!res_ok(r))
+        goto fail;
+    int64_t last = INT64_MIN;
+    for (int t = 0; t < PQntuples(r); t++) {
+        int64_t d = val_int(r, t, 0);
+        const char *ch = PQgetvalue(r, t, 1);
+        unsigned bit = rules_channel_from_name(ch, strlen(ch));
+        if (d != last) {
+            ledger_day_count *nd = realloc(st->days, (st->ndays + 1) * sizeof *nd);
+            if (!nd)
+                goto fail;
+            st->days = nd;
+            memset(&nd[st->ndays], 0, sizeof *nd);
+            ledger_utc_day(d * 86400000, nd[st->ndays++].day);
+            last = d;
+        }
+        for (int i = 0; i < 3; i++)
+            if (bit == 1u << i)
+                st->days[st->ndays - 1].n[i] += val_int(r, t, 2);
+    }
+    PQclear(r);
+    r = PQexecParams(g->conn, "SELECT scope, used FROM ottu_resend.budget WHERE day = $1::date ORDER BY scope", 1,
+                     NULL, vals, NULL, NULL, 0);
+    if (!res_ok(r))
+        goto fail;
+    for (int t = 0; t < PQntuples(r); t++) {
+        ledger_budget_row *nb = realloc(st->budget, (st->nbudget + 1) * sizeof *nb);
+        if (!nb)
+            goto fail;
+        st->budget = nb;
+        snprintf(nb[st->nbudget].scope, sizeof nb->scope, "%s", PQgetvalue(r, t, 0));
+        nb[st->nbudget++].used = val_int(r, t, 1);
+    }
+    PQclear(r);
+    r = PQexec(g->conn, "SELECT api, count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'maybe'), "
+                        "count(*) FILTER (WHERE state = 'claimed') FROM ottu_resend.claims GROUP BY api ORDER BY api");
+    if (!res_ok(r))
+        goto fail;
+    for (int t = 0; t < PQntuples(r); t++) {
+        ledger_api_row *na = realloc(st->apis, (st->napis + 1) * sizeof *na);
+        if (!na)
+            goto fail;
+        st->apis = na;
+        na += st->napis++;
+        snprintf(na->api, sizeof na->api, "%s", PQgetvalue(r, t, 0));
+        na->sent = val_int(r, t, 1);
+        na->maybe = val_int(r, t, 2);
+        na->claimed = val_int(r, t, 3);
+    }
+    PQclear(r);
+    r = PQexec(g->conn, "SELECT coalesce(j.name, '#' || c.job_id), count(*), coalesce(j.lease_until_ms > " PG_NOW
+                        ", false) FROM ottu_resend.claims c LEFT JOIN ottu_resend.jobs j ON j.id = c.job_id "
+                        "WHERE c.state = 'claimed' GROUP BY 1, 3 ORDER BY 1");
+    if (!res_ok(r))
+        goto fail;
+    for (int t = 0; t < PQntuples(r); t++) {
+        ledger_job_row *nj = realloc(st->open_jobs, (st->nopen + 1) * sizeof *nj);
+        if (!nj)
+            goto fail;
+        st->open_jobs = nj;
+        nj += st->nopen++;
+        snprintf(nj->name, sizeof nj->name, "%s", PQgetvalue(r, t, 0));
+        nj->claims = val_int(r, t, 1);
+        nj->live = strcmp(PQgetvalue(r, t, 2), "t") == 0;
+    }
+    PQclear(r);
+    PQclear(PQexec(g->conn, "COMMIT"));
+    return 0;
+fail:
+    pg_error(g, "reading", r, err, errlen);
+    PQclear(r);
+    PQclear(PQexec(g->conn, "ROLLBACK"));
+    return -1;
+}
+
+static long long pg_prune(void *be, int64_t cutoff, int dry_run, long long *left, char *err, size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    PGresult *r = NULL;
+    long long n = -1;
+    char day[11];
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    ledger_utc_day(cutoff, day);
+    int a = st_int(&s, cutoff);
+    if (dry_run)
+        st_sql(&s, "SELECT count(*) FILTER (WHERE at_ms < $%d::bigint AND NOT (state = 'claimed' AND job_id IN "
+                   "(SELECT id FROM ottu_resend.jobs WHERE lease_until_ms > " PG_NOW "))), count(*) FROM "
+                   "ottu_resend.claims", a);
+    else
+        /* The gate rows go too once both their send and their claim are older. */
+        st_sql(&s,
+               "WITH live AS (SELECT id FROM ottu_resend.jobs WHERE lease_until_ms > " PG_NOW "), "
+               "d AS (DELETE FROM ottu_resend.claims WHERE at_ms < $%d::bigint AND NOT (state = 'claimed' AND "
+               "job_id IN (SELECT id FROM live)) RETURNING 1), "
+               "gd AS (DELETE FROM ottu_resend.gate WHERE coalesce(sent_ms, 0) < $%d::bigint AND "
+               "coalesce(claim_ms, 0) < $%d::bigint AND (claim_job IS NULL OR claim_job NOT IN (SELECT id FROM live))), "
+               "bd AS (DELETE FROM ottu_resend.budget WHERE day < $%d::date) "
+               "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ottu_resend.claims)",
+               a, a, a, st_param(&s, day, strlen(day)));
+    r = st_exec(g, &s);
+    if (!res_ok(r)) {
+        pg_error(g, "pruning", r, err, errlen);
+    } else {
+        n = val_int(r, 0, 0);
+        /* The count in the same statement still sees the rows being deleted. */
+        *left = dry_run ? val_int(r, 0, 1) - n : val_int(r, 0, 1) - n;
+    }
+    PQclear(r);
+    st_free(&s);
+    return n;
+}
+
+/* ---- job leases and `ledger release` ----------------------------------------------------- */
+
+static int pg_lease(void *be, int op, char *err, size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    PGresult *r;
+    int ok;
+    if (!g->have_schema || g->job_id < 0)
+        return 0;
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    /* A lease lost to a crash of the server only makes the job look dead sooner, and a
+     * dead job's claims still block (maybe-sent); one small commit per 5 s either way. */
+    st_sql(&s, "UPDATE ottu_resend.jobs SET lease_until_ms = %s WHERE id = $%d::bigint",
+           op == LEDGER_LEASE_RENEW ? PG_NOW " + " XSTR(LEDGER_LEASE_MS) : "0", st_int(&s, g->job_id));
+    r = st_exec(g, &s);
+    if (!(ok = res_ok(r)))
+        pg_error(g, "renewing the job's lease", r, err, errlen);
+    PQclear(r);
+    st_free(&s);
+    return ok ? 0 : -1;
+}
+
+static long long pg_release(void *be, const char *name, int force, int dry_run, char *err, size_t errlen)
+{
+    pg *g = be;
+    stmt s = {0};
+    PGresult *r = NULL;
+    long long n = -1;
+    int64_t id, left_ms;
+    if (ensure_conn(g, err, errlen) != 0)
+        return -1;
+    if (exec_ok(g, "BEGIN", "releasing", err, errlen) != 0)
+        return -1;
+    /* The job's row locked: a renewal waits until the release is decided. */
+    st_sql(&s, "SELECT id, coalesce(lease_until_ms, 0) - " PG_NOW " FROM ottu_resend.jobs WHERE name = $%d FOR UPDATE",
+           st_param(&s, name, strlen(name)));
+    r = st_exec(g, &s);
+    if (!res_ok(r)) {
+        pg_error(g, "releasing", r, err, errlen);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        ledger_set_err(err, errlen, "ledger %s: no job named \"%s\" (`ottu-resend ledger stats` lists the jobs with "
+                                    "open claims)", g->spec, name);
+        goto out;
+    }
+    id = val_int(r, 0, 0);
+    left_ms = val_int(r, 0, 1);
+    PQclear(r);
+    r = NULL;
+    if (left_ms > 0 && !force) {
+        ledger_set_err(err, errlen,
+                       "ledger %s: job %s is running (its lease is live for %lld s more): its claims are its own "
+                       "until it settles them; stop it first, or --force",
+                       g->spec, name, (long long)((left_ms + 999) / 1000));
+        n = -2;
+        goto out;
+    }
+    st_reset(&s);
+    int a = st_int(&s, id);
+    if (dry_run)
+        st_sql(&s, "SELECT count(*) FROM ottu_resend.claims WHERE job_id = $%d::bigint AND state = 'claimed'", a);
+    else
+        st_sql(&s, "WITH gr AS (UPDATE ottu_resend.gate SET claim_job = NULL, claim_row = NULL, claim_ms = NULL, "
+                   "claim_resend = false WHERE claim_job = $%d::bigint), "
+                   "c AS (UPDATE ottu_resend.claims SET state = 'released', at_ms = " PG_NOW " WHERE job_id = "
+                   "$%d::bigint AND state = 'claimed' RETURNING 1) SELECT count(*) FROM c",
+               a, a);
+    r = st_exec(g, &s);
+    if (!res_ok(r)) {
+        pg_error(g, "releasing", r, err, errlen);
+        goto out;
+    }
+    n = val_int(r, 0, 0);
+    PQclear(r);
+    r = PQexec(g->conn, "COMMIT");
+    if (!res_ok(r)) {
+        pg_error(g, "releasing", r, err, errlen);
+        n = -1;
+    }
+out:
+    PQclear(r);
+    if (PQstatus(g->conn) == CONNECTION_OK && PQtransactionStatus(g->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(g->conn, "ROLLBACK"));
+    st_free(&s);
+    return n;
+}
+
+static const char *pg_identity(void *be) { return ((pg *)be)->ident; }
+
+static void pg_set_api(void *be, const char *api)
+{
+    pg *g = be;
+    free(g->api);
+    g->api = api ? strdup(api) : NULL;
 }
 
 const ledger_ops ledger_pg_ops = {pg_write, pg_budget, pg_stats, pg_prune, pg_close,

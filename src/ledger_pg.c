@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ledger.h"
+#include "clock.h"
 #include "ledger_backend.h"
 #include "rules.h"
 
@@ -1122,7 +1122,7 @@ static int pg_stats(void *be, const char *today, ledger_stats *st, char *err, si
                 goto fail;
             st->days = nd;
             memset(&nd[st->ndays], 0, sizeof *nd);
-            ledger_utc_day(d * 86400000, nd[st->ndays++].day);
+            clock_format_day(d * CLOCK_DAY_MS, nd[st->ndays++].day);
             last = d;
         }
         for (int i = 0; i < 3; i++)
@@ -1193,7 +1193,7 @@ static long long pg_prune(void *be, int64_t cutoff, int dry_run, long long *left
     char day[11];
     if (ensure_conn(g, err, errlen) != 0)
         return -1;
-    ledger_utc_day(cutoff, day);
+    clock_format_day(cutoff, day);
     int a = st_int(&s, cutoff);
     if (dry_run)
         st_sql(&s, "SELECT count(*) FILTER (WHERE at_ms < $%d::bigint AND NOT (state = 'claimed' AND job_id IN "

@@ -29,7 +29,7 @@ MOCK_SRCS  = $(wildcard src/mock/*.c)
 MOCK_OBJS  = $(MOCK_SRCS:src/mock/%.c=$(BUILD)/obj/mock/%.o)
 MOCK_LIB_OBJS = $(filter-out $(BUILD)/obj/mock/mock_main.o,$(MOCK_OBJS))
 # Pure modules the mock shares with the product (no threads, no HTTP client).
-MOCK_SHARED = $(BUILD)/obj/rules.o $(BUILD)/obj/jsonutil.o $(BUILD)/obj/text.o
+MOCK_SHARED = $(BUILD)/obj/rules.o $(BUILD)/obj/jsonutil.o $(BUILD)/obj/text.o $(BUILD)/obj/clock.o
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 

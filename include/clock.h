@@ -13,5 +13,11 @@ size_t clock_format_iso(int64_t epoch_ms, char *buf, size_t size);
 int64_t clock_parse_iso(const char *s);
 /* The same instant in the local zone (TZ), "2026-11-23 22:40:00 +03"; returns the length. */
 size_t clock_format_local(int64_t epoch_ms, char *buf, size_t size);
+/* A UTC day is exactly this long (Unix time has no leap seconds). */
+#define CLOCK_DAY_MS 86400000LL
+/* The UTC day of ms since the epoch: its number (days since 1970-01-01, rounded down) and
+ * as "YYYY-MM-DD" (the daily budget's day). The one place the tool says what a day is. */
+int64_t clock_utc_day(int64_t epoch_ms);
+void clock_format_day(int64_t epoch_ms, char day[11]);
 
 #endif

@@ -8,35 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Default --cooldown: 24 hours. */
-#define LEDGER_DEFAULT_COOLDOWN_MS (24LL * 3600 * 1000)
-/* A batch is committed when it holds this many records or its oldest is this old. */
-#define LEDGER_BATCH_RECORDS 256
-#define LEDGER_BATCH_MS 200
-/* While claims keep coming, settlements wait for the next claim's transaction, up to
- * this many (ledger.c, due_locked). */
-#define LEDGER_SETTLE_MAX (4 * LEDGER_BATCH_RECORDS)
-/* How long a writer waits for another process's transaction before giving up. */
-#define LEDGER_BUSY_TIMEOUT_MS 10000
-/* SQLite schema version (meta table and PRAGMA user_version); version 1 and 2 files are
- * migrated when opened read-write. PostgreSQL numbers its own (ottu_resend.version). */
-#define LEDGER_SCHEMA_VERSION 3
-/* A job's lease on its claims (docs/ledger.md, "Claims belong to their job"): renewed every
- * LEDGER_LEASE_RENEW_MS while the job runs; a job whose lease ended (its jobs row says so
- * by the store's clock) is dead, and its open claims count as maybe-sent from their claim
- * time. A job that could not renew for LEDGER_LEASE_MS - LEDGER_LEASE_MARGIN_MS starts no
- * new request (ledger_lease_ok), so it has stopped before anyone may take over. */
-#define LEDGER_LEASE_MS 30000
-#define LEDGER_LEASE_RENEW_MS 5000
-#define LEDGER_LEASE_MARGIN_MS 10000
+#include "ledger_types.h"
 
 typedef struct ledger ledger;
-
-/* How a ledger is opened. */
-typedef enum {
-    LEDGER_READWRITE = 0,
-    LEDGER_READONLY = 1   /* --dry-run: consulted, never created or written */
-} ledger_mode;
 
 /* Opens the ledger named by spec: an SQLite file path (created 0600, its folder 0700 when
  * missing, with the schema) or a postgresql:// / postgres:// URI (issue 17). job_id
@@ -70,26 +44,6 @@ const char *ledger_location(const ledger *l);
 
 /* ---- claims: before a request goes out ---- */
 
-/* One row's claim: which of `channels` (RULES_* bits) this job may send for identifier.
- * Filled by ledger_claim: granted = channels now claimed by this job (send only these);
- * for each channel bit i not granted, why: blocked_at_ms[i] (when the other send/claim
- * happened), blocked_kind[i] and blocked_job[i] (the other job's id; "" for this job). */
-typedef enum { LEDGER_FREE = 0, LEDGER_SENT, LEDGER_MAYBE, LEDGER_CLAIMED } ledger_kind;
-
-typedef struct ledger_claim_item {
-    const char *id;
-    size_t idlen;
-    unsigned channels;
-    long row;
-    /* in, optional: 1 = this job's own maybe-sent record of this same row does not block
-     * (--resend-unknown asks for exactly that); 0 otherwise */
-    int resend_own;
-    /* out */
-    unsigned granted;
-    ledger_kind blocked_kind[3];
-    int64_t blocked_at_ms[3];
-    char blocked_job[3][40];
-} ledger_claim_item;
 
 /* Claims every item in one transaction, for this job's API (ledger_set_api; records of
  * other APIs never block, records from before per-API records block every API). A
@@ -146,6 +100,16 @@ long long ledger_budget_used(ledger *l, const char *scope, int64_t now_ms, char 
 
 /* Records this handle has written (claims settled as sent or maybe) so far. */
 long long ledger_written(ledger *l);
+
+/* ---- for the `ledger` subcommand (ledger_cmd.c): an existing ledger, its stats, prune ---- */
+
+ledger *ledger_open_admin(const char *spec, int writable, char *err, size_t errlen);
+int ledger_get_stats(ledger *l, int64_t now_ms, ledger_stats *st, char *err, size_t errlen);
+long long ledger_release_job(ledger *l, const char *name, int force, int dry_run, char *err, size_t errlen);
+long long ledger_prune_before(ledger *l, int64_t cutoff_ms, int dry_run, long long *left, char *err, size_t errlen);
+
+/* Frees what ledger_get_stats allocated. */
+void ledger_stats_free(ledger_stats *st);
 
 /* `ottu-resend ledger ...` (ledger_cmd.c): argv[0] is "ledger". `stats PATH|URL`,
  * `prune --older-than D [--cooldown D] [--force] [--dry-run] PATH|URL` and

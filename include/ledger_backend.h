@@ -1,13 +1,15 @@
 /* ledger_backend — the small ops table between ledger.c (locking, batching, the settle
- * buffer) and one store: ledger_sqlite.c or ledger_pg.c. Internal to the ledger module
- * and its `ledger` subcommand; the rest of the program includes ledger.h only. */
+ * buffer) and one store: ledger_sqlite*.c or ledger_pg*.c, and the helpers the stores share
+ * (ledger_backend.c). The stores include this and ledger_types.h, never ledger.h: ledger.c
+ * calls down into them, they never call up. Internal to the ledger module and its `ledger`
+ * subcommand; the rest of the program includes ledger.h only. */
 #ifndef OTTU_LEDGER_BACKEND_H
 #define OTTU_LEDGER_BACKEND_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ledger.h"
+#include "ledger_types.h"
 
 /* How a backend is opened: the two public modes, plus the subcommand's (an existing
  * ledger only, no job registered; writable for prune). */
@@ -21,45 +23,6 @@ typedef struct {
     int64_t at_ms;
 } ledger_settlement;
 
-typedef struct {
-    char day[11]; /* YYYY-MM-DD, UTC */
-    long long n[3]; /* sent or maybe, per channel bit index */
-} ledger_day_count;
-
-typedef struct {
-    char scope[80];
-    long long used;
-} ledger_budget_row;
-
-/* Records per API (normalised base URL; "" = from before per-API records). */
-typedef struct {
-    char api[256];
-    long long sent, maybe, claimed;
-} ledger_api_row;
-
-/* A job holding open claims. */
-typedef struct {
-    char name[64];
-    long long claims;
-    int live; /* its lease is live: it is running (or lapsed less than LEDGER_LEASE_MS ago) */
-} ledger_job_row;
-
-/* What `ledger stats` prints. */
-typedef struct {
-    long long sent, maybe, claimed, released, identifiers, jobs;
-    int64_t oldest_ms, newest_ms; /* of sent/maybe records; 0 when none */
-    ledger_day_count *days;
-    size_t ndays;
-    ledger_budget_row *budget; /* today's use per scope */
-    size_t nbudget;
-    ledger_api_row *apis;
-    size_t napis;
-    ledger_job_row *open_jobs;
-    size_t nopen;
-} ledger_stats;
-
-/* Frees what ledger_get_stats allocated. */
-void ledger_stats_free(ledger_stats *st);
 
 enum { LEDGER_LEASE_RENEW, LEDGER_LEASE_END };
 
@@ -106,16 +69,7 @@ void *ledger_pg_open(const char *uri, const char *job_id, int mode, char *err, s
 /* 1 when spec names a PostgreSQL ledger (postgresql:// or postgres://). */
 int ledger_is_pg(const char *spec);
 
-/* For the subcommand (ledger_cmd.c): open an existing ledger, read stats, prune. */
-ledger *ledger_open_admin(const char *spec, int writable, char *err, size_t errlen);
-int ledger_get_stats(ledger *l, int64_t now_ms, ledger_stats *st, char *err, size_t errlen);
-long long ledger_release_job(ledger *l, const char *name, int force, int dry_run, char *err, size_t errlen);
-long long ledger_prune_before(ledger *l, int64_t cutoff_ms, int dry_run, long long *left, char *err, size_t errlen);
-
-/* The UTC day of ms since the epoch as YYYY-MM-DD. */
-void ledger_utc_day(int64_t ms, char day[11]);
-
-/* Formats a message into err (either may be NULL/0: then nothing). Shared by the backends. */
+/* Formats a message into err (either may be NULL/0: then nothing). Shared by the stores. */
 void ledger_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -27,7 +27,7 @@ typedef struct {
  * at once, not a lease later). ottu_alive() is registered by sq_db_open. */
 #define SQ_LIVE(t, now) "(" t ".lease_until_ms > " now " AND ottu_alive(" t ".host, " t ".pid))"
 
-/* ledger_sqlite.c */
+/* ledger_sqlite_db.c: errors and statements */
 void sq_db_error(sqlite3 *db, const char *path, const char *doing, int rc, char *err, size_t errlen);
 int sq_exec(sqlite3 *db, const char *sql);
 int sq_query_int(sqlite3 *db, const char *sql, int64_t *out);

@@ -39,16 +39,14 @@ budget *budget_new(ledger *led, const char *base_url, const char *api_key, long 
     return b;
 }
 
-static int64_t utc_day(int64_t ms) { return ms / 86400000; }
-
-int64_t budget_day_end_ms(int64_t now_ms) { return (utc_day(now_ms) + 1) * 86400000; }
+int64_t budget_day_end_ms(int64_t now_ms) { return (clock_utc_day(now_ms) + 1) * CLOCK_DAY_MS; }
 
 int budget_take(budget *b, char *err, size_t errlen)
 {
     int64_t now = clock_now_ms();
     int rc = 1;
     pthread_mutex_lock(&b->mu);
-    if (b->held > 0 && b->day != utc_day(now))
+    if (b->held > 0 && b->day != clock_utc_day(now))
         b->held = 0; /* a new day: yesterday's block is spent, today's count starts afresh */
     if (b->held == 0) {
         long got = ledger_budget_take(b->led, b->scope, BUDGET_BLOCK, b->limit, now, err, errlen);
@@ -56,7 +54,7 @@ int budget_take(budget *b, char *err, size_t errlen)
             rc = -1;
         } else {
             b->held = got;
-            b->day = utc_day(now);
+            b->day = clock_utc_day(now);
         }
     }
     if (rc == 1 && b->held == 0)
@@ -84,7 +82,7 @@ void budget_free(budget *b)
         return;
     char err[256];
     int64_t now = clock_now_ms();
-    if (b->held > 0 && b->day == utc_day(now) &&
+    if (b->held > 0 && b->day == clock_utc_day(now) &&
         ledger_budget_return(b->led, b->scope, b->held, now, err, sizeof err) < 0)
         fprintf(stderr, "ottu-resend: ledger: %s (the day's budget counts %ld unused requests)\n", err, b->held);
     pthread_mutex_destroy(&b->mu);

@@ -1,4 +1,4 @@
-/* clock — wall and monotonic time, ISO 8601 formatting. */
+/* clock — wall and monotonic time, ISO 8601 formatting, the UTC day. */
 #include "clock.h"
 
 #include <stdio.h>
@@ -77,4 +77,17 @@ size_t clock_format_local(int64_t ms, char *buf, size_t size)
     if (n == 0)
         buf[0] = '\0';
     return n;
+}
+
+int64_t clock_utc_day(int64_t ms)
+{
+    return ms >= 0 ? ms / CLOCK_DAY_MS : (ms - (CLOCK_DAY_MS - 1)) / CLOCK_DAY_MS;
+}
+
+void clock_format_day(int64_t ms, char day[11])
+{
+    time_t t = (time_t)(clock_utc_day(ms) * (CLOCK_DAY_MS / 1000));
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(day, 11, "%Y-%m-%d", &tm) == 0)
+        day[0] = '\0';
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "rules.h"
+
 struct encoding_conv {
     iconv_t cd;
     char name[64];
@@ -91,30 +93,27 @@ void encoding_conv_close(encoding_conv *cv)
 }
 
 /* The length of a valid UTF-8 sequence at s, 0 when invalid, -1 when s ends inside a
- * sequence that could still be valid. */
+ * sequence that could still be valid: rules_utf8_decode (the one decoder) on s, or on s
+ * completed with the smallest continuation bytes that could follow (a second byte of 0xa0
+ * for the leads whose second byte starts higher: E0, F0). */
 static int seq_len(const unsigned char *s, size_t len)
 {
-    unsigned char c = s[0];
-    size_t need;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        need = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        need = 4;
-    else
+    uint32_t cp;
+    size_t n = rules_utf8_decode(s, len, &cp);
+    size_t need = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+    if (n > 0)
+        return (int)n;
+    if (len >= need)
         return 0;
-    size_t have = len < need ? len : need;
-    for (size_t k = 1; k < have; k++)
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-    /* The second byte's range rules out overlongs, surrogates and > U+10FFFF. */
-    if (have >= 2 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
-                      (c == 0xf4 && s[1] > 0x8f)))
-        return 0;
-    return have < need ? -1 : (int)need;
+    for (unsigned second = 0x80; second <= 0xa0; second += 0x20) {
+        unsigned char t[4];
+        memcpy(t, s, len);
+        for (size_t k = len; k < need; k++)
+            t[k] = (unsigned char)(k == 1 ? second : 0x80);
+        if (rules_utf8_decode(t, need, &cp) > 0)
+            return -1;
+    }
+    return 0;
 }
 
 int encoding_utf8_ok(const char *str, size_t len, int final, size_t *bad_at)

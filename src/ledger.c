@@ -5,12 +5,10 @@
 #include <ctype.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "ledger_backend.h"
@@ -33,30 +31,6 @@ struct ledger {
     int64_t renewed_ms;            /* monotonic time the last lease renewal started */
     _Atomic int64_t lease_ok_until; /* monotonic ms: no new request after this */
 };
-
-void ledger_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-int ledger_is_pg(const char *spec)
-{
-    return strncmp(spec, "postgresql://", 13) == 0 || strncmp(spec, "postgres://", 11) == 0;
-}
-
-void ledger_utc_day(int64_t ms, char day[11])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    if (strftime(day, 11, "%Y-%m-%d", &tm) == 0)
-        day[0] = '\0';
-}
 
 static ledger *open_mode(const char *spec, const char *job_id, int mode, char *err, size_t errlen)
 {
@@ -401,7 +375,7 @@ static long long budget_call(ledger *l, int op, const char *scope, long n, long 
     long long r;
     if (l->mode != LEDGER_READWRITE && op != LEDGER_BUDGET_USED)
         return op == LEDGER_BUDGET_TAKE ? n : 0; /* a dry run spends nothing */
-    ledger_utc_day(now_ms, day);
+    clock_format_day(now_ms, day);
     pthread_mutex_lock(&l->mu);
     r = l->ops->budget(l->be, op, scope, day, n, limit, err, errlen);
     pthread_mutex_unlock(&l->mu);
@@ -434,7 +408,7 @@ int ledger_get_stats(ledger *l, int64_t now_ms, ledger_stats *st, char *err, siz
 {
     char day[11];
     int r;
-    ledger_utc_day(now_ms, day);
+    clock_format_day(now_ms, day);
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&l->mu);
     r = l->ops->stats(l->be, day, st, err, errlen);

@@ -104,7 +104,7 @@ static int cmd_stats(const char *spec)
         ledger_close(l);
         return 1;
     }
-    ledger_utc_day(now, today);
+    clock_format_day(now, today);
     print_stats(spec, &st, today);
     print_apis(&st);
     ledger_stats_free(&st);

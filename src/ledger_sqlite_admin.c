@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "ledger.h"
 #include "ledger_backend.h"
 #include "ledger_sqlite.h"
 #include "rules.h"
@@ -108,7 +107,7 @@ static int stats_days(sq *s, ledger_stats *st)
             }
             st->days = nd;
             memset(&nd[st->ndays], 0, sizeof *nd);
-            ledger_utc_day(d * 86400000, nd[st->ndays++].day);
+            clock_format_day(d * CLOCK_DAY_MS, nd[st->ndays++].day);
             last = d;
         }
         if (i >= 0)
@@ -303,7 +302,7 @@ long long sq_prune(void *be, int64_t cutoff, int dry_run, long long *left, char 
     if (rc != SQLITE_OK)
         goto fail;
     /* Budget days before the cutoff's day count nothing any more. */
-    ledger_utc_day(cutoff, day);
+    clock_format_day(cutoff, day);
     if ((rc = sqlite3_prepare_v2(s->db, "DELETE FROM budget WHERE day < ?1", -1, &del, NULL)) == SQLITE_OK) {
         sqlite3_bind_text(del, 1, day, -1, SQLITE_STATIC);
         rc = sq_step_done(del);

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "ledger.h"
 #include "ledger_backend.h"
 #include "ledger_sqlite.h"
 #include "rules.h"

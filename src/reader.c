@@ -1,4 +1,6 @@
-/* reader — streaming CSV input on libcsv, one record per call, with per-record recovery. */
+/* reader — streaming CSV input on libcsv, one record per call, with per-record recovery:
+ * opening (a FIFO waited for), encoding conversion, parsing. The record type is in record.c,
+ * the look at the input's head (not CSV, delimiter, not UTF-8) in reader_detect.c. */
 #include "reader.h"
 
 #include <csv.h>
@@ -11,7 +13,8 @@
 #include <unistd.h>
 
 #include "encoding.h"
-#include "jsonutil.h"
+#include "reader_detect.h"
+#include "text.h"
 
 #define CHUNK (64 * 1024)
 
@@ -47,71 +50,6 @@ struct reader {
     int oversize;
     int skipping;       /* cur is too large: parse on to its end, keep nothing */
 };
-
-void record_init(record *r) { memset(r, 0, sizeof *r); }
-
-void record_free(record *r)
-{
-    free(r->data);
-    free(r->off);
-    free(r->flen);
-    record_init(r);
-}
-
-void record_clear(record *r)
-{
-    r->len = 0;
-    r->n = 0;
-    r->malformed = 0;
-    r->problem[0] = '\0';
-}
-
-int record_push(record *r, const char *s, size_t len)
-{
-    if (r->n == r->ncap) {
-        size_t nc = r->ncap ? r->ncap * 2 : 16;
-        size_t *o = realloc(r->off, nc * sizeof *o);
-        if (!o)
-            return -1;
-        r->off = o;
-        size_t *l = realloc(r->flen, nc * sizeof *l);
-        if (!l)
-            return -1;
-        r->flen = l;
-        r->ncap = nc;
-    }
-    if (r->len + len + 1 > r->cap) {
-        size_t nc = r->cap ? r->cap : 256;
-        while (nc < r->len + len + 1)
-            nc *= 2;
-        char *d = realloc(r->data, nc);
-        if (!d)
-            return -1;
-        r->data = d;
-        r->cap = nc;
-    }
-    if (len)
-        memcpy(r->data + r->len, s, len);
-    r->off[r->n] = r->len;
-    r->flen[r->n] = len;
-    r->len += len;
-    r->data[r->len++] = '\0';
-    r->n++;
-    return 0;
-}
-
-int record_copy(record *dst, const record *src)
-{
-    record_clear(dst);
-    for (size_t i = 0; i < src->n; i++) {
-        if (record_push(dst, record_field(src, i), src->flen[i]) < 0)
-            return -1;
-    }
-    dst->rowno = src->rowno;
-    dst->malformed = src->malformed;
-    memcpy(dst->problem, src->problem, sizeof dst->problem);
-    return 0;
-}
 
 size_t reader_unguard(char *s, size_t len)
 {
@@ -326,160 +264,6 @@ static int fill(reader *r, char *err, size_t errlen)
     return 0;
 }
 
-/* Picks the delimiter that occurs most often outside quotes in the header line. */
-static char detect_delimiter(const char *s, size_t len)
-{
-    static const char cands[] = {',', ';', '\t', '|'};
-    size_t counts[4] = {0};
-    int inq = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"')
-            inq = !inq;
-        else if (!inq && is_term((unsigned char)s[i]))
-            break;
-        else if (!inq)
-            for (int k = 0; k < 4; k++)
-                counts[k] += s[i] == cands[k];
-    }
-    int best = 0;
-    for (int k = 1; k < 4; k++)
-        if (counts[k] > counts[best])
-            best = k;
-    return cands[best];
-}
-
-/* Where byte off of s (the start of the input) is: the data row (0 = the header) and
- * column, and the column's header name. A light scan that follows quotes and skips blank
- * lines as the parser does; used only to word an error. */
-static void locate(const char *s, size_t off, char delim, long *row, size_t *col, char *name, size_t namesz)
-{
-    long rw = 0;
-    size_t cl = 0, fstart = 0, hdr_end = 0;
-    int inq = 0, content = 0;
-    for (size_t i = 0; i < off; i++) {
-        char c = s[i];
-        if (inq) {
-            if (c == '"')
-                inq = 0; /* a doubled quote reopens at once: same state in the end */
-            continue;
-        }
-        if (c == '"') {
-            inq = 1;
-            content = 1;
-        } else if (c == delim) {
-            cl++;
-            content = 1;
-        } else if (c == '\r' || c == '\n') {
-            if (content) {
-                if (rw == 0)
-                    hdr_end = i;
-                rw++;
-            }
-            cl = 0;
-            content = 0;
-        } else {
-            content = 1;
-        }
-    }
-    *row = rw;
-    *col = cl + 1;
-    name[0] = '\0';
-    if (rw == 0)
-        return;
-    /* The header's field number cl: between the cl-th delimiter and the next. */
-    size_t k = 0, i = 0;
-    inq = 0;
-    for (; i < hdr_end && k < cl; i++) {
-        if (s[i] == '"')
-            inq = !inq;
-        else if (!inq && s[i] == delim)
-            k++;
-    }
-    fstart = i;
-    while (i < hdr_end && (inq || s[i] != delim)) {
-        if (s[i] == '"')
-            inq = !inq;
-        i++;
-    }
-    const char *f = s + fstart;
-    size_t fl = i - fstart;
-    while (fl && (*f == '"' || *f == ' ')) {
-        f++;
-        fl--;
-    }
-    while (fl && (f[fl - 1] == '"' || f[fl - 1] == ' '))
-        fl--;
-    jsonutil_printable(f, fl, name, namesz);
-}
-
-/* A file that is not UTF-8 is refused before anything is sent when the header or the first
- * chunk (64 KiB) shows it, naming the spot and the likely encoding; later rows are checked
- * one by one (check_record). */
-static int check_head(reader *r, int final, char *err, size_t errlen)
-{
-    const char *s = r->buf + r->pos;
-    size_t len = r->end - r->pos, bad = 0;
-    if (encoding_utf8_ok(s, len, final, &bad))
-        return 0;
-    long row;
-    size_t col;
-    char name[48], where[120];
-    locate(s, bad, r->delim, &row, &col, name, sizeof name);
-    if (row == 0)
-        snprintf(where, sizeof where, "the header (column %zu)", col);
-    else if (name[0])
-        snprintf(where, sizeof where, "row %ld, column %zu (\"%s\")", row, col, name);
-    else
-        snprintf(where, sizeof where, "row %ld, column %zu", row, col);
-    if (r->conv) {
-        snprintf(err, errlen, "%s: %s has bytes that are not valid %s: check how the file was saved, or give "
-                              "--encoding with its real encoding", r->label, where, encoding_conv_name(r->conv));
-        return -1;
-    }
-    const char *guess = encoding_guess(s, len);
-    int arabic = strcmp(guess, "windows-1256") == 0;
-    snprintf(err, errlen, "%s: %s is not UTF-8 text (byte 0x%02X); the file looks saved as %s (%s Windows/Excel): "
-                          "run again with --encoding %s, or save it from the spreadsheet as \"CSV UTF-8 (Comma "
-                          "delimited)\"", r->label, where, (unsigned char)s[bad], guess, arabic ? "Arabic" : "Western",
-             guess);
-    return -1;
-}
-
-static int is_workbook(const char *p, size_t n, const char **kind)
-{
-    if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0) {
-        *kind = ".xlsx or .ods";
-        return 1;
-    }
-    if (n >= 8 && memcmp(p, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8) == 0) {
-        *kind = ".xls";
-        return 1;
-    }
-    return 0;
-}
-
-/* A compressed file or a document, by its first bytes: not text at all, so no encoding
- * could read it. */
-static const char *binary_kind(const char *p, size_t n)
-{
-    static const struct {
-        const char *magic;
-        size_t len;
-        const char *kind;
-    } known[] = {
-        {"\x1f\x8b", 2, "gzip-compressed data: gunzip it first"},
-        {"BZh", 3, "bzip2-compressed data: bunzip2 it first"},
-        {"\xfd" "7zXZ\x00", 6, "xz-compressed data: unxz it first"},
-        {"\x28\xb5\x2f\xfd", 4, "zstd-compressed data: unzstd it first"},
-        {"7z\xbc\xaf\x27\x1c", 6, "a 7-Zip archive: extract the CSV file first"},
-        {"%PDF-", 5, "a PDF document: export the data as CSV instead"},
-    };
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (n >= known[i].len && memcmp(p, known[i].magic, known[i].len) == 0)
-            return known[i].kind;
-    return NULL;
-}
-
 /* Takes the input's encoding from a byte order mark or --encoding; sets up conversion. */
 static int pick_encoding(reader *r, char *err, size_t errlen)
 {
@@ -528,36 +312,17 @@ static int start(reader *r, char *err, size_t errlen)
         return -1;
     if (fill(r, err, errlen) < 0)
         return -1;
-    const char *kind;
-    if (is_workbook(r->buf + r->pos, r->end - r->pos, &kind)) {
-        snprintf(err, errlen, "%s is a spreadsheet workbook (%s), not a CSV file: save it as CSV first, in Excel "
-                              "with File > Save As > \"CSV UTF-8 (Comma delimited) (*.csv)\", in LibreOffice with File "
-                              "> Save As > \"Text CSV (.csv)\" and character set \"Unicode (UTF-8)\"; then give the "
-                              ".csv file", r->label, kind);
+    if (reader_check_text(r->label, r->buf + r->pos, r->end - r->pos, r->encoding != NULL, err, errlen) < 0)
         return -1;
-    }
-    const char *bin = binary_kind(r->buf + r->pos, r->end - r->pos);
-    size_t bomlen, head = r->end - r->pos;
-    const char *nl = memchr(r->buf + r->pos, '\n', head);
-    if (nl)
-        head = (size_t)(nl - (r->buf + r->pos));
-    /* NUL in the header: no CSV text has one there (a stray NUL in a row only makes that row invalid) */
-    if (!bin && !r->encoding && !encoding_from_bom((const unsigned char *)r->buf + r->pos, r->end - r->pos, &bomlen) &&
-        memchr(r->buf + r->pos, '\0', head))
-        bin = "NUL bytes: a binary file, or UTF-16 text without a byte order mark (then give --encoding "
-              "UTF-16LE)";
-    if (bin) {
-        snprintf(err, errlen, "%s is not CSV text (looks like %s)", r->label, bin);
-        return -1;
-    }
     int full = r->end - r->pos == CHUNK;
     if (pick_encoding(r, err, errlen) < 0)
         return -1;
     if (!r->delim)
-        r->delim = detect_delimiter(r->buf + r->pos, r->end - r->pos);
+        r->delim = reader_detect_delimiter(r->buf + r->pos, r->end - r->pos);
     /* With --encoding the user has said what the file is: bad bytes make rows invalid. */
     int final = r->conv ? r->raw_eof && r->rpos == r->rend : !full;
-    if (!r->encoding && check_head(r, final, err, errlen) < 0)
+    if (!r->encoding && reader_check_utf8(r->label, r->buf + r->pos, r->end - r->pos, r->delim, final,
+                                          r->conv ? encoding_conv_name(r->conv) : NULL, err, errlen) < 0)
         return -1;
     parser_reset(r);
     r->started = 1;
@@ -591,7 +356,7 @@ static int check_record(reader *r, record *rec, char *err, size_t errlen)
     if (!rec->malformed) {
         char name[48];
         if (first < r->hdr.n)
-            jsonutil_printable(record_field(&r->hdr, first), r->hdr.flen[first], name, sizeof name);
+            text_printable(record_field(&r->hdr, first), r->hdr.flen[first], name, sizeof name);
         else
             snprintf(name, sizeof name, "%zu", first + 1);
         if (r->conv)

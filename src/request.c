@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "encoding.h"
-#include "jsonutil.h"
+#include "request_internal.h"
 #include "rules.h"
 #include "text.h"
 
@@ -27,7 +27,7 @@ void request_free(request *r)
     request_init(r);
 }
 
-static int invalid(request *r, const char *fmt, ...)
+int request_invalid(request *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -41,7 +41,7 @@ static int invalid(request *r, const char *fmt, ...)
  * session_id, to) lose every Unicode space at their ends, as the API's framework strips
  * them (U+00A0 from a spreadsheet export names the same order): the trimmed form is the
  * one sent, compared, sharded and recorded. */
-static const char *cell(const columns *c, const record *rec, col_role role, size_t *len)
+const char *request_cell(const columns *c, const record *rec, col_role role, size_t *len)
 {
     int i = c->idx[role];
     if (i < 0 || (size_t)i >= rec->n) {
@@ -92,16 +92,15 @@ static cJSON *add_string_n(cJSON *obj, const char *key, const char *s, size_t le
 
 static void mask_ident(request *r, const char *s, size_t len)
 {
+    char masked[sizeof r->log_ident];
     if (memchr(s, '@', len))
-        rules_mask_email(s, len, r->log_ident, sizeof r->log_ident);
+        rules_mask_email(s, len, masked, sizeof masked);
     else if (len && s[0] == '+')
-        rules_mask_phone(s, len, r->log_ident, sizeof r->log_ident);
+        rules_mask_phone(s, len, masked, sizeof masked);
     else
-        snprintf(r->log_ident, sizeof r->log_ident, "%.*s", (int)(len < 64 ? len : 64), s);
+        snprintf(masked, sizeof masked, "%.*s", (int)(len < 64 ? len : 64), s);
     /* Logs never carry control characters from the input. */
-    for (char *p = r->log_ident; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    text_printable(masked, strlen(masked), r->log_ident, sizeof r->log_ident);
 }
 
 /* Every cell that goes into a request must be UTF-8 (the API refuses anything else):
@@ -114,8 +113,8 @@ static int check_utf8(const columns *c, const record *rec, request *r)
             encoding_utf8_ok(record_field(rec, i), rec->flen[i], 1, &bad))
             continue;
         char name[64];
-        jsonutil_printable(c->name[i], strlen(c->name[i]), name, sizeof name);
-        return invalid(r, "%s is not valid UTF-8 (byte %zu of the cell): save the file as UTF-8, or give "
+        text_printable(c->name[i], strlen(c->name[i]), name, sizeof name);
+        return request_invalid(r, "%s is not valid UTF-8 (byte %zu of the cell): save the file as UTF-8, or give "
                           "--encoding", name, bad + 1);
     }
     return 0;
@@ -135,8 +134,8 @@ static uint64_t fingerprint(const char *path, const char *body, size_t len, cons
 static void message_ident(const columns *c, const record *rec, request *r)
 {
     size_t olen, slen;
-    const char *order = cell(c, rec, COL_ORDER_NO, &olen);
-    const char *sess = cell(c, rec, COL_SESSION_ID, &slen);
+    const char *order = request_cell(c, rec, COL_ORDER_NO, &olen);
+    const char *sess = request_cell(c, rec, COL_SESSION_ID, &slen);
     const char *id = olen ? order : sess;
     size_t idlen = olen ? olen : slen;
     snprintf(r->ident, sizeof r->ident, "%.*s", (int)(idlen < 259 ? idlen : 259), id);
@@ -151,13 +150,13 @@ static int apply_state(const char *st, size_t stlen, unsigned *mask, char *notes
     rules_state state = rules_parse_state(st, stlen);
     char tok[64];
     if (state == RULES_STATE_NONE) {
-        jsonutil_printable(st, stlen, tok, sizeof tok);
-        return invalid(r, "state \"%s\" is not a payment state (created, pending, attempted, authorized, paid, cod, "
+        text_printable(st, stlen, tok, sizeof tok);
+        return request_invalid(r, "state \"%s\" is not a payment state (created, pending, attempted, authorized, paid, cod, "
                           "failed, canceled, expired, invalided, refunded, refund_queued, refund_rejected, voided, "
                           "captured)", tok);
     }
     if (!rules_state_has_notification(state))
-        return invalid(r, "state %s: Ottu has no notification for a transaction in this state (only for created, "
+        return request_invalid(r, "state %s: Ottu has no notification for a transaction in this state (only for created, "
                           "paid, canceled, failed, expired, authorized, voided, refunded, captured)",
                        rules_state_name(state));
     unsigned unsupported = *mask & ~rules_channels_for_state(state);
@@ -166,7 +165,7 @@ static int apply_state(const char *st, size_t stlen, unsigned *mask, char *notes
         rules_format_channels(unsupported, list, sizeof list);
         *mask &= ~unsupported;
         if (!*mask)
-            return invalid(r, "no channel left: %s does not support state %s", list, rules_state_name(state));
+            return request_invalid(r, "no channel left: %s does not support state %s", list, rules_state_name(state));
         snprintf(notes, notesz, "dropped %s: state %s not supported", list, rules_state_name(state));
     }
     return 0;
@@ -188,28 +187,28 @@ static int build_message(const columns *c, const record *rec, const request_opts
                          request *r)
 {
     size_t olen, slen, chlen, stlen;
-    const char *order = cell(c, rec, COL_ORDER_NO, &olen);
-    const char *sess = cell(c, rec, COL_SESSION_ID, &slen);
-    const char *chs = cell(c, rec, COL_CHANNELS, &chlen);
-    const char *st = cell(c, rec, COL_STATE, &stlen);
+    const char *order = request_cell(c, rec, COL_ORDER_NO, &olen);
+    const char *sess = request_cell(c, rec, COL_SESSION_ID, &slen);
+    const char *chs = request_cell(c, rec, COL_CHANNELS, &chlen);
+    const char *st = request_cell(c, rec, COL_STATE, &stlen);
     char why[200];
 
     if (check_utf8(c, rec, r))
         return 1;
     if (!olen && !slen)
-        return invalid(r, "order_no and session_id are both empty (one is required)");
+        return request_invalid(r, "order_no and session_id are both empty (one is required)");
     if (olen && rules_check_identifier(order, olen, why, sizeof why) < 0)
-        return invalid(r, "order_no %s", why);
+        return request_invalid(r, "order_no %s", why);
     if (slen && rules_check_identifier(sess, slen, why, sizeof why) < 0)
-        return invalid(r, "session_id %s", why);
+        return request_invalid(r, "session_id %s", why);
 
     unsigned mask = 0;
     if (rules_parse_channels(chs, chlen, &mask, why, sizeof why) < 0)
-        return invalid(r, "channels: %s", why);
+        return request_invalid(r, "channels: %s", why);
     if (!mask)
         mask = o->default_channels;
     if (!mask)
-        return invalid(r, "channels is empty and no --channels default was given");
+        return request_invalid(r, "channels is empty and no --channels default was given");
     char notes[300] = "";
     if (stlen && apply_state(st, stlen, &mask, notes, sizeof notes, r))
         return 1;
@@ -242,7 +241,7 @@ out:
 }
 
 /* Splits a list cell on ';' or ',' into trimmed, non-empty items; calls fn for each. */
-static int each_item(const char *s, size_t len, int (*fn)(void *, const char *, size_t), void *ctx)
+int request_each_item(const char *s, size_t len, int (*fn)(void *, const char *, size_t), void *ctx)
 {
     size_t i = 0;
     while (i <= len) {
@@ -262,21 +261,13 @@ static int each_item(const char *s, size_t len, int (*fn)(void *, const char *, 
     return 0;
 }
 
-struct list_ctx {
-    cJSON *arr;
-    int emails;         /* validate each item as an email address */
-    request *r;
-    const char *what;
-    const char *attach_dir;
-};
-
 static int add_list_item(void *p, const char *s, size_t len)
 {
     struct list_ctx *lc = p;
     if (lc->emails && !rules_is_email(s, len)) {
         char tok[64];
-        jsonutil_printable(s, len, tok, sizeof tok);
-        invalid(lc->r, "%s: \"%s\" is not an email address", lc->what, tok);
+        text_printable(s, len, tok, sizeof tok);
+        request_invalid(lc->r, "%s: \"%s\" is not an email address", lc->what, tok);
         return 1;
     }
     char *tmp = malloc(len + 1);
@@ -296,113 +287,7 @@ static int add_list(cJSON *root, const char *key, const char *s, size_t len, int
     struct list_ctx lc = {cJSON_AddArrayToObject(root, key), emails, r, key, NULL};
     if (!lc.arr)
         return -1;
-    return each_item(s, len, add_list_item, &lc);
-}
-
-static const char *content_type_for(const char *name)
-{
-    static const struct { const char *ext, *type; } types[] = {
-        {".pdf", "application/pdf"}, {".csv", "text/csv"},   {".txt", "text/plain"},
-        {".png", "image/png"},       {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
-        {".html", "text/html"},      {".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
-    };
-    const char *dot = strrchr(name, '.');
-    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
-        if (strcasecmp(dot, types[i].ext) == 0)
-            return types[i].type;
-    return "application/octet-stream";
-}
-
-static int add_attachment(void *p, const char *s, size_t len)
-{
-    struct list_ctx *lc = p;
-    char rel[4096], joined[8192];
-    char tok[80];
-    jsonutil_printable(s, len, tok, sizeof tok);
-    if (len >= sizeof rel) {
-        invalid(lc->r, "attachments: a path is longer than %zu bytes", sizeof rel - 1);
-        return 1;
-    }
-    memcpy(rel, s, len);
-    rel[len] = '\0';
-    const char *dir = lc->attach_dir;
-    if (!dir) {
-        invalid(lc->r, "attachments: not available when the input is standard input");
-        return 1;
-    }
-    /* A CSV may only attach files that sit beside it: a hostile row must not be able to
-     * mail the key file or /proc/self/environ to its "to" address. */
-    snprintf(joined, sizeof joined, "%s/%s", dir, rel);
-    char *path = realpath(rel[0] == '/' ? rel : joined, NULL);
-    size_t dl = strlen(dir);
-    if (!path) {
-        invalid(lc->r, "attachments: cannot read \"%s\": %s", tok, strerror(errno));
-        return 1;
-    }
-    if (strncmp(path, dir, dl) != 0 || path[dl] != '/') {
-        free(path);
-        invalid(lc->r, "attachments: \"%s\" is outside the input file's folder (only files beside the CSV "
-                       "can be attached)", tok);
-        return 1;
-    }
-    FILE *f = fopen(path, "rb");
-    free(path);
-    if (!f) {
-        invalid(lc->r, "attachments: cannot read \"%s\": %s", tok, strerror(errno));
-        return 1;
-    }
-    unsigned char *data = malloc(REQUEST_MAX_ATTACHMENT + 1);
-    size_t n = data ? fread(data, 1, REQUEST_MAX_ATTACHMENT + 1, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    if (!data)
-        return -1;
-    if (err || n > REQUEST_MAX_ATTACHMENT) {
-        free(data);
-        if (err)
-            invalid(lc->r, "attachments: cannot read \"%s\"", tok);
-        else
-            invalid(lc->r, "attachments: \"%s\" is larger than %u MiB", tok, REQUEST_MAX_ATTACHMENT >> 20);
-        return 1;
-    }
-    char *b64 = malloc(4 * ((n + 2) / 3) + 1);
-    if (!b64) {
-        free(data);
-        return -1;
-    }
-    request_base64(data, n, b64);
-    free(data);
-    const char *base = strrchr(rel, '/');
-    base = base ? base + 1 : rel;
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "filename", base);
-    cJSON_AddStringToObject(a, "content", b64);
-    cJSON_AddStringToObject(a, "content_type", content_type_for(base));
-    cJSON_AddItemToArray(lc->arr, a);
-    free(b64);
-    return 0;
-}
-
-size_t request_base64(const unsigned char *in, size_t len, char *out)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[o++] = tbl[v >> 18];
-        out[o++] = tbl[(v >> 12) & 63];
-        out[o++] = tbl[(v >> 6) & 63];
-        out[o++] = tbl[v & 63];
-    }
-    if (i < len) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0);
-        out[o++] = tbl[v >> 18];
-        out[o++] = tbl[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return o;
+    return request_each_item(s, len, add_list_item, &lc);
 }
 
 /* The template row's identifier (the normalised to), so even an invalid row lands in a
@@ -411,9 +296,9 @@ static unsigned template_ident(const columns *c, const record *rec, request *r, 
                                int *phone_ok, char *why, size_t whysz)
 {
     size_t chlen, tlen, tolen;
-    const char *ch = cell(c, rec, COL_CHANNELS, &chlen);
-    const char *tid = cell(c, rec, COL_TEMPLATE_ID, &tlen);
-    const char *to = cell(c, rec, COL_TO, &tolen);
+    const char *ch = request_cell(c, rec, COL_CHANNELS, &chlen);
+    const char *tid = request_cell(c, rec, COL_TEMPLATE_ID, &tlen);
+    const char *to = request_cell(c, rec, COL_TO, &tolen);
     const char *ident = to;
     size_t identlen = tolen;
     unsigned bit = rules_channel_from_name(ch, chlen);
@@ -440,48 +325,48 @@ static int template_check(const columns *c, const record *rec, unsigned bit, int
                           long long *unit, const char **language, request *r)
 {
     size_t chlen, tlen, tolen, langlen, uclen, cclen, bcclen, trlen;
-    const char *ch = cell(c, rec, COL_CHANNELS, &chlen);
-    cell(c, rec, COL_TEMPLATE_ID, &tlen);
-    const char *to = cell(c, rec, COL_TO, &tolen);
-    const char *lang = cell(c, rec, COL_LANGUAGE, &langlen);
-    const char *uc = cell(c, rec, COL_UNIT_CONFIG, &uclen);
-    cell(c, rec, COL_CC, &cclen);
-    cell(c, rec, COL_BCC, &bcclen);
-    const char *trace = cell(c, rec, COL_TRACE_ID, &trlen);
+    const char *ch = request_cell(c, rec, COL_CHANNELS, &chlen);
+    request_cell(c, rec, COL_TEMPLATE_ID, &tlen);
+    const char *to = request_cell(c, rec, COL_TO, &tolen);
+    const char *lang = request_cell(c, rec, COL_LANGUAGE, &langlen);
+    const char *uc = request_cell(c, rec, COL_UNIT_CONFIG, &uclen);
+    request_cell(c, rec, COL_CC, &cclen);
+    request_cell(c, rec, COL_BCC, &bcclen);
+    const char *trace = request_cell(c, rec, COL_TRACE_ID, &trlen);
     char tok[64];
     if (!bit) {
         if (!chlen)
-            return invalid(r, "channel is empty (sms, email or whatsapp)");
-        jsonutil_printable(ch, chlen, tok, sizeof tok);
-        return invalid(r, "channel \"%s\" is not sms, email or whatsapp", tok);
+            return request_invalid(r, "channel is empty (sms, email or whatsapp)");
+        text_printable(ch, chlen, tok, sizeof tok);
+        return request_invalid(r, "channel \"%s\" is not sms, email or whatsapp", tok);
     }
     if (check_utf8(c, rec, r))
         return 1;
     if (!tlen)
-        return invalid(r, "template_id is empty");
+        return request_invalid(r, "template_id is empty");
     if (!tolen)
-        return invalid(r, "to is empty");
+        return request_invalid(r, "to is empty");
     if (bit == RULES_EMAIL && !rules_is_email(to, tolen)) {
-        jsonutil_printable(to, tolen, tok, sizeof tok);
-        return invalid(r, "to \"%s\" is not an email address", tok);
+        text_printable(to, tolen, tok, sizeof tok);
+        return request_invalid(r, "to \"%s\" is not an email address", tok);
     }
     if (bit != RULES_EMAIL && !phone_ok)
-        return invalid(r, "to %s", why);
+        return request_invalid(r, "to %s", why);
     if (uclen && rules_parse_int(uc, uclen, unit) < 0) {
-        jsonutil_printable(uc, uclen, tok, sizeof tok);
-        return invalid(r, "unit_config \"%s\" is not an integer", tok);
+        text_printable(uc, uclen, tok, sizeof tok);
+        return request_invalid(r, "unit_config \"%s\" is not an integer", tok);
     }
     if (bit == RULES_WHATSAPP && !uclen)
-        return invalid(r, "unit_config is required for whatsapp");
+        return request_invalid(r, "unit_config is required for whatsapp");
     *language = rules_parse_language(lang, langlen);
     if (!*language) {
-        jsonutil_printable(lang, langlen, tok, sizeof tok);
-        return invalid(r, "language \"%s\" is not en or ar", tok);
+        text_printable(lang, langlen, tok, sizeof tok);
+        return request_invalid(r, "language \"%s\" is not en or ar", tok);
     }
     if ((cclen || bcclen) && bit != RULES_EMAIL)
-        return invalid(r, "%s is only for email (channel is %s)", cclen ? "cc" : "bcc", rules_channel_name(bit));
+        return request_invalid(r, "%s is only for email (channel is %s)", cclen ? "cc" : "bcc", rules_channel_name(bit));
     if (trlen && rules_utf8_count(trace, trlen, NULL) > RULES_TRACE_ID_MAX_CHARS)
-        return invalid(r, "trace_id is %ld characters long (at most %d)", rules_utf8_count(trace, trlen, NULL),
+        return request_invalid(r, "trace_id is %ld characters long (at most %d)", rules_utf8_count(trace, trlen, NULL),
                        RULES_TRACE_ID_MAX_CHARS);
     return 0;
 }
@@ -533,16 +418,16 @@ static int build_template(const columns *c, const record *rec, const request_opt
                           request *r)
 {
     size_t tlen, tolen, uclen, cclen, bcclen, trlen, taglen, attlen, subjlen, bodylen;
-    const char *tid = cell(c, rec, COL_TEMPLATE_ID, &tlen);
-    cell(c, rec, COL_UNIT_CONFIG, &uclen);
-    const char *to = cell(c, rec, COL_TO, &tolen);
-    const char *cc = cell(c, rec, COL_CC, &cclen);
-    const char *bcc = cell(c, rec, COL_BCC, &bcclen);
-    const char *trace = cell(c, rec, COL_TRACE_ID, &trlen);
-    const char *tags = cell(c, rec, COL_TAGS, &taglen);
-    const char *att = cell(c, rec, COL_ATTACHMENTS, &attlen);
-    const char *subj = cell(c, rec, COL_SUBJECT, &subjlen);
-    const char *body = cell(c, rec, COL_BODY, &bodylen);
+    const char *tid = request_cell(c, rec, COL_TEMPLATE_ID, &tlen);
+    request_cell(c, rec, COL_UNIT_CONFIG, &uclen);
+    const char *to = request_cell(c, rec, COL_TO, &tolen);
+    const char *cc = request_cell(c, rec, COL_CC, &cclen);
+    const char *bcc = request_cell(c, rec, COL_BCC, &bcclen);
+    const char *trace = request_cell(c, rec, COL_TRACE_ID, &trlen);
+    const char *tags = request_cell(c, rec, COL_TAGS, &taglen);
+    const char *att = request_cell(c, rec, COL_ATTACHMENTS, &attlen);
+    const char *subj = request_cell(c, rec, COL_SUBJECT, &subjlen);
+    const char *body = request_cell(c, rec, COL_BODY, &bodylen);
     char why[200], phone[40];
     int phone_ok;
     long long unit = 0;
@@ -626,50 +511,6 @@ out:
     return rc;
 }
 
-int request_load_attachments(request *r, const columns *c, const record *rec, const request_opts *o)
-{
-    size_t attlen;
-    const char *att = cell(c, rec, COL_ATTACHMENTS, &attlen);
-    if (!r->valid || !r->attachments || !attlen || r->bodylen < 2)
-        return 0;
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr)
-        return -1;
-    struct list_ctx lc = {arr, 0, r, "attachments", o->attach_dir};
-    int rc = each_item(att, attlen, add_attachment, &lc);
-    char *text = rc == 0 ? cJSON_PrintUnformatted(arr) : NULL;
-    cJSON_Delete(arr);
-    if (rc) {
-        r->valid = 0;
-        return rc > 0 ? 1 : -1;
-    }
-    if (!text)
-        return -1;
-    /* Splice ,"attachments":[...] in before the body's closing brace. */
-    static const char key[] = ",\"attachments\":";
-    size_t tl = strlen(text), need = r->bodylen + sizeof key - 1 + tl + 1;
-    if (need > r->bodycap) {
-        char *b = realloc(r->body, need);
-        if (!b) {
-            free(text);
-            return -1;
-        }
-        r->body = b;
-        r->bodycap = need;
-    }
-    size_t at = r->bodylen - 1;
-    memcpy(r->body + at, key, sizeof key - 1);
-    at += sizeof key - 1;
-    memcpy(r->body + at, text, tl);
-    at += tl;
-    r->body[at++] = '}';
-    r->body[at] = '\0';
-    r->bodylen = at;
-    r->attachments = 0;
-    free(text);
-    return 0;
-}
-
 int request_build(const columns *c, const record *rec, const request_opts *o, unsigned drop,
                   request *r)
 {
@@ -691,9 +532,9 @@ int request_build(const columns *c, const record *rec, const request_opts *o, un
         message_ident(c, rec, r);
     }
     if (rec->malformed)
-        return invalid(r, "%s", rec->problem);
+        return request_invalid(r, "%s", rec->problem);
     if (rec->n != c->n)
-        return invalid(r, "row has %zu field%s, the header has %zu", rec->n, rec->n == 1 ? "" : "s", c->n);
+        return request_invalid(r, "row has %zu field%s, the header has %zu", rec->n, rec->n == 1 ? "" : "s", c->n);
     return c->mode == MODE_TEMPLATE ? build_template(c, rec, o, drop, r) : build_message(c, rec, o, drop, r);
 }
 

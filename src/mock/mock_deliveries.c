@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "rules.h"
 
 int mock_deliveries_open(mock_deliveries *d, const char *path, char *err, size_t errlen)
@@ -37,17 +38,7 @@ void mock_deliveries_close(mock_deliveries *d)
     pthread_mutex_destroy(&d->lock);
 }
 
-size_t mock_format_utc_now(char *buf, size_t size)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000L);
-    return n < 0 ? 0 : (size_t)n;
-}
+size_t mock_format_utc_now(char *buf, size_t size) { return clock_format_iso(clock_now_ms(), buf, size); }
 
 int mock_csv_field(char *buf, size_t size, size_t *o, const char *s, size_t len)
 {

@@ -1,6 +1,8 @@
 /* mock_quota — a per-UTC-day request counter with a limit, shared by every HTTP thread. */
 #include "mock_quota.h"
 
+#include "clock.h"
+
 int mock_quota_init(mock_quota *q, long limit)
 {
     q->limit = limit;
@@ -23,15 +25,10 @@ long mock_seconds_to_utc_midnight(long long now_s)
     return (long)(86400 - into);
 }
 
-static long long utc_day(long long now_s)
-{
-    return now_s >= 0 ? now_s / 86400 : (now_s - 86399) / 86400;
-}
-
 /* Caller holds the lock. */
 static void roll(mock_quota *q, long long now_s)
 {
-    long long day = utc_day(now_s);
+    long long day = clock_utc_day(now_s * 1000);
     if (day != q->day) {
         q->day = day;
         q->used = 0;

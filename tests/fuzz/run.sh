@@ -8,7 +8,7 @@ secs="${FUZZ_SECONDS:-60}"
 out=build-fuzz
 mkdir -p "$out"
 flags="-std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -DOTTU_VERSION=\"fuzz\" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
-srcs="src/rules.c src/clock.c src/text.c src/encoding.c src/reader.c src/columns.c src/request.c src/writer.c src/jsonutil.c src/retry.c src/job.c"
+srcs="src/rules.c src/clock.c src/text.c src/encoding.c src/record.c src/reader.c src/reader_detect.c src/columns.c src/request.c src/request_attach.c src/writer.c src/jsonutil.c src/retry.c src/job.c"
 pass=0 fail=0
 for t in csv channels recipient response; do
   if ! clang $flags "tests/fuzz/fuzz_$t.c" $srcs -lcsv -lcjson -lcurl -o "$out/fuzz_$t" 2>"$out/fuzz_$t.build.log"; then

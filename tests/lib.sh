@@ -16,9 +16,11 @@ if [ -n "${OTTU_TEST_HTTP2:-}" ]; then
   RESEND="$T/ottu-resend"
 fi
 MOCK_PIDS=()
+PGT=""
 cleanup() {
   local p
   for p in "${MOCK_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  [ -n "$PGT" ] && pg_stop && rm -rf "$PGT"
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -148,3 +150,29 @@ n, ch, p = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 print('order_no,channels')
 for i in range(1, n + 1): print(f'{p}{i:05d},\"{ch}\"')" "$1" "${3:-sms}" "${4:-R}" >"$2"
 }
+
+# ---- a real PostgreSQL server for a test (initdb as the postgres user: it refuses root) ----
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+# pg_usable: the server binaries are here, and (as root) a postgres user to run them as.
+pg_usable() { [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] && { [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1; }; }
+# pg_server: initdb into a folder of its own (reachable by the postgres user; $T is private)
+# and pg_start on 127.0.0.1 with a free port; sets PGT, PORT and PG_URI. The server is
+# stopped and its folder removed at exit (cleanup). 1 when it could not start (its logs as
+# comments).
+pg_server() {
+  PGT=$(mktemp -d "${TMPDIR:-/tmp}/ottu-pg.XXXXXX")
+  chmod 0755 "$PGT"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$PGT"
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  PG_URI="postgresql://postgres@127.0.0.1:$PORT/postgres"
+  if ! as_pg "$PGBIN/initdb" -D "$PGT/data" -A trust -U postgres --no-sync >"$PGT/initdb.log" 2>&1 || ! pg_start; then
+    tail -20 "$PGT/initdb.log" "$PGT/server.log" 2>/dev/null | sed 's/^/# /'
+    return 1
+  fi
+}
+pg_start() {
+  as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -l "$PGT/server.log" -w -t 60 \
+    -o "-p $PORT -k $PGT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60" start >/dev/null
+}
+pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -m immediate stop >/dev/null 2>&1; return 0; }

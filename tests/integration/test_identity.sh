@@ -143,24 +143,14 @@ stop_mock
 # ---------------------------------------------------------------------------------------
 # 7. The same across jobs on a PostgreSQL ledger (a server started here, as test_pg.sh
 #    does; skipped when the server binaries are not installed).
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
-if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ] || { [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; }; then
-  echo "ok - # SKIP PostgreSQL: server binaries or the postgres user missing"
+if ! pg_usable; then
+  skip 3 "PostgreSQL: server binaries or the postgres user missing"
   exit 0
 fi
-PGT=$(mktemp -d "${TMPDIR:-/tmp}/ottu-pg.XXXXXX")
-chmod 0755 "$PGT"
-[ "$(id -u)" -eq 0 ] && chown postgres "$PGT"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -m immediate stop >/dev/null 2>&1; rm -rf "$PGT"; cleanup; }
-trap pg_stop EXIT
-if ! as_pg "$PGBIN/initdb" -D "$PGT/data" -A trust -U postgres --no-sync >"$PGT/initdb.log" 2>&1 ||
-   ! as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -l "$PGT/server.log" -w -t 60 \
-       -o "-p $PORT -k $PGT -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
+if ! pg_server; then
   not_ok "PostgreSQL: the server did not start"; exit 1
 fi
-export OTTU_LEDGER="postgresql://postgres@127.0.0.1:$PORT/postgres"
+export OTTU_LEDGER="$PG_URI"
 start_mock --deliveries "$T/del7.csv"
 run m1.csv -o pg1.csv 2>/dev/null
 run m2.csv -o pg2.csv 2>/dev/null

@@ -6,6 +6,7 @@
 # below ledger.c: ledger_backend.h and ledger_types.h are their whole interface), and one
 # copy each of the helpers issue 30 named (UTF-8 decoder, UTC day).
 . "$(dirname "$0")/../lib.sh"
+plan 5
 cd "$ROOT" || exit 1
 
 long=""

@@ -33,21 +33,9 @@ LEASE_S=30 # LEDGER_LEASE_MS
 
 # ---- PostgreSQL, when installed (as test_pg.sh starts it) ----------------------------------
 PG_URI=""
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
-if [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] && { [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1; }; then
-  PGT=$(mktemp -d "${TMPDIR:-/tmp}/ottu-pg.XXXXXX"); chmod 0755 "$PGT"
-  [ "$(id -u)" -eq 0 ] && chown postgres "$PGT"
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -m immediate stop >/dev/null 2>&1; rm -rf "$PGT"; cleanup; }
-  trap pg_stop EXIT
-  if as_pg "$PGBIN/initdb" -D "$PGT/data" -A trust -U postgres --no-sync >"$PGT/initdb.log" 2>&1 &&
-     as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -l "$PGT/server.log" -w -t 60 \
-       -o "-p $PORT -k $PGT -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
-    PG_URI="postgresql://postgres@127.0.0.1:$PORT/postgres"
-  else
-    echo "# PostgreSQL did not start: its scenarios are skipped"
-  fi
+if pg_usable && ! pg_server; then
+  echo "# PostgreSQL did not start: its scenarios are skipped"
+  PG_URI=""
 fi
 pg_q() { "$PGBIN/psql" -X -A -t -q "$PG_URI" -c "$1" 2>&1; }
 # open claims in LEDGER (SQLite path or PostgreSQL URI)

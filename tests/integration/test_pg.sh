@@ -13,39 +13,18 @@ source "$(dirname "$0")/../lib.sh"
 plan 37  # and test_ledger's own checks against the server, which declare their own plan
 cd "$T" || exit 1
 
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
   skip 37 "PostgreSQL server binaries not installed (/usr/lib/postgresql/*/bin; tests/deps.sh installs postgresql)"
   exit 0
 fi
-as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
-if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+if ! pg_usable; then
   skip 37 "running as root without a postgres user to run initdb as"
   exit 0
 fi
-
-# The server's folder must be reachable by the postgres user; $T is private to us.
-PGT=$(mktemp -d "${TMPDIR:-/tmp}/ottu-pg.XXXXXX")
-chmod 0755 "$PGT"
-[ "$(id -u)" -eq 0 ] && chown postgres "$PGT"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-pg_stop() {
-  as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -m immediate stop >/dev/null 2>&1
-  rm -rf "$PGT"
-  cleanup
-}
-trap pg_stop EXIT
-if ! as_pg "$PGBIN/initdb" -D "$PGT/data" -A trust -U postgres --no-sync >"$PGT/initdb.log" 2>&1; then
-  not_ok "initdb failed"; sed 's/^/# /' "$PGT/initdb.log" | tail -20; exit 1
+if ! pg_server; then
+  not_ok "PostgreSQL server started"; exit 1
 fi
-pg_start() {
-  as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -l "$PGT/server.log" -w -t 60 \
-    -o "-p $PORT -k $PGT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60" start >/dev/null
-}
-if ! pg_start; then
-  not_ok "pg_ctl start failed"; tail -20 "$PGT/server.log" | sed 's/^/# /'; exit 1
-fi
-URI="postgresql://postgres@127.0.0.1:$PORT/postgres"
+URI="$PG_URI"
 echo "# PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT"
 
 # ---------------------------------------------------------------------------------------

@@ -124,27 +124,10 @@ check "journal lost: OUTPUT.job now names the finished new job" grep -q ' done$'
 
 # ---------------------------------------------------------------------------------------
 # PostgreSQL: a real server (as in test_pg.sh) that stays up.
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
-  skip "$PER_BACKEND" "PostgreSQL server binaries not installed"; exit 0
+if ! pg_usable; then
+  skip "$PER_BACKEND" "PostgreSQL server binaries or the postgres user missing"; exit 0
 fi
-as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
-if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
-  skip "$PER_BACKEND" "running as root without a postgres user"; exit 0
+if ! pg_server; then
+  not_ok "PostgreSQL server started"; exit 1
 fi
-PGT=$(mktemp -d "${TMPDIR:-/tmp}/ottu-pg.XXXXXX")
-chmod 0755 "$PGT"
-[ "$(id -u)" -eq 0 ] && chown postgres "$PGT"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-pg_stop() {
-  as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -m immediate stop >/dev/null 2>&1
-  rm -rf "$PGT"
-  cleanup
-}
-trap pg_stop EXIT
-if ! as_pg "$PGBIN/initdb" -D "$PGT/data" -A trust -U postgres --no-sync >"$PGT/initdb.log" 2>&1 ||
-   ! as_pg "$PGBIN/pg_ctl" -D "$PGT/data" -l "$PGT/server.log" -w -t 60 \
-       -o "-p $PORT -k $PGT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60" start >/dev/null; then
-  not_ok "PostgreSQL server started"; tail -20 "$PGT/server.log" "$PGT/initdb.log" 2>/dev/null | sed 's/^/# /'; exit 1
-fi
-run_backend "postgresql://postgres@127.0.0.1:$PORT/postgres" "PostgreSQL ledger"
+run_backend "$PG_URI" "PostgreSQL ledger"

@@ -1,5 +1,6 @@
-/* xlsxout_internal — the workbook writer's state and cell writers, shared by xlsxout.c
- * (the Results sheets) and xlsxsummary.c (the Summary sheet). Not for other modules. */
+/* xlsxout_internal — the workbook writer's state and its cell writers (xlsxcell.c), shared
+ * by xlsxout.c (the Results sheets) and xlsxsummary.c (the Summary sheet). Not for other
+ * modules. */
 #ifndef OTTU_XLSXOUT_INTERNAL_H
 #define OTTU_XLSXOUT_INTERNAL_H
 
@@ -45,7 +46,10 @@ int xlsx_status_kind(row_status s);
 /* A text cell: sanitised (well-formed UTF-8, Excel's escapes, its length limit); an empty
  * text leaves the cell blank. ti (may be NULL) tells what was cut or replaced. 0, or -1
  * with x->err. */
-typedef struct text_info text_info;
+typedef struct text_info {
+    int truncated, replaced;
+    double width; /* characters on the longest line */
+} text_info;
 int xlsx_write_text(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, const char *s, size_t len,
                     lxw_format *f, text_info *ti);
 int xlsx_write_num(xlsxout *x, lxw_worksheet *ws, lxw_row_t r, lxw_col_t c, double v, lxw_format *f);

@@ -12,7 +12,7 @@ printf 'order_no,channels\nT-1,sms\nT-2,email\n' > in.csv
 # The job runs as a user that is not root (root writes anywhere): uid 10001 with
 # setpriv when the test is root, else the test's own user.
 if [ "$(id -u)" = 0 ]; then
-  command -v setpriv >/dev/null || { echo "# skip: needs setpriv"; exit 0; }
+  command -v setpriv >/dev/null || { skip 14 "needs setpriv"; exit 0; }
   chmod 755 "$T"
   as_job() { setpriv --reuid=10001 --regid=10001 --clear-groups "$@"; }
   JOBUID=10001
@@ -53,12 +53,12 @@ if [ "$(id -u)" = 0 ]; then
   as_job rm -f textfile/other.prom 2>/dev/null
   check "sticky folder: the job cannot remove node_exporter's other files" test -e textfile/other.prom
 else
-  echo "# skip: the group folder needs root (chgrp to the job's group)"
+  skip 5 "the group folder needs root (chgrp to the job's group)"
 fi
 
 # --- the nightly wrapper: an output not written is an ALERT, even when the sending went well ---
 if ! command -v jq >/dev/null || ! command -v flock >/dev/null; then
-  echo "# skip: the nightly wrapper needs jq and flock"; exit 0
+  skip 4 "the nightly wrapper needs jq and flock"; exit 0
 fi
 mkdir -p bin
 cp "$ROOT/contrib/ottu-resend-nightly" "$ROOT/contrib/ottu-resend-check" bin/

@@ -13,7 +13,7 @@ NODE=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}
 PROMTOOL=${PROMTOOL:-/usr/bin/promtool}
 RULES="$ROOT/contrib/prometheus/ottu-resend-rules.yml"
 if [ ! -x "$PROM" ] || [ ! -x "$NODE" ] || [ ! -x "$PROMTOOL" ]; then
-  echo "# skip: needs prometheus, prometheus-node-exporter and promtool (tests/deps.sh installs them)"
+  skip 22 "needs prometheus, prometheus-node-exporter and promtool (tests/deps.sh installs them)"
   exit 0
 fi
 SERVERS=()

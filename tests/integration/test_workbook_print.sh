@@ -76,7 +76,7 @@ check_eq "Summary: every text fits its column or wraps in it (no overlap)" ok "$
 
 # Printed by a real consumer: LibreOffice (libreoffice-calc-nogui), then poppler's text boxes.
 if ! command -v soffice >/dev/null || ! command -v pdftotext >/dev/null; then
-  echo "# skip: LibreOffice (soffice) and poppler-utils (pdftotext) are not installed: not printed"
+  skip 5 "LibreOffice (soffice) and poppler-utils (pdftotext) are not installed: not printed"
   exit 0
 fi
 HOME="$T" timeout 120 soffice --headless --convert-to pdf --outdir "$T" out.xlsx >soffice.log 2>&1

@@ -206,7 +206,8 @@ resume_refused "another SQLite file" --ledger "$T/other.db"
 check "identity: the message names both ledgers" bash -c "grep -q '$T/id.db' id.err && grep -q '$T/other.db' id.err"
 if [ -n "$PG_URI" ]; then
   resume_refused "a postgresql:// ledger after SQLite" --ledger "$PG_URI"
-  check "identity: the message names both backends" bash -c "grep -q 'sqlite ledger $T/id.db' id.err && grep -q 'postgresql ledger' id.err"else
+  check "identity: the message names both backends" bash -c "grep -q 'sqlite ledger $T/id.db' id.err && grep -q 'postgresql ledger' id.err"
+else
   skip 2 "identity across backends: PostgreSQL not installed"
 fi
 sqlite3 id.db ".backup id.db.bak"
@@ -236,7 +237,8 @@ if [ -n "$PG_URI" ]; then
   run --ledger "$PG_URI" --resume -o idpg.out.csv idpg.csv 2>id.err; rc=$?
   check_eq "identity: --resume on an emptied PostgreSQL ledger (schema dropped, re-created): exit 2, no request" \
     "2 0" "$rc $(stat_of "$MOCK_URL" requests)"
-  check "identity: the message names both identities" grep -q "identity .*identity" id.errelse
+  check "identity: the message names both identities" grep -q "identity .*identity" id.err
+else
   skip 2 "an emptied PostgreSQL ledger: PostgreSQL not installed"
 fi
 : >empty.db

@@ -25,6 +25,22 @@ typedef struct engine_sender {
     void *arg;
 } engine_sender;
 
+/* --http2: the event loop that carries the attempts in flight, a table too (tests pass a
+ * fake). open makes it with `slots` places; reserve takes one, waiting while all are taken;
+ * post starts j's request on it, and done(owner, slot, j, res) follows exactly once, on the
+ * loop's thread. res belongs to the slot: it stays valid, untouched by the loop, until the
+ * slot is given back with release (which also gives back a slot never posted). close waits
+ * for the transfers in flight, then frees. */
+typedef void (*engine_loop_done)(void *owner, void *slot, void *j, http_result *res);
+typedef struct engine_loop {
+    void *(*open)(void *arg, int slots, engine_loop_done done, void *owner, char *err, size_t errlen);
+    void *(*reserve)(void *loop);
+    void (*post)(void *loop, void *slot, job *j);
+    void (*release)(void *loop, void *slot);
+    void (*close)(void *loop);
+    void *arg;
+} engine_loop;
+
 typedef struct engine_opts {
     http_shared *http;    /* for the default sender (libcurl); unused with a sender */
     throttle *thr;
@@ -52,9 +68,9 @@ typedef struct engine_opts {
      * instead of being sent; NULL = no lookups. */
     void (*lookup_pass)(void *ctx, void *client, job *j, int stopping);
     void *lookup_ctx;
-    int async;            /* --http2: attempts through one event loop (http_async over http),
-                             `workers` of them in flight, instead of a thread each; needs
-                             the default sender */
+    int async;            /* --http2: attempts through one event loop, `workers` of them in
+                             flight, instead of a thread each (engine_driver.h) */
+    engine_loop loop;     /* with async: .open NULL = http_async over http */
 } engine_opts;
 
 typedef struct engine engine;

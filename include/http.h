@@ -70,18 +70,21 @@ void http_result_free(http_result *res);
  * transfer still has a connection of its own. Answers are judged exactly as http_post's. */
 #define HTTP_STREAMS_PER_CONN 32
 typedef struct http_async http_async;
-/* Called on the loop's thread when a transfer ended; res is valid only during the call. */
-typedef void (*http_async_done)(void *owner, void *item, http_result *res);
+/* Called on the loop's thread when a transfer ended, with its slot (an http_client). res
+ * is the slot's: valid, and left alone by the loop, until the slot is given back with
+ * http_async_release. The callback should only hand the answer over (engine_driver.c):
+ * whatever it does holds up every transfer in flight. */
+typedef void (*http_async_done)(void *owner, void *slot, void *item, http_result *res);
 /* concurrency: transfers at once (slots). NULL with err. */
 http_async *http_async_new(http_shared *s, int concurrency, http_async_done done, void *owner, char *err,
                            size_t errlen);
 /* Takes a free slot, waiting while `concurrency` are taken: take it BEFORE the last checks
  * that may cancel an attempt (a job stopping), so nothing waits for a slot past them. */
 http_client *http_async_reserve(http_async *a);
-/* Gives an unused slot back. */
-void http_async_cancel(http_async *a, http_client *slot);
-/* Starts a POST on a reserved slot; done(owner, item, res) follows on the loop's thread,
- * then the slot is free again. body must stay valid until then. */
+/* Gives a slot back: unused, or once its answer has been handled. */
+void http_async_release(http_async *a, http_client *slot);
+/* Starts a POST on a reserved slot; done(owner, slot, item, res) follows on the loop's
+ * thread. body must stay valid until then. */
 void http_async_post(http_async *a, http_client *slot, const char *path, const char *body, size_t len,
                      void *item);
 /* Waits for the transfers in flight (each ends within its time-out), then frees. */

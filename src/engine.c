@@ -1,4 +1,5 @@
-/* engine — worker threads: throttle → budget → journal → send → classify → retry or finish. */
+/* engine — worker threads: throttle → budget → journal → submit (engine_driver.h); each
+ * answer comes back off any event loop's thread: classify → retry or finish. */
 #include "engine.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine_driver.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "retry.h"
@@ -21,18 +23,28 @@ struct engine {
     engine_opts o;
     pthread_t *threads;
     int started;
-    http_async *async;  /* --http2: attempts go through one event loop, not a thread each */
-    uint64_t async_rng; /* backoff jitter for the loop's thread (the only one that uses it) */
+    driver *drv; /* how attempts go out and answers come back */
 };
 
 /* Threads that feed the event loop with --http2. Each waits for its begin record's
  * fdatasync before its request goes (the journal's group commit): 8 waiting together share
  * one sync; with 2, a sync covered barely more than one record and halved the rate. */
 #define ASYNC_FEEDERS 8
+/* Threads that judge the loop's answers (journal O/F records, no fdatasync of their own). */
+#define ASYNC_COMPLETERS 4
 
-/* xorshift64*: per-worker randomness for backoff jitter, no shared state. */
-static double next_u01(uint64_t *s)
+/* xorshift64*: per-thread randomness for backoff jitter, no shared state; answers are
+ * judged on workers and completers alike. */
+static _Thread_local uint64_t jitter_state;
+
+static double next_u01(void)
 {
+    if (!jitter_state) {
+        jitter_state = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)&jitter_state ^ (uint64_t)clock_mono_ns();
+        if (!jitter_state)
+            jitter_state = 1;
+    }
+    uint64_t *s = &jitter_state;
     uint64_t x = *s;
     x ^= x >> 12;
     x ^= x << 25;
@@ -49,6 +61,20 @@ static void curl_send(void *client, const job *j, http_result *res)
     http_post(client, j->req.path, j->req.body, j->req.bodylen, res);
 }
 static void curl_close(void *client) { http_client_free(client); }
+
+/* ---- the default event loop (--http2): http_async ---- */
+
+static void *ha_open(void *arg, int slots, engine_loop_done done, void *owner, char *err, size_t errlen)
+{
+    return http_async_new(arg, slots, done, owner, err, errlen);
+}
+static void *ha_reserve(void *loop) { return http_async_reserve(loop); }
+static void ha_post(void *loop, void *slot, job *j)
+{
+    http_async_post(loop, slot, j->req.path, j->req.body, j->req.bodylen, j);
+}
+static void ha_release(void *loop, void *slot) { http_async_release(loop, slot); }
+static void ha_close(void *loop) { http_async_free(loop); }
 
 /* ---- stopping: why is the stop module's (stop.h); the engine only wakes its waiters ---- */
 
@@ -154,20 +180,6 @@ static void scrub_answer(engine *e, http_result *res)
     b[res->bodylen] = '\0';
     text_scrub_secret(b, cap, key);
     res->bodylen = strlen(b);
-}
-
-static void reset_result(http_result *res)
-{
-    res->status = 0;
-    res->transport_error = 0;
-    res->outcome = HTTP_ANSWERED;
-    res->error_kind = HTTP_ERR_NONE;
-    res->retry_after_s = -1;
-    res->error[0] = '\0';
-    res->bodylen = 0;
-    if (res->body)
-        res->body[0] = '\0';
-    res->retry_after[0] = '\0';
 }
 
 static void on_sent(engine *e, job *j, const http_result *res)
@@ -283,7 +295,7 @@ static int quota_stop(engine *e, job *j, const http_result *res, int64_t wait_ms
     return 1;
 }
 
-static void on_again(engine *e, job *j, http_result *res, const retry_decision *d, uint64_t *rng)
+static void on_again(engine *e, job *j, http_result *res, const retry_decision *d)
 {
     int64_t wait = retry_server_wait_ms(res->retry_after_s, res->retry_after, res->body, res->bodylen, time(NULL));
     if (quota_stop(e, j, res, wait))
@@ -318,7 +330,7 @@ static void on_again(engine *e, job *j, http_result *res, const retry_decision *
         stop_row(e, j, NULL);
         return;
     }
-    int64_t backoff = retry_backoff_ms(made, e->o.backoff_base_ms, e->o.backoff_max_ms, next_u01(rng));
+    int64_t backoff = retry_backoff_ms(made, e->o.backoff_base_ms, e->o.backoff_max_ms, next_u01());
     if (after > backoff)
         backoff = after;
     describe(j, res, d->ambiguous ? "retrying (--retry-ambiguous: may notify twice) after " : "retrying after ");
@@ -383,35 +395,11 @@ static int attempt_begin(engine *e, job *j)
     return 0;
 }
 
-static void attempt_end(engine *e, job *j, http_result *res, uint64_t *rng);
-
-static void attempt(engine *e, void *client, job *j, uint64_t *rng, http_result *res)
-{
-    if (attempt_begin(e, j) < 0)
-        return;
-    reset_result(res);
-    e->o.sender.send(client, j, res);
-    attempt_end(e, j, res, rng);
-}
-
-/* --http2: the answer of an attempt started by attempt_async, on the loop's thread. */
-static void on_async_answer(void *owner, void *item, http_result *res)
+/* After an attempt (driver_done): judge the answer (or its absence) and decide the row's
+ * fate. On the worker that sent it, or on a completer with --http2: never on the loop. */
+static void attempt_end(void *owner, job *j, http_result *res)
 {
     engine *e = owner;
-    attempt_end(e, item, res, &e->async_rng);
-}
-
-static void attempt_async(engine *e, http_client *slot, job *j)
-{
-    if (attempt_begin(e, j) == 0)
-        http_async_post(e->async, slot, j->req.path, j->req.body, j->req.bodylen, j);
-    else
-        http_async_cancel(e->async, slot);
-}
-
-/* After an attempt: judge the answer (or its absence) and decide the row's fate. */
-static void attempt_end(engine *e, job *j, http_result *res, uint64_t *rng)
-{
     scrub_answer(e, res);
     summary_attempt(e->o.sum, res->status); /* the summary's HTTP line counts every attempt */
     if (res->status)
@@ -439,7 +427,7 @@ static void attempt_end(engine *e, job *j, http_result *res, uint64_t *rng)
         on_abort(e, j, res);
         return;
     case RETRY_AGAIN:
-        on_again(e, j, res, &d, rng);
+        on_again(e, j, res, &d);
         return;
     }
 }
@@ -469,47 +457,30 @@ static int may_start(engine *e, int have_client, job *j, int stopping)
     return 1;
 }
 
-struct worker_arg {
-    engine *e;
-    int index;
-};
-
 static void *worker(void *p)
 {
-    struct worker_arg *wa = p;
-    engine *e = wa->e;
-    uint64_t rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)wa->index * 0xD1B54A32D192ED03ULL) ^ (uint64_t)clock_mono_ns();
-    if (!rng)
-        rng = 1;
-    free(wa);
-    /* --http2: the loop's slots are the clients */
-    void *client = e->async ? NULL : e->o.sender.open(e->o.sender.arg);
-    http_result res;
-    memset(&res, 0, sizeof res);
+    engine *e = p;
+    driver_worker w;
+    driver_worker_open(e->drv, &w);
     int stopping;
     job *j;
     while ((j = queue_pop(e->o.q, &stopping)) != NULL) {
-        /* --http2: a place among the attempts in flight first, so that the checks below
-         * are the last word before the request goes (as a worker's own are). */
         if (j->lookup && e->o.lookup_pass) {
             /* --verify: read the row's transaction; the reader then claims and queues it. */
-            e->o.lookup_pass(e->o.lookup_ctx, client, j, stopping || halted(e));
+            e->o.lookup_pass(e->o.lookup_ctx, w.client, j, stopping || halted(e));
             continue;
         }
-        http_client *slot = e->async ? http_async_reserve(e->async) : NULL;
-        if (!may_start(e, e->async || client, j, stopping)) {
+        /* A place among the attempts in flight first (--http2 waits for one here), so that
+         * the checks below are the last word before the request goes. */
+        void *slot = driver_reserve(e->drv, &w);
+        if (!may_start(e, slot != NULL, j, stopping) || attempt_begin(e, j) < 0) {
             if (slot)
-                http_async_cancel(e->async, slot);
+                driver_cancel(e->drv, slot);
             continue;
         }
-        if (slot)
-            attempt_async(e, slot, j);
-        else
-            attempt(e, client, j, &rng, &res);
+        driver_submit(e->drv, slot, j); /* attempt_end follows, here or on a completer */
     }
-    http_result_free(&res);
-    if (client)
-        e->o.sender.close(client);
+    driver_worker_close(e->drv, &w);
     return NULL;
 }
 
@@ -526,26 +497,26 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
         return NULL;
     }
     e->o = *o;
-    if (!e->o.sender.send) {
-        engine_sender curl = {curl_open, curl_send, curl_close, o->http};
-        e->o.sender = curl;
-    }
     int threads = o->workers;
     if (o->async) {
         /* The loop carries every attempt in flight; a few threads feed it (the throttle,
-         * the budget and the journal come before each attempt, as in the workers). */
-        e->async_rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)clock_mono_ns();
-        if (!e->async_rng)
-            e->async_rng = 1;
-        if (!(e->async = http_async_new(o->http, o->workers, on_async_answer, e, err, errlen))) {
-            free(e);
-            return NULL;
-        }
+         * the budget and the journal come before each attempt, as in the workers) and a
+         * few judge its answers. */
+        engine_loop curl = {ha_open, ha_reserve, ha_post, ha_release, ha_close, o->http};
+        int completers = o->workers < ASYNC_COMPLETERS ? o->workers : ASYNC_COMPLETERS;
+        e->drv = driver_loop(o->loop.open ? &o->loop : &curl, o->workers, completers, attempt_end, e, err, errlen);
         threads = o->workers < ASYNC_FEEDERS ? o->workers : ASYNC_FEEDERS;
+    } else {
+        engine_sender curl = {curl_open, curl_send, curl_close, o->http};
+        e->drv = driver_threads(o->sender.send ? &o->sender : &curl, attempt_end, e, err, errlen);
+    }
+    if (!e->drv) {
+        free(e);
+        return NULL;
     }
     e->threads = calloc((size_t)(threads > 0 ? threads : 1), sizeof *e->threads);
     if (!e->threads) {
-        http_async_free(e->async);
+        driver_free(e->drv);
         free(e);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -555,23 +526,14 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
     pthread_attr_setstacksize(&attr, 512 * 1024); /* -j 1024 must not reserve 8 GiB */
     int rc = 0;
     for (int i = 0; i < threads; i++) {
-        struct worker_arg *wa = malloc(sizeof *wa);
-        if (!wa) {
-            rc = ENOMEM;
+        if ((rc = pthread_create(&e->threads[i], &attr, worker, e)) != 0)
             break;
-        }
-        wa->e = e;
-        wa->index = i;
-        if ((rc = pthread_create(&e->threads[i], &attr, worker, wa)) != 0) {
-            free(wa);
-            break;
-        }
         e->started++;
     }
     pthread_attr_destroy(&attr);
     if (e->started == 0) {
         snprintf(err, errlen, "cannot start worker threads: %s", strerror(rc ? rc : EINVAL));
-        http_async_free(e->async);
+        driver_free(e->drv);
         free(e->threads);
         free(e);
         return NULL;
@@ -588,8 +550,8 @@ void engine_join(engine *e)
     for (int i = 0; i < e->started; i++)
         pthread_join(e->threads[i], NULL);
     /* The workers end when every row is finished, so nothing is in flight any more. */
-    http_async_free(e->async);
-    e->async = NULL;
+    driver_free(e->drv);
+    e->drv = NULL;
 }
 
 void engine_free(engine *e)

@@ -527,12 +527,12 @@ static void async_check_version(http_async *a, CURL *e)
     }
 }
 
-/* The transfer of c ended: tell the owner, then c is free again. */
+/* The transfer of c ended: tell the owner, who gives c back (http_async_release) once it
+ * has handled the answer in c->res. */
 static void async_finished(http_async *a, http_client *c, CURLcode rc)
 {
     result_end(c, &c->res, rc);
-    a->done(a->owner, c->item, &c->res);
-    http_async_cancel(a, c); /* free for the next transfer */
+    a->done(a->owner, c, c->item, &c->res);
 }
 
 static void *async_run(void *arg)
@@ -633,7 +633,7 @@ http_client *http_async_reserve(http_async *a)
     return c;
 }
 
-void http_async_cancel(http_async *a, http_client *c)
+void http_async_release(http_async *a, http_client *c)
 {
     pthread_mutex_lock(&a->mu);
     c->next = a->idle;

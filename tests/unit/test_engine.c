@@ -8,167 +8,27 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define TESTDIR_NAME "engine"
 #include "testdir.h"
 
 #include "engine.h"
+#include "engine_fake.h"
 #include "journal.h"
+#include "log.h"
 #include "rules.h"
 
-#define MAX_ROWS 64
-#define MAX_STEPS 8
 #define SMS RULES_SMS
 #define EMAIL RULES_EMAIL
-#define OK_BODY "{\"message\": \"Notification sent.\", \"result\": \"success\"}"
 #define KEY "sk_test_SECRET_0123456789"
 
-/* One scripted answer. */
-typedef struct step {
-    http_outcome outcome;
-    int status;
-    const char *body;
-    long long retry_after_s; /* 0 = no Retry-After */
-    http_error_kind kind;
-    int stall;               /* block until fake_release */
-} step;
-
-#define ANSWER(st, b) {HTTP_ANSWERED, st, b, 0, HTTP_ERR_NONE, 0}
-#define NOT_SENT {HTTP_NOT_SENT, 0, NULL, 0, HTTP_ERR_CONNECT, 0}
-#define MAYBE_SENT {HTTP_MAYBE_SENT, 0, NULL, 0, HTTP_ERR_TIMEOUT, 0}
-
-typedef struct fake {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    step script[MAX_ROWS + 1][MAX_STEPS]; /* per row, per attempt; the last step repeats */
-    int nsteps[MAX_ROWS + 1];
-    step dflt;                            /* rows without a script */
-    int sends[MAX_ROWS + 1];
-    int total, stalled, released;
-    long swap_journal_at;                 /* at this row's first send, the journal breaks */
-} fake;
-
-static void fake_init(fake *f)
-{
-    memset(f, 0, sizeof *f);
-    pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
-    step ok = ANSWER(200, OK_BODY);
-    f->dflt = ok;
-}
-
-static void fake_free(fake *f)
-{
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-}
-
-static void script(fake *f, long row, int n, const step *steps)
-{
-    for (int i = 0; i < n; i++)
-        f->script[row][i] = steps[i];
-    f->nsteps[row] = n;
-}
-
-/* Points the journal's file descriptor at /dev/full: every later write fails (ENOSPC). */
-static void break_journal(const char *path)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    struct dirent *de;
-    int done = 0;
-    while ((de = readdir(d)) != NULL) {
-        char link[300], target[512];
-        snprintf(link, sizeof link, "/proc/self/fd/%s", de->d_name);
-        ssize_t n = readlink(link, target, sizeof target - 1);
-        if (n <= 0)
-            continue;
-        target[n] = '\0';
-        if (strcmp(target, path) == 0) {
-            int full = open("/dev/full", O_WRONLY);
-            assert_true(full >= 0);
-            assert_true(dup2(full, atoi(de->d_name)) >= 0);
-            close(full);
-            done = 1;
-        }
-    }
-    closedir(d);
-    assert_true(done);
-}
-
-static const char *journal_file;
-
-static void *fake_open(void *arg) { return arg; }
-static void fake_close(void *client) { (void)client; }
-
-static void fake_send(void *client, const job *j, http_result *res)
-{
-    fake *f = client;
-    pthread_mutex_lock(&f->mu);
-    long row = j->rowno;
-    int n = f->sends[row]++;
-    f->total++;
-    step s = f->nsteps[row] ? f->script[row][n < f->nsteps[row] ? n : f->nsteps[row] - 1] : f->dflt;
-    if (f->swap_journal_at == row && n == 0)
-        break_journal(journal_file);
-    if (s.stall) {
-        f->stalled++;
-        pthread_cond_broadcast(&f->cv);
-        while (!f->released)
-            pthread_cond_wait(&f->cv, &f->mu);
-        f->stalled--;
-    }
-    pthread_mutex_unlock(&f->mu);
-    res->outcome = s.outcome;
-    res->status = s.outcome == HTTP_ANSWERED ? s.status : 0;
-    res->transport_error = s.outcome != HTTP_ANSWERED;
-    res->error_kind = s.kind;
-    res->retry_after_s = s.retry_after_s ? s.retry_after_s : -1;
-    if (s.outcome != HTTP_ANSWERED)
-        snprintf(res->error, sizeof res->error, "%s",
-                 s.kind == HTTP_ERR_DNS ? "Could not resolve host: merchnat.ottu.net" : "Timeout was reached");
-    if (s.body) {
-        size_t len = strlen(s.body);
-        char *b = realloc(res->body, len + 1);
-        assert_non_null(b);
-        memcpy(b, s.body, len + 1);
-        res->body = b;
-        res->bodylen = len;
-    }
-}
-
-static void fake_wait_stalled(fake *f, int n)
-{
-    pthread_mutex_lock(&f->mu);
-    while (f->stalled < n)
-        pthread_cond_wait(&f->cv, &f->mu);
-    pthread_mutex_unlock(&f->mu);
-}
-
-static void fake_release(fake *f)
-{
-    pthread_mutex_lock(&f->mu);
-    f->released = 1;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-}
-
-static int fake_sends(fake *f, long row)
-{
-    pthread_mutex_lock(&f->mu);
-    int n = row ? f->sends[row] : f->total;
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
-
 /* ---- one job through the engine ---- */
+
+static int through_loop; /* the driver under test: 0 = threads, 1 = loop (--http2) */
 
 typedef struct setup {
     int rows, workers, max_attempts, retry_ambiguous;
@@ -178,6 +38,8 @@ typedef struct setup {
     void *take_ctx;
     int with_journal, journal_broken;
     void (*during)(stop *st, fake *f); /* after the rows are queued */
+    int during_after; /* ... after only these rows (0 = all): with a few feeders (the loop
+                         driver), a later row could otherwise overtake them into flight */
 } setup;
 
 typedef struct outcome {
@@ -232,11 +94,14 @@ static void run_job(const setup *s, fake *f, result *out)
                      .backoff_base_ms = 1, .backoff_max_ms = 2,
                      .retry_ambiguous = s->retry_ambiguous, .max_pause_ms = s->max_pause_ms,
                      .api_key = KEY, .take_request = s->take_request, .take_request_ctx = s->take_ctx,
-                     .sender = {fake_open, fake_send, fake_close, f}};
+                     .sender = {fake_open, fake_send, fake_close, f}, .async = through_loop,
+                     .loop = {floop_open, floop_reserve, floop_post, floop_release, floop_close, f}};
     char err[256];
     engine *e = engine_start(&o, err, sizeof err);
     assert_non_null(e);
     for (int i = 1; i <= s->rows; i++) {
+        if (s->during && i == s->during_after + 1 && s->during_after)
+            s->during(st, f);
         job *j = reorder_acquire(ro);
         job_reset(j, i);
         j->channels = j->req.channels = s->channels[i] ? s->channels[i] : SMS;
@@ -245,7 +110,7 @@ static void run_job(const setup *s, fake *f, result *out)
         j->req.detail[0] = '\0';
         queue_push(q, j);
     }
-    if (s->during)
+    if (s->during && !s->during_after)
         s->during(st, f);
     queue_close(q);
     engine_join(e);
@@ -637,7 +502,7 @@ static void test_interrupt(void **state)
     (void)state;
     fake f;
     fake_init(&f);
-    setup s = {.rows = 10, .workers = 2, .during = interrupt_while_stalled};
+    setup s = {.rows = 10, .workers = 2, .during = interrupt_while_stalled, .during_after = 2};
     step stall[] = {{HTTP_ANSWERED, 200, OK_BODY, 0, HTTP_ERR_NONE, 1}};
     step lost[] = {{HTTP_MAYBE_SENT, 0, NULL, 0, HTTP_ERR_TIMEOUT, 1}};
     script(&f, 1, 1, stall);
@@ -676,6 +541,68 @@ static void test_ambiguous_outage_trips_breaker(void **state)
     fake_free(&f);
 }
 
+/* ---- the loop driver: its thread only hands answers over ---- */
+
+static atomic_int on_loop, logged;
+
+static void log_seen(void)
+{
+    atomic_fetch_add(&logged, 1);
+    if (pthread_equal(pthread_self(), floop_thread))
+        atomic_fetch_add(&on_loop, 1);
+}
+
+/* Every row's sent/failed/unknown line is logged where it is judged (journalled, settled):
+ * none of them on the loop's thread. */
+static void test_judged_off_the_loop(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    step r2[] = {ANSWER(400, "{\"detail\": \"bad\"}")};
+    step r3[] = {MAYBE_SENT};
+    step r4[] = {ANSWER(503, NULL), ANSWER(200, OK_BODY)};
+    script(&f, 2, 1, r2);
+    script(&f, 3, 1, r3);
+    script(&f, 4, 2, r4);
+    setup s = {.rows = 40, .workers = 8, .with_journal = 1};
+    atomic_store(&on_loop, 0);
+    atomic_store(&logged, 0);
+    log_set_level(LOG_VERBOSE);
+    log_set_hook(log_seen);
+    fflush(stderr);
+    int saved = dup(2), quiet = open("/dev/null", O_WRONLY); /* the lines are counted, not shown */
+    assert_true(saved >= 0 && quiet >= 0 && dup2(quiet, 2) == 2);
+    result *res = calloc(1, sizeof *res);
+    run_job(&s, &f, res);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(quiet);
+    log_set_hook(NULL);
+    log_set_level(LOG_NORMAL);
+    ASSERT_ROW(*res, 1, RS_SENT, SMS, 0, 0, 1);
+    ASSERT_ROW(*res, 2, RS_FAILED, 0, 0, SMS, 1);
+    ASSERT_ROW(*res, 3, RS_UNKNOWN, 0, SMS, 0, 1);
+    ASSERT_ROW(*res, 4, RS_SENT, SMS, 0, 0, 2);
+    assert_true(atomic_load(&logged) >= 40);
+    assert_int_equal(atomic_load(&on_loop), 0);
+    free(res);
+    fake_free(&f);
+}
+
+static int as_threads(void **state)
+{
+    through_loop = 0;
+    return group_setup(state);
+}
+
+static int as_loop(void **state)
+{
+    through_loop = 1;
+    return group_setup(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,5 +619,12 @@ int main(void)
         cmocka_unit_test(test_interrupt),
         cmocka_unit_test(test_ambiguous_outage_trips_breaker),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    const struct CMUnitTest loop_only[] = {
+        cmocka_unit_test(test_judged_off_the_loop),
+    };
+    /* every scenario through both drivers */
+    int failed = cmocka_run_group_tests_name("threads driver", tests, as_threads, group_teardown);
+    failed += cmocka_run_group_tests_name("loop driver", tests, as_loop, group_teardown);
+    failed += cmocka_run_group_tests_name("loop driver only", loop_only, as_loop, group_teardown);
+    return failed;
 }

@@ -1,7 +1,9 @@
 /* engine — the worker pool: each worker takes a row from the queue, waits for the
- * throttle, takes a request from the budget, journals the attempt, sends it through its
- * sender, and decides: sent, failed, unknown, retry later (back into the queue with a
- * backoff), or stop the job (key rejected, quota, budget, configuration, storage). */
+ * throttle, takes a request from the budget, journals the attempt, submits it to its
+ * driver (engine_driver.h: a blocking sender per worker, or one event loop with --http2),
+ * and when the answer comes back decides: sent, failed, unknown, retry later (back into
+ * the queue with a backoff), or stop the job (key rejected, quota, budget, configuration,
+ * storage). */
 #ifndef OTTU_ENGINE_H
 #define OTTU_ENGINE_H
 

@@ -502,8 +502,8 @@ engine *engine_start(const engine_opts *o, char *err, size_t errlen)
     int threads = o->workers;
     if (o->async) {
         /* The loop carries every attempt in flight; a few threads feed it (the throttle,
-         * the budget and the journal come before each attempt, as in the workers) and a
-         * few judge its answers. */
+         * the budget and the journal come before each attempt, as in the workers) and
+         * completers judge its answers. */
         engine_loop curl = {ha_open, ha_reserve, ha_post, ha_release, ha_close, o->http};
         int completers = o->workers < ASYNC_COMPLETERS ? o->workers : ASYNC_COMPLETERS;
         e->drv = driver_loop(o->loop.open ? &o->loop : &curl, o->workers, completers, attempt_end, e, err, errlen);

@@ -43,6 +43,7 @@ typedef struct fake {
     int sends[MAX_ROWS + 1];
     int total, stalled, released;
     long swap_journal_at;                 /* at this row's first send, the journal breaks */
+    int check_begun, unbegun;             /* count sends whose B record is not in the journal */
 } fake;
 
 static void fake_init(fake *f)
@@ -95,6 +96,20 @@ static void break_journal(const char *path)
 
 static const char *journal_file;
 
+/* The B records of row in the journal file. */
+static int begun_records(long row)
+{
+    FILE *fp = fopen(journal_file, "r");
+    assert_non_null(fp);
+    char line[4200], want[32];
+    int k = snprintf(want, sizeof want, "B,%ld\n", row), n = 0;
+    while (fgets(line, sizeof line, fp))
+        if (strncmp(line, want, (size_t)k) == 0 && line[k] == '\0')
+            n++;
+    fclose(fp);
+    return n;
+}
+
 static void *fake_open(void *arg) { return arg; }
 static void fake_close(void *client) { (void)client; }
 
@@ -108,6 +123,8 @@ static void fake_answer(fake *f, const job *j, http_result *res, int *stall)
     step s = f->nsteps[row] ? f->script[row][n < f->nsteps[row] ? n : f->nsteps[row] - 1] : f->dflt;
     if (f->swap_journal_at == row && n == 0)
         break_journal(journal_file);
+    if (f->check_begun && begun_records(row) < n + 1)
+        f->unbegun++; /* this attempt goes out with no record that it began */
     *stall = s.stall;
     res->outcome = s.outcome;
     res->status = s.outcome == HTTP_ANSWERED ? s.status : 0;

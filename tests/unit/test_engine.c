@@ -490,6 +490,27 @@ static void test_journal_begin_failure(void **state)
     fake_free(&f);
 }
 
+/* Every attempt, retries included, is on record (a durable B line) before it goes out. */
+static void test_journal_begun_before_send(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.check_begun = 1;
+    step r2[] = {ANSWER(503, NULL), NOT_SENT, ANSWER(200, OK_BODY)};
+    script(&f, 2, 3, r2);
+    setup s = {.rows = 12, .workers = 3, .with_journal = 1};
+    result *res = calloc(1, sizeof *res);
+    run_job(&s, &f, res);
+    ASSERT_ROW(*res, 2, RS_SENT, SMS, 0, 0, 3);
+    for (int i = 1; i <= 12; i++)
+        assert_int_equal(res->row[i].st, RS_SENT);
+    assert_int_equal(fake_sends(&f, 0), 14);
+    assert_int_equal(f.unbegun, 0);
+    free(res);
+    fake_free(&f);
+}
+
 static void interrupt_while_stalled(stop *st, fake *f)
 {
     fake_wait_stalled(f, 2);
@@ -616,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_journal_failure),
         cmocka_unit_test(test_journal_begin_failure),
+        cmocka_unit_test(test_journal_begun_before_send),
         cmocka_unit_test(test_interrupt),
         cmocka_unit_test(test_ambiguous_outage_trips_breaker),
     };

@@ -1,7 +1,8 @@
-/* test_engine — the worker pool end to end with a fake sender that answers, fails, loses
- * answers and stalls on command: every classification path (status, channel bits,
- * attempts), what is retried and what is not, and every way the job stops. Run it under
- * TSan too (see docs/design.md). */
+/* test_engine — the worker pool end to end, through both of its drivers (threads, and the
+ * --http2 loop), against fakes (engine_fake.h) that answer, fail, lose answers and stall on
+ * command: every classification path (status, channel bits, attempts), what is retried and
+ * what is not, every way the job stops, and that the loop's thread judges nothing. Run it
+ * under TSan too (see docs/design.md). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -39,6 +39,10 @@ journal_row_state journal_lookup(journal *jn, long rowno, job *j);
  * callers share one sync: group commit), so it is never lost while its request went out.
  * Blocks the caller for about one fdatasync. */
 int journal_begin(journal *jn, long rowno);
+/* The same for n rows (at most JOURNAL_BEGIN_MAX) in one write and one sync; sets each
+ * row's `begun` once its record is durable. */
+#define JOURNAL_BEGIN_MAX 256
+int journal_begin_many(journal *jn, job **rows, size_t n);
 /* These two may be lost to a power cut (synced with the next begin record, or on close):
  * their row then reads as begun, i.e. unknown on resume, never as "to do". */
 int journal_release(journal *jn, long rowno);    /* attempt over, no outcome yet */

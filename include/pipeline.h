@@ -19,6 +19,7 @@
 #include "lookup.h"
 #include "progress.h"
 #include "queue.h"
+#include "stage_begin.h"
 #include "reader.h"
 #include "reorder.h"
 #include "request.h"
@@ -46,6 +47,7 @@ typedef struct pipeline {
     queue *q;
     throttle *thr;
     http_shared *http;
+    stage_begin *begin;    /* the journal's begin records ahead of the workers; NULL: none */
     engine *eng;           /* NULL in a dry run */
     writer *out, *fail;
     xlsxout *xl;

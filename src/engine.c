@@ -112,10 +112,14 @@ static void finish(engine *e, job *j)
         j->latency_ms = (clock_mono_ns() - j->first_attempt_ns) / 1000000;
     if (e->o.api_key)
         job_scrub_detail(j, e->o.api_key);
-    /* A not_attempted row needs no record: its last attempt (if any) was already
-     * released with an F line when it failed. */
+    /* A not_attempted row needs no outcome record: its last attempt (if any) was
+     * released with an F line when it failed; one begun ahead by the begin stage
+     * (stage_begin.h) but stopped before it went is released here. */
     if (e->o.jn && (st == RS_SENT || st == RS_FAILED || st == RS_UNKNOWN) && journal_outcome(e->o.jn, j) < 0)
         journal_failed(e);
+    else if (e->o.jn && st == RS_NOT_ATTEMPTED && j->begun && journal_release(e->o.jn, j->rowno) < 0)
+        journal_failed(e);
+    j->begun = 0;
     queue_done(e->o.q);
     reorder_complete(e->o.ro, j);
 }
@@ -270,6 +274,7 @@ static int config_error(engine *e, job *j, const http_result *res)
         log_msg(LOG_QUIET, 0, "%s", msg);
     if (e->o.jn)
         journal_release(e->o.jn, j->rowno); /* nothing left: the row is to do on --resume */
+    j->begun = 0;
     describe(j, res, "last attempt: ");
     stop_row(e, j, "not sent: the job stopped on a configuration error");
     return 1;
@@ -292,6 +297,7 @@ static int quota_stop(engine *e, job *j, const http_result *res, int64_t wait_ms
         log_msg(LOG_QUIET, 0, "%s", msg);
     if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
         journal_failed(e);
+    j->begun = 0;
     describe(j, res, "last attempt: ");
     stop_row(e, j, NULL);
     return 1;
@@ -327,6 +333,7 @@ static void on_again(engine *e, job *j, http_result *res, const retry_decision *
     }
     if (e->o.jn && journal_release(e->o.jn, j->rowno) < 0)
         journal_failed(e);
+    j->begun = 0;
     if (halted(e)) {
         describe(j, res, "last attempt: ");
         stop_row(e, j, NULL);
@@ -371,10 +378,14 @@ static int may_send(engine *e, job *j)
             return -1;
         }
     }
-    if (e->o.jn && journal_begin(e->o.jn, j->rowno) < 0) {
-        /* No record of the attempt, no attempt: a resume could not tell it was sent. */
-        journal_failed(e);
-        return -1;
+    /* Usually the begin stage made the record durable while the row waited. */
+    if (e->o.jn && !j->begun) {
+        if (journal_begin(e->o.jn, j->rowno) < 0) {
+            /* No record of the attempt, no attempt: a resume could not tell it was sent. */
+            journal_failed(e);
+            return -1;
+        }
+        j->begun = 1;
     }
     return 0;
 }

@@ -416,6 +416,26 @@ int journal_begin(journal *jn, long rowno)
     int n = snprintf(line, sizeof line, "B,%ld\n", rowno);
     return append_durable(jn, line, (size_t)n);
 }
+int journal_begin_many(journal *jn, job **rows, size_t n)
+{
+    char buf[JOURNAL_BEGIN_MAX * 24];
+    size_t len = 0;
+    if (n > JOURNAL_BEGIN_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "B,%ld\n", rows[i]->rowno);
+    pthread_mutex_lock(&jn->mu);
+    int rc = write_all(jn, buf, len);
+    if (rc == 0)
+        rc = wait_durable(jn, jn->written);
+    if (rc == 0)
+        jn->begins += n;
+    pthread_mutex_unlock(&jn->mu);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rows[i]->begun = 1;
+    return rc;
+}
+
 int journal_release(journal *jn, long rowno) { return simple(jn, 'F', rowno); }
 
 int journal_outcome(journal *jn, const job *j)

@@ -1,4 +1,5 @@
-/* queue — bounded work queue: a FIFO of new rows and a min-heap of delayed retries. */
+/* queue — bounded work queue: a FIFO of new rows and a min-heap of delayed retries; in
+ * staged mode, a third ring of rows a stage prepared for the workers. */
 #include "queue.h"
 
 #include <pthread.h>
@@ -14,6 +15,12 @@ struct queue {
     size_t hcount;
     size_t outstanding; /* pushed, not yet done */
     int closed, stopping;
+    /* staged mode (limit > 0): the stage takes from fifo and heap, the workers from ready */
+    size_t limit;       /* rows ready or held by a worker, at most */
+    job **ready;        /* ring of rows handed over by the stage */
+    size_t rhead, rcount;
+    size_t busy;        /* rows popped by a worker, not yet done or pushed back */
+    pthread_cond_t stage_cv; /* the stage waits here: rows due, room, close or stop */
 };
 
 queue *queue_new(size_t cap)
@@ -23,9 +30,11 @@ queue *queue_new(size_t cap)
         return NULL;
     q->fifo = calloc(cap, sizeof *q->fifo);
     q->heap = calloc(cap, sizeof *q->heap);
-    if (!q->fifo || !q->heap) {
+    q->ready = calloc(cap, sizeof *q->ready);
+    if (!q->fifo || !q->heap || !q->ready) {
         free(q->fifo);
         free(q->heap);
+        free(q->ready);
         free(q);
         return NULL;
     }
@@ -35,6 +44,7 @@ queue *queue_new(size_t cap)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&q->cv, &ca);
+    pthread_cond_init(&q->stage_cv, &ca);
     pthread_condattr_destroy(&ca);
     return q;
 }
@@ -45,8 +55,10 @@ void queue_free(queue *q)
         return;
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
+    pthread_cond_destroy(&q->stage_cv);
     free(q->fifo);
     free(q->heap);
+    free(q->ready);
     free(q);
 }
 
@@ -57,7 +69,7 @@ void queue_push(queue *q, job *j)
     q->fifo[(q->head + q->count) % q->cap] = j;
     q->count++;
     q->outstanding++;
-    pthread_cond_signal(&q->cv);
+    pthread_cond_signal(q->limit ? &q->stage_cv : &q->cv);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -95,13 +107,49 @@ static job *heap_pop(queue *q)
     return top;
 }
 
+/* A worker let go of a row (done, or back for a retry): room for the stage. */
+static void unbusy(queue *q)
+{
+    if (q->busy)
+        q->busy--;
+    if (q->limit)
+        pthread_cond_signal(&q->stage_cv);
+}
+
 void queue_push_delayed(queue *q, job *j)
 {
     pthread_mutex_lock(&q->mu);
     q->heap[q->hcount] = j;
     heap_up(q, q->hcount++);
-    pthread_cond_broadcast(&q->cv);
+    unbusy(q);
+    pthread_cond_broadcast(q->limit ? &q->stage_cv : &q->cv);
     pthread_mutex_unlock(&q->mu);
+}
+
+/* The next due retry, or else the next new row (caller holds mu); NULL = none now. */
+static job *take_one(queue *q, int64_t now)
+{
+    job *j = NULL;
+    if (q->hcount && (q->stopping || q->heap[0]->ready_at_ns <= now)) {
+        j = heap_pop(q);
+    } else if (q->count) {
+        j = q->fifo[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    }
+    return j;
+}
+
+/* Sleeps on cv until signalled, or until the earliest retry is due (caller holds mu). */
+static void wait_for_rows(queue *q, pthread_cond_t *cv)
+{
+    if (q->hcount) {
+        int64_t due = q->heap[0]->ready_at_ns;
+        struct timespec ts = {(time_t)(due / 1000000000), (long)(due % 1000000000)};
+        pthread_cond_timedwait(cv, &q->mu, &ts);
+    } else {
+        pthread_cond_wait(cv, &q->mu);
+    }
 }
 
 job *queue_pop(queue *q, int *stopping)
@@ -109,27 +157,24 @@ job *queue_pop(queue *q, int *stopping)
     job *j = NULL;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        int64_t now = clock_mono_ns();
-        if (q->hcount && (q->stopping || q->heap[0]->ready_at_ns <= now)) {
-            j = heap_pop(q);
+        if (q->rcount) {
+            j = q->ready[q->rhead];
+            q->rhead = (q->rhead + 1) % q->cap;
+            q->rcount--;
             break;
         }
-        if (q->count) {
-            j = q->fifo[q->head];
-            q->head = (q->head + 1) % q->cap;
-            q->count--;
+        /* Staged, the rows the stage did not take are the workers' only once stopping. */
+        if ((!q->limit || q->stopping) && (j = take_one(q, clock_mono_ns())) != NULL)
             break;
-        }
         if (q->closed && q->outstanding == 0)
             break;
-        if (q->hcount) {
-            int64_t due = q->heap[0]->ready_at_ns;
-            struct timespec ts = {(time_t)(due / 1000000000), (long)(due % 1000000000)};
-            pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-        } else {
+        if (q->limit && !q->stopping)
             pthread_cond_wait(&q->cv, &q->mu);
-        }
+        else
+            wait_for_rows(q, &q->cv);
     }
+    if (j)
+        q->busy++;
     *stopping = q->stopping;
     pthread_mutex_unlock(&q->mu);
     return j;
@@ -139,8 +184,11 @@ void queue_done(queue *q)
 {
     pthread_mutex_lock(&q->mu);
     q->outstanding--;
-    if (q->outstanding == 0)
+    unbusy(q);
+    if (q->outstanding == 0) {
         pthread_cond_broadcast(&q->cv);
+        pthread_cond_broadcast(&q->stage_cv);
+    }
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -149,6 +197,7 @@ void queue_close(queue *q)
     pthread_mutex_lock(&q->mu);
     q->closed = 1;
     pthread_cond_broadcast(&q->cv);
+    pthread_cond_broadcast(&q->stage_cv);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -157,6 +206,51 @@ void queue_stop(queue *q)
     pthread_mutex_lock(&q->mu);
     q->stopping = 1;
     pthread_cond_broadcast(&q->cv);
+    pthread_cond_broadcast(&q->stage_cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void queue_stage(queue *q, size_t limit)
+{
+    pthread_mutex_lock(&q->mu);
+    q->limit = limit; /* 0: not staged */
+    pthread_mutex_unlock(&q->mu);
+}
+
+size_t queue_take(queue *q, job **out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        if (q->stopping || (q->closed && q->outstanding == 0))
+            break;
+        size_t held = q->rcount + q->busy, room = held < q->limit ? q->limit - held : 0;
+        if (room) {
+            int64_t now = clock_mono_ns();
+            job *j;
+            while (n < max && n < room && (j = take_one(q, now)) != NULL)
+                out[n++] = j;
+            if (n)
+                break;
+            wait_for_rows(q, &q->stage_cv);
+        } else {
+            pthread_cond_wait(&q->stage_cv, &q->mu);
+        }
+    }
+    /* Taken rows count as held from now: the room is not given twice. */
+    q->busy += n;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+void queue_ready(queue *q, job **rows, size_t n)
+{
+    pthread_mutex_lock(&q->mu);
+    for (size_t i = 0; i < n; i++)
+        q->ready[(q->rhead + q->rcount++) % q->cap] = rows[i];
+    q->busy -= n < q->busy ? n : q->busy; /* held as ready now, until a worker pops them */
+    for (size_t i = 0; i < n; i++)
+        pthread_cond_signal(&q->cv); /* a worker each, not a herd */
     pthread_mutex_unlock(&q->mu);
 }
 

@@ -16,6 +16,10 @@
 # server started here (initdb in the temp dir, default settings, fsync on), on a fresh
 # schema each round; it is skipped when PostgreSQL's server binaries are missing.
 # BENCH_ONLY=ledger runs only -j 8 without a ledger, SQLite and PostgreSQL.
+# The default-path rows (issue 28): 200,000 rows at -j 64 with the default SQLite ledger (a
+# fresh file each round), with --no-ledger, with the PostgreSQL ledger, and curl --parallel
+# --parallel-max 64 on the same rows, alternating in rounds; the memory rows run with the
+# default ledger too. BENCH_ONLY=default runs only those four (and the libcurl floor).
 #
 # Knobs (environment): BENCH_REPEAT (rounds of the 100k runs, median taken; default 3),
 # BENCH_BIG_ROWS (the memory-growth run; default 1000000), BENCH_RATE_ROWS (rows of the
@@ -88,6 +92,9 @@ gen_rows 10 TEN "$T/in10.csv"
 gen_rows "$TLS_LAT_N" TLSLAT "$T/intlslat.csv"
 tail -n +2 "$T/intlslat.csv" | awk -F, '{printf "{\"order_no\":\"%s\",\"channels\":[\"%s\"]}\n", $1, $2}' >"$T/bodiestlslat.txt"
 if [ "$ONLY" != https ]; then
+D_N="${BENCH_DEFAULT_ROWS:-200000}"
+gen_rows "$D_N" DEF "$T/indef.csv"
+"$BENCH_DIR/gen-curl-config.sh" "$NGINX_URL$EP" "$OTTU_API_KEY" <"$T/indef.csv" >"$T/curldef.cfg"
 gen_rows "$N" ORD "$T/in100k.csv"
 gen_rows 200000 ORD "$T/in200k.csv"
 gen_rows "$BIG" ORD "$T/inbig.csv"
@@ -163,13 +170,26 @@ resend() {
   rm -f "$out" # keep the disk quiet for the next run
 }
 
+# curl_parallel [KEY CONFIG ROWS]
 curl_parallel() {
-  local rc ok
-  measure curlpar "curl --parallel --parallel-max 64" nginx "$N" "$NGINX_PID" \
-    sh -c 'exec curl -s -K "$1" --parallel --parallel-max 64 >"$2" 2>/dev/null' sh "$T/curl100k.cfg" "$T/curl.codes"
+  local rc ok key="${1:-curlpar}" cfg="${2:-$T/curl100k.cfg}" n="${3:-$N}"
+  measure "$key" "curl --parallel --parallel-max 64" nginx "$n" "$NGINX_PID" \
+    sh -c 'exec curl -s -K "$1" --parallel --parallel-max 64 >"$2" 2>/dev/null' sh "$cfg" "$T/curl.codes"
   rc=$?
   ok=$(grep -c '^200$' "$T/curl.codes")
-  [ "$rc" -eq 0 ] && [ "$ok" -eq "$N" ] || fail curlpar "exit $rc, $ok of $N answered 200"
+  [ "$rc" -eq 0 ] && [ "$ok" -eq "$n" ] || fail "$key" "exit $rc, $ok of $n answered 200"
+}
+
+# The default path (issue 28): -j 64, every guarantee on, against the same nginx as curl.
+default_round() {
+  rm -f "$T/def.db" "$T/def.db-wal" "$T/def.db-shm"
+  resend d_led "ottu-resend -j 64, default SQLite ledger" nginx "$NGINX_URL" "$NGINX_PID" "$T/indef.csv" -j 64 -r 0 --daily-budget 0 --ledger "$T/def.db"
+  resend d_noled "ottu-resend -j 64 --no-ledger" nginx "$NGINX_URL" "$NGINX_PID" "$T/indef.csv" -j 64 -r 0
+  curl_parallel d_curl "$T/curldef.cfg" "$D_N"
+  if [ -n "$PG_URI" ]; then
+    "$PG_BIN/psql" -X -q "$PG_URI" -c "DROP SCHEMA IF EXISTS ottu_resend CASCADE" >/dev/null 2>&1
+    resend d_pg "ottu-resend -j 64, PostgreSQL ledger" postgres "$NGINX_URL" "$PG_PID" "$T/indef.csv" -j 64 -r 0 --daily-budget 0 --ledger "$PG_URI"
+  fi
 }
 
 xargs_curl() {
@@ -206,7 +226,15 @@ newman_run() {
   [ "$rc" -eq 0 ] && [ "${stats:-}" = "500 0 0" ] || fail newman "exit $rc, stats (requests, failed, assertions failed) = ${stats:-none}"
 }
 
-if [ "$ONLY" != https ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = default ]; then
+# ---- the default path at -j 64 (issue 28), in interleaved rounds ----
+for r in $(seq 1 "$REPEAT"); do
+  say "default-path round $r/$REPEAT: $D_N rows at -j 64: SQLite ledger, --no-ledger, curl --parallel, PostgreSQL ledger"
+  default_round
+done
+[ "$ONLY" = default ] && { floor floor_easy easy 8; floor floor_multi multi 8; }
+fi
+if [ "$ONLY" != https ] && [ "$ONLY" != default ]; then
 # ---- the 100k comparison, in interleaved rounds ----
 for r in $(seq 1 "$REPEAT"); do
   say "round $r/$REPEAT: ottu-resend -j 8/32/64, --ledger, --xlsx, curl --parallel, libcurl floor, ottu-mock"
@@ -228,15 +256,18 @@ for r in $(seq 1 "$REPEAT"); do
   resend mock "ottu-resend -j 8 -r 0" ottu-mock "$PLAIN_MOCK_URL" "$PLAIN_MOCK_PID" "$T/in100k.csv" -j 8 -r 0
 done
 fi
-if [ "$ONLY" != https ] && [ "$ONLY" != ledger ]; then
+if [ "$ONLY" != https ] && [ "$ONLY" != ledger ] && [ "$ONLY" != default ]; then
 say "xargs -P 8 curl on 2,000 rows; newman on 500 rows"
 xargs_curl
 newman_run
 
 # ---- memory growth ----
 say "peak RSS at 200k and $BIG rows"
-resend m200k "ottu-resend -j 8 -r 0 (200k rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/in200k.csv" -j 8 -r 0
-resend mbig "ottu-resend -j 8 -r 0 ($BIG rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/inbig.csv" -j 8 -r 0
+rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
+resend m200k "ottu-resend -j 8, SQLite ledger (200k rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/in200k.csv" -j 8 -r 0 --daily-budget 0 --ledger "$T/mem.db"
+rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
+resend mbig "ottu-resend -j 8, SQLite ledger ($BIG rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/inbig.csv" -j 8 -r 0 --daily-budget 0 --ledger "$T/mem.db"
+rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
 
 # ---- latency-bound: Little's law ----
 say "latency-bound run: ottu-mock --latency-ms 100, -j 256, 10k rows"
@@ -246,7 +277,7 @@ resend latency "ottu-resend -j 256 -r 0, 100 ms server" "mock+100ms" "$MOCK_URL"
 stop_pid "$MOCK_PID"
 fi
 
-if [ "$ONLY" != ledger ]; then
+if [ "$ONLY" != ledger ] && [ "$ONLY" != default ]; then
 # ---- HTTPS ----
 say "HTTPS: nginx with TLS on loopback, ottu-mock --latency-ms 100 behind it for the latency row"
 [ "$ONLY" = https ] && stop_pid "$PLAIN_MOCK_PID"
@@ -291,7 +322,7 @@ tls_floor flat_h2 "multi, HTTP/2 x32 streams, 1 thread" multi FLOOR_HTTP2=1
 stop_pid "$LAT_MOCK_PID"
 fi
 
-if [ "$ONLY" != https ] && [ "$ONLY" != ledger ]; then
+if [ "$ONLY" != https ] && [ "$ONLY" != ledger ] && [ "$ONLY" != default ]; then
 
 # ---- rate accuracy ----
 say "rate accuracy: -r 200, $RATE_ROWS rows against nginx"
@@ -352,14 +383,35 @@ echo "ottu-mock vs nginx as the server (-j 8): $(rps mock) vs $(rps j8) rows/s -
 echo
 echo "targets:"
 printf '  %-58s %10s  %-8s %s\n' "ottu-resend best ($best_key) ÷ curl --parallel rows/s" "$ratio" ">= 1.5" "$(verdict "$ratio" ">=" 1.5)"
-printf '  %-58s %10s  %-8s %s\n' "peak RSS at 200k rows (MB)" "$rss200" "<= 48" "$(verdict "$rss200" "<=" 48)"
+printf '  %-58s %10s  %-8s %s\n' "peak RSS at 200k rows, -j 8, SQLite ledger (MB)" "$rss200" "<= 48" "$(verdict "$rss200" "<=" 48)"
+printf '  %-58s %10s  %-8s %s\n' "peak RSS at 200k rows, -j 64, SQLite ledger (MB)" "$(rssmb d_led)" "<= 48" "$(verdict "$(rssmb d_led)" "<=" 48)"
 printf '  %-58s %10s  %-8s %s\n' "RSS growth per row, 200k -> $BIG (bytes)" "$growth" "<= 16" "$(verdict "$growth" "<=" 16)"
 printf '  %-58s %10s  %-8s %s\n' "latency-bound throughput, % of j/latency" "$lat_pct" ">= 90" "$(verdict "$lat_pct" ">=" 90)"
 printf '  %-58s %10s  %-8s %s\n' "--rate 200 error (%)" "$rate_err" "<= 1" "$(verdict "$rate_err" "<=" 1)"
 fi
 
+# The default path (issue 28): the default ledger against --no-ledger and curl, -j 64.
+if [ -z "$ONLY" ] || [ "$ONLY" = default ]; then
+us_row() { awk -v n="${ROWS[$1]:-0}" -v c="$(med S_CPU "$1")" 'BEGIN{ if (n > 0) printf "%.1f", c * 1e6 / n; else print 0 }'; }
+d_curl_ratio=$(ratio_of "$(rps d_led)" "$(rps d_curl)")
+d_led_ratio=$(ratio_of "$(rps d_led)" "$(rps d_noled)")
+echo
+echo "default path ($D_N rows, -j 64, nginx, every guarantee on): SQLite ledger $(rps d_led) rows/s,"
+echo "  --no-ledger $(rps d_noled), curl --parallel-max 64 $(rps d_curl)$([ -n "$PG_URI" ] && echo ", PostgreSQL ledger $(rps d_pg)") rows/s"
+echo "  client CPU per row: SQLite ledger $(us_row d_led) µs, --no-ledger $(us_row d_noled) µs, curl $(us_row d_curl) µs$([ -n "$FLOOR" ] && echo ";")"
+[ -n "$FLOOR" ] && echo "  libcurl's own floor (curl-floor.c, same POSTs): $(us_row floor_easy) µs (easy, 8 threads), $(us_row floor_multi) µs (multi, 1 thread)"
+echo
+echo "default-path targets:"
+printf '  %-58s %10s  %-8s %s\n' "default ledger ÷ curl --parallel rows/s (-j 64)" "$d_curl_ratio" ">= 1.3" "$(verdict "$d_curl_ratio" ">=" 1.3)"
+printf '  %-58s %10s  %-8s %s\n' "default ledger ÷ --no-ledger rows/s (-j 64)" "$d_led_ratio" ">= 0.85" "$(verdict "$d_led_ratio" ">=" 0.85)"
+if [ -n "$PG_URI" ]; then
+  d_pg_ratio=$(ratio_of "$(rps d_pg)" "$(rps d_noled)")
+  printf '  %-58s %10s  %-8s %s\n' "PostgreSQL ledger ÷ --no-ledger rows/s (-j 64)" "$d_pg_ratio" ">= 0.7" "$(verdict "$d_pg_ratio" ">=" 0.7)"
+fi
+fi
+
 # The ledger's cost: SQLite and PostgreSQL against the same nginx, -j 8.
-if [ "$ONLY" != https ]; then
+if [ "$ONLY" != https ] && [ "$ONLY" != default ]; then
 echo
 echo "ledger cost (100k rows, -j 8, nginx): --no-ledger $(rps j8) rows/s; SQLite $(rps ledger) rows/s -> ratio $(ratio_of "$(rps ledger)" "$(rps j8)")"
 if [ -n "$PG_URI" ]; then
@@ -369,7 +421,7 @@ if [ -n "$PG_URI" ]; then
 fi
 fi
 
-if [ "$ONLY" != ledger ]; then
+if [ "$ONLY" != ledger ] && [ "$ONLY" != default ]; then
 # HTTPS: the same endpoint with and without TLS, side by side.
 tls_rps=$(ratio_of "$(rps tt64)" "$(rps tp64)")
 tls_cpu=$(ratio_of "$(cpu100k tt64)" "$(cpu100k tp64)")

@@ -504,6 +504,62 @@ static void test_failed_sync_stops_everything(void **state)
     journal_close(jn, 1);
 }
 
+/* The begin stage's batch: one write and one fdatasync make every row's record durable,
+ * each row is marked begun only then, and a failed sync marks none. */
+static void test_begin_many_one_sync(void **state)
+{
+    (void)state;
+    const char *path = jpath("many.journal");
+    char err[256] = "";
+    journal_header h = test_header();
+    atomic_store(&durable_bytes, 0);
+    journal *jn = journal_create(path, &h, err, sizeof err);
+    assert_non_null(jn);
+    job rows[3], *p[3];
+    for (int i = 0; i < 3; i++) {
+        job_init(&rows[i]);
+        rows[i].rowno = 10 + i;
+        p[i] = &rows[i];
+    }
+    int before = atomic_load(&syncs_seen);
+    assert_int_equal(journal_begin_many(jn, p, 3), 0);
+    assert_int_equal(atomic_load(&syncs_seen), before + 1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(atomic_load(&durable_bytes), (long long)st.st_size); /* on the disk on return */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rows[i].begun, 1);
+    unsigned long long begins, syncs;
+    journal_stats(jn, &begins, &syncs);
+    assert_int_equal(begins, 3);
+    job q[2], *pq[2] = {&q[0], &q[1]};
+    job_init(&q[0]);
+    job_init(&q[1]);
+    q[0].rowno = 20;
+    q[1].rowno = 21;
+    atomic_store(&fail_syncs, 1);
+    assert_int_equal(journal_begin_many(jn, pq, 2), -1);
+    atomic_store(&fail_syncs, 0);
+    assert_int_equal(q[0].begun, 0);
+    assert_int_equal(q[1].begun, 0);
+    assert_int_equal(journal_begin_many(jn, p, JOURNAL_BEGIN_MAX + 1), -1); /* more than a batch: refused */
+    journal_close(jn, 0);
+    journal_header h2;
+    jn = resume_ok(path, &h2);
+    job j;
+    job_init(&j);
+    for (long row = 10; row <= 12; row++) {
+        assert_int_equal(journal_lookup(jn, row, &j), JR_BEGUN);
+        assert_int_equal(j.attempts, 1);
+    }
+    job_free(&j);
+    for (int i = 0; i < 3; i++)
+        job_free(&rows[i]);
+    job_free(&q[0]);
+    job_free(&q[1]);
+    journal_close(jn, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_concurrent_begins_group_commit),
         cmocka_unit_test(test_failed_sync_stops_everything),
+        cmocka_unit_test(test_begin_many_one_sync),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -49,6 +49,9 @@ typedef struct http_result {
 http_shared *http_shared_new(const char *base_url, const char *api_key, const char *cacert,
                              long timeout_ms, char *err, size_t errlen);
 void http_shared_free(http_shared *s);
+/* --http2: the event loop's HTTPS transfers share HTTP/2 connections (set before
+ * http_async_new); off, every transfer has an HTTP/1.1 connection of its own. */
+void http_shared_set_http2(http_shared *s, int on);
 /* 0 when base_url may be used; -1 with err otherwise (pure check, no network). */
 int http_check_url(const char *base_url, char *err, size_t errlen);
 
@@ -64,10 +67,11 @@ void http_post(http_client *c, const char *path, const char *body, size_t len, h
 void http_get(http_client *c, const char *path, http_result *res);
 void http_result_free(http_result *res);
 
-/* --http2: one thread drives every transfer through one curl multi handle, so a job needs
- * no thread per request in flight, and HTTPS transfers share HTTP/2 connections
- * (HTTP_STREAMS_PER_CONN streams each) when the server offers HTTP/2; over HTTP/1.x each
- * transfer still has a connection of its own. Answers are judged exactly as http_post's. */
+/* The event loop: one thread drives every transfer through one curl multi handle, so a
+ * job needs no thread per request in flight. Each transfer has an HTTP/1.1 connection of
+ * its own; with --http2 (http_shared_set_http2), HTTPS transfers share HTTP/2 connections
+ * (HTTP_STREAMS_PER_CONN streams each) when the server offers HTTP/2. Answers are judged
+ * exactly as http_post's. */
 #define HTTP_STREAMS_PER_CONN 32
 typedef struct http_async http_async;
 /* Called on the loop's thread when a transfer ended, with its slot (an http_client). res

@@ -21,6 +21,7 @@ struct http_shared {
     char host[256];             /* for messages */
     X509_STORE *store;          /* https: the trust store, loaded once for every connection */
     long timeout_ms;
+    int http2;                  /* --http2: the loop's HTTPS transfers share HTTP/2 connections */
 };
 
 struct http_client {
@@ -289,8 +290,9 @@ static int on_seek(void *userdata, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_FAIL;
 }
 
-/* multiplex: a slot of http_async (HTTP/2 when the server offers it), else a worker's. */
-static http_client *client_new(http_shared *s, int multiplex)
+/* in_loop: a slot of http_async (HTTP/2 with --http2 when the server offers it), else a
+ * worker's. */
+static http_client *client_new(http_shared *s, int in_loop)
 {
     http_client *c = calloc(1, sizeof *c);
     if (!c)
@@ -313,14 +315,15 @@ static http_client *client_new(http_shared *s, int multiplex)
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is an answer, not a hop */
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    /* Each worker has its own connection: HTTP/2 would multiplex nothing and costs more CPU.
-     * Through http_async (--http2), HTTPS transfers wait for a connection they can share. */
-    if (multiplex) {
+    /* Each transfer has its own connection: HTTP/2 would multiplex nothing and costs more
+     * CPU. With --http2, the loop's HTTPS transfers wait for a connection they can share. */
+    if (in_loop)
+        curl_easy_setopt(h, CURLOPT_PRIVATE, c);
+    if (in_loop && s->http2) {
         /* Plain http stays HTTP/1.1, a connection per transfer: waiting for a connection
          * to share would only queue transfers behind each other. */
         curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
         curl_easy_setopt(h, CURLOPT_PIPEWAIT, s->store ? 1L : 0L);
-        curl_easy_setopt(h, CURLOPT_PRIVATE, c);
     } else {
         curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     }
@@ -347,6 +350,8 @@ static http_client *client_new(http_shared *s, int multiplex)
 }
 
 http_client *http_client_new(http_shared *s) { return client_new(s, 0); }
+
+void http_shared_set_http2(http_shared *s, int on) { s->http2 = on; }
 
 void http_client_free(http_client *c)
 {
@@ -603,9 +608,9 @@ http_async *http_async_new(http_shared *s, int concurrency, http_async_done done
         c->next = a->idle;
         a->idle = c;
     }
-    curl_multi_setopt(a->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(a->multi, CURLMOPT_PIPELINING, (long)(s->http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING));
     curl_multi_setopt(a->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)HTTP_STREAMS_PER_CONN);
-    if (s->store && concurrency > HTTP_STREAMS_PER_CONN) {
+    if (s->http2 && s->store && concurrency > HTTP_STREAMS_PER_CONN) {
         /* Without a limit every waiting transfer opens its own connection before the first
          * has learnt (ALPN) that it could share: measured 925 connections for 1,024. */
         curl_multi_setopt(a->multi, CURLMOPT_MAX_HOST_CONNECTIONS,

@@ -171,6 +171,7 @@ static int build_parts(pipeline *c, char *err, size_t errlen)
     c->thr = throttle_new(cfg->rate, cfg->burst, cfg->backoff_base_ms, cfg->backoff_max_ms);
     if (!c->http || !c->thr)
         return -1;
+    http_shared_set_http2(c->http, cfg->http2);
     /* The daily budget lives in the ledger, so the jobs (and hosts) of a day share it. */
     if (c->led && !cfg->dry_run && cfg->daily_budget > 0 && !(c->bud = budget_new(c->led, cfg->base_url, cfg->api_key, cfg->daily_budget))) {
         snprintf(err, errlen, "out of memory");
@@ -181,7 +182,10 @@ static int build_parts(pipeline *c, char *err, size_t errlen)
                       .sum = &c->sum, .workers = cfg->concurrency, .max_attempts = cfg->max_attempts,
                       .backoff_base_ms = cfg->backoff_base_ms, .backoff_max_ms = cfg->backoff_max_ms,
                       .retry_ambiguous = cfg->retry_ambiguous,
-                      .async = cfg->http2,
+                      /* One event loop carries the requests in flight (a thread each cost
+                       * two context switches a row: issue 28); --verify's lookups still
+                       * run on worker threads. */
+                      .async = !cfg->verify,
                       .max_pause_ms = cfg->max_pause_ms > 0 ? cfg->max_pause_ms : 1, /* 0 would mean the default */
                       .api_key = cfg->api_key,
                       .take_request = c->bud || c->led ? take_request : NULL, .take_request_ctx = c};

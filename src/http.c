@@ -1,6 +1,7 @@
 /* http — libcurl transfers for the workers: reused handles, shared DNS/TLS caches, one
  * shared trust store, and an honest account of whether a failed request may have gone out. */
 #include "http.h"
+#include "http_internal.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -12,31 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-struct http_shared {
-    CURLSH *share;
-    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
-    struct curl_slist *headers; /* holds the key: never logged */
-    char *base;                 /* without a trailing slash */
-    char host[256];             /* for messages */
-    X509_STORE *store;          /* https: the trust store, loaded once for every connection */
-    long timeout_ms;
-    int http2;                  /* --http2: the loop's HTTPS transfers share HTTP/2 connections */
-};
-
-struct http_client {
-    http_shared *s;
-    /* http_async only: the transfer's result and who is told, the free/pending lists */
-    http_result res;
-    void *item;
-    struct http_client *next;
-    CURL *curl;
-    char url[2048];
-    char errbuf[CURL_ERROR_SIZE];
-    http_result *cur;
-    const char *body; /* the POST body being handed to libcurl */
-    size_t bodylen, bodypos;
-};
 
 int http_global_init(void) { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1; }
 void http_global_cleanup(void) { curl_global_cleanup(); }
@@ -290,9 +266,7 @@ static int on_seek(void *userdata, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_FAIL;
 }
 
-/* in_loop: a slot of http_async (HTTP/2 with --http2 when the server offers it), else a
- * worker's. */
-static http_client *client_new(http_shared *s, int in_loop)
+http_client *client_new(http_shared *s, int in_loop)
 {
     http_client *c = calloc(1, sizeof *c);
     if (!c)
@@ -410,7 +384,7 @@ static const char *kind_words(http_error_kind k)
 }
 
 /* Before a transfer: the result emptied, the URL set. */
-static void result_begin(http_client *c, http_result *r)
+void result_begin(http_client *c, http_result *r)
 {
     r->status = 0;
     r->transport_error = 0;
@@ -428,7 +402,7 @@ static void result_begin(http_client *c, http_result *r)
 }
 
 /* After it: what came back, or how it failed and whether the request may have gone out. */
-static void result_end(http_client *c, http_result *r, CURLcode rc)
+void result_end(http_client *c, http_result *r, CURLcode rc)
 {
     if (rc == CURLE_OK) {
         long code = 0;
@@ -469,7 +443,7 @@ static void perform(http_client *c, http_result *r)
     result_end(c, r, curl_easy_perform(c->curl));
 }
 
-static void post_begin(http_client *c, const char *path, const char *body, size_t len)
+void post_begin(http_client *c, const char *path, const char *body, size_t len)
 {
     snprintf(c->url, sizeof c->url, "%s%s", c->s->base, path);
     c->body = body;
@@ -500,187 +474,3 @@ void http_result_free(http_result *r)
     r->body = NULL;
 }
 
-/* ---- http_async: one event loop (--http2) ------------------------------------------------- */
-
-struct http_async {
-    http_shared *s;
-    CURLM *multi;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t free_cv;
-    http_client **all;
-    int n;
-    http_client *idle;    /* clients free for a transfer */
-    http_client *pending; /* handed over, not yet added to the multi handle */
-    int quit;
-    int capped; /* connections per host limited until a transfer shows HTTP/1.x */
-    int started;
-    http_async_done done;
-    void *owner;
-};
-
-/* A transfer that ran over HTTP/1.x: the server does not multiplex, so every transfer
- * needs a connection of its own and the per-host limit would hold the job back. */
-static void async_check_version(http_async *a, CURL *e)
-{
-    long v = 0;
-    if (!a->capped || curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &v) != CURLE_OK || v == 0)
-        return;
-    if (v != CURL_HTTP_VERSION_2_0 && v != CURL_HTTP_VERSION_3) {
-        curl_multi_setopt(a->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
-        a->capped = 0;
-    }
-}
-
-/* The transfer of c ended: tell the owner, who gives c back (http_async_release) once it
- * has handled the answer in c->res. */
-static void async_finished(http_async *a, http_client *c, CURLcode rc)
-{
-    result_end(c, &c->res, rc);
-    a->done(a->owner, c, c->item, &c->res);
-}
-
-static void *async_run(void *arg)
-{
-    http_async *a = arg;
-    int running = 0;
-    for (;;) {
-        pthread_mutex_lock(&a->mu);
-        http_client *add = a->pending;
-        int quit = a->quit;
-        a->pending = NULL;
-        pthread_mutex_unlock(&a->mu);
-        while (add) {
-            http_client *c = add;
-            add = c->next;
-            if (curl_multi_add_handle(a->multi, c->curl) != CURLM_OK)
-                async_finished(a, c, CURLE_OUT_OF_MEMORY); /* judged "may have been sent": safe */
-            else
-                running++;
-        }
-        if (quit && running == 0)
-            break;
-        curl_multi_perform(a->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(a->multi, &left))) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            CURL *e = m->easy_handle; /* m is gone once the handle is removed */
-            CURLcode rc = m->data.result;
-            char *priv = NULL;
-            curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-            if (rc == CURLE_OK)
-                async_check_version(a, e);
-            curl_multi_remove_handle(a->multi, e);
-            async_finished(a, (http_client *)(void *)priv, rc);
-        }
-        curl_multi_poll(a->multi, NULL, 0, 1000, NULL);
-    }
-    return NULL;
-}
-
-http_async *http_async_new(http_shared *s, int concurrency, http_async_done done, void *owner, char *err,
-                           size_t errlen)
-{
-    http_async *a = calloc(1, sizeof *a);
-    if (!a || !(a->all = calloc((size_t)(concurrency > 0 ? concurrency : 1), sizeof *a->all)) ||
-        !(a->multi = curl_multi_init())) {
-        if (a)
-            free(a->all);
-        free(a);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    a->s = s;
-    a->done = done;
-    a->owner = owner;
-    pthread_mutex_init(&a->mu, NULL);
-    pthread_cond_init(&a->free_cv, NULL);
-    for (a->n = 0; a->n < concurrency; a->n++) {
-        http_client *c = client_new(s, 1);
-        if (!c) {
-            snprintf(err, errlen, "out of memory");
-            http_async_free(a);
-            return NULL;
-        }
-        a->all[a->n] = c;
-        c->next = a->idle;
-        a->idle = c;
-    }
-    curl_multi_setopt(a->multi, CURLMOPT_PIPELINING, (long)(s->http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING));
-    curl_multi_setopt(a->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)HTTP_STREAMS_PER_CONN);
-    if (s->http2 && s->store && concurrency > HTTP_STREAMS_PER_CONN) {
-        /* Without a limit every waiting transfer opens its own connection before the first
-         * has learnt (ALPN) that it could share: measured 925 connections for 1,024. */
-        curl_multi_setopt(a->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                          (long)((concurrency + HTTP_STREAMS_PER_CONN - 1) / HTTP_STREAMS_PER_CONN));
-        a->capped = 1;
-    }
-    int rc = pthread_create(&a->thread, NULL, async_run, a);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot start the HTTP thread: %s", strerror(rc));
-        http_async_free(a);
-        return NULL;
-    }
-    a->started = 1;
-    return a;
-}
-
-http_client *http_async_reserve(http_async *a)
-{
-    pthread_mutex_lock(&a->mu);
-    while (!a->idle)
-        pthread_cond_wait(&a->free_cv, &a->mu);
-    http_client *c = a->idle;
-    a->idle = c->next;
-    pthread_mutex_unlock(&a->mu);
-    return c;
-}
-
-void http_async_release(http_async *a, http_client *c)
-{
-    pthread_mutex_lock(&a->mu);
-    c->next = a->idle;
-    a->idle = c;
-    pthread_cond_signal(&a->free_cv);
-    pthread_mutex_unlock(&a->mu);
-}
-
-void http_async_post(http_async *a, http_client *c, const char *path, const char *body, size_t len, void *item)
-{
-    post_begin(c, path, body, len);
-    result_begin(c, &c->res);
-    c->item = item;
-    pthread_mutex_lock(&a->mu);
-    /* The loop takes the whole list at once: only the first of a batch needs to wake it
-     * (a wake-up stays pending until the loop polls). */
-    int wake = a->pending == NULL;
-    c->next = a->pending;
-    a->pending = c;
-    pthread_mutex_unlock(&a->mu);
-    if (wake)
-        curl_multi_wakeup(a->multi);
-}
-
-void http_async_free(http_async *a)
-{
-    if (!a)
-        return;
-    if (a->started) {
-        pthread_mutex_lock(&a->mu);
-        a->quit = 1;
-        pthread_mutex_unlock(&a->mu);
-        curl_multi_wakeup(a->multi);
-        pthread_join(a->thread, NULL);
-    }
-    for (int i = 0; i < a->n; i++) {
-        http_result_free(&a->all[i]->res);
-        http_client_free(a->all[i]);
-    }
-    curl_multi_cleanup(a->multi);
-    pthread_cond_destroy(&a->free_cv);
-    pthread_mutex_destroy(&a->mu);
-    free(a->all);
-    free(a);
-}

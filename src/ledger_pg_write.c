@@ -55,15 +55,22 @@ static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, 
     if (!any)
         return 0;
     /* This API's gate rows, and those from before per-API records (api ''), which block
-     * every API; 10th column: the claim's job is live (its lease, by the server's clock). */
+     * every API; 10th column: the claim's job is live (its lease, by the server's clock).
+     * The API is a column of the looked-up keys (i, materialized), not a constant or a
+     * relation of its own: with g.api = ANY (...), or joined to unnest(ARRAY[...]), and no
+     * statistics yet (a table growing faster than autovacuum analyses it), the planner
+     * expected a few hundred gate rows per API and hashed every gate row of the API per
+     * batch (12-25 ms per batch of 256 at 30k-50k rows, growing with the ledger); with
+     * nothing but i's keys to go by, it looks each (api, identifier, channel) up. */
     if (g->version >= 2)
-        pgs_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
+        pgs_sql(s, "WITH i AS MATERIALIZED (SELECT %s, u.* FROM unnest($1::text[], $2::text[], $3::int[]) AS u "
+                  "(identifier, channel, k)%s) "
+                  "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
                   "coalesce(cj.name, ''), g.claim_job, g.claim_row, coalesce(cj.lease_until_ms > " PG_NOW ", false) "
-                  "FROM unnest($1::text[], $2::text[], $3::int[]) AS i (identifier, channel, k) "
-                  "JOIN ottu_resend.gate g ON g.identifier = i.identifier AND g.channel = i.channel %s "
+                  "FROM i JOIN ottu_resend.gate g ON g.identifier = i.identifier AND g.channel = i.channel %s "
                   "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job",
-               /* = ANY on the key's first column: an index lookup per (api, identifier, channel). */
-               g->api ? "AND g.api = ANY (ARRAY[$4::text, ''])" : "");
+               g->api ? "a.api" : "''::text AS api", g->api ? " CROSS JOIN unnest(ARRAY[$4::text, '']) AS a (api)" : "",
+               g->api ? "AND g.api = i.api" : "");
     else
         pgs_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
                   "coalesce(cj.name, ''), g.claim_job, g.claim_row, false "
@@ -157,11 +164,14 @@ static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, in
      * --resend-unknown), and its claim is none, this row's, this job's older than the
      * cutoff, or another job's older than the cutoff whose lease has ended (dead). A live
      * job's claim never yields. ORDER BY: every process locks gate rows in the same order
-     * (fewer deadlocks). */
-    pgs_sql(s, "WITH input (identifier, channel, row_no, resend, k) AS (SELECT * FROM unnest($1::text[], "
-              "$2::text[], $3::bigint[], $4::boolean[], $5::int[])), "
+     * (fewer deadlocks). The legacy probe's api '' is a column of input (noapi), not a
+     * constant: with l.api = '' the planner hashed every legacy gate row once per batch
+     * (the statistics of a table growing this fast are missing or stale); as a column, it
+     * is one lookup in the key per pair. */
+    pgs_sql(s, "WITH input (identifier, channel, row_no, resend, k, noapi) AS MATERIALIZED (SELECT *, ''::text FROM "
+              "unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::int[])), "
               "%s", g->legacy ? "fresh AS (SELECT * FROM input i WHERE $9::text = '' OR NOT EXISTS (SELECT 1 FROM "
-              "ottu_resend.gate l WHERE l.api = '' AND l.identifier = i.identifier AND l.channel = i.channel AND "
+              "ottu_resend.gate l WHERE l.api = i.noapi AND l.identifier = i.identifier AND l.channel = i.channel AND "
               "(l.sent_ms > $8::bigint OR l.claim_ms > $8::bigint))), " : "fresh AS (SELECT * FROM input), ");
     pgs_sql(s, "granted AS (INSERT INTO ottu_resend.gate AS g (api, identifier, channel, claim_job, claim_row, "
               "claim_ms, claim_resend) SELECT $9::text, identifier, channel, $6::bigint, row_no, $7::bigint, resend "

@@ -55,15 +55,22 @@ static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, 
     if (!any)
         return 0;
     /* This API's gate rows, and those from before per-API records (api ''), which block
-     * every API; 10th column: the claim's job is live (its lease, by the server's clock). */
+     * every API; 10th column: the claim's job is live (its lease, by the server's clock).
+     * The API is a column of the looked-up keys (i, materialized), not a constant or a
+     * relation of its own: with g.api = ANY (...), or joined to unnest(ARRAY[...]), and no
+     * statistics yet (a table growing faster than autovacuum analyses it), the planner
+     * expected a few hundred gate rows per API and hashed every gate row of the API per
+     * batch (12-25 ms per batch of 256 at 30k-50k rows, growing with the ledger); with
+     * nothing but i's keys to go by, it looks each (api, identifier, channel) up. */
     if (g->version >= 2)
-        pgs_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
+        pgs_sql(s, "WITH i AS MATERIALIZED (SELECT %s, u.* FROM unnest($1::text[], $2::text[], $3::int[]) AS u "
+                  "(identifier, channel, k)%s) "
+                  "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
                   "coalesce(cj.name, ''), g.claim_job, g.claim_row, coalesce(cj.lease_until_ms > " PG_NOW ", false) "
-                  "FROM unnest($1::text[], $2::text[], $3::int[]) AS i (identifier, channel, k) "
-                  "JOIN ottu_resend.gate g ON g.identifier = i.identifier AND g.channel = i.channel %s "
+                  "FROM i JOIN ottu_resend.gate g ON g.identifier = i.identifier AND g.channel = i.channel %s "
                   "LEFT JOIN ottu_resend.jobs sj ON sj.id = g.sent_job LEFT JOIN ottu_resend.jobs cj ON cj.id = g.claim_job",
-               /* = ANY on the key's first column: an index lookup per (api, identifier, channel). */
-               g->api ? "AND g.api = ANY (ARRAY[$4::text, ''])" : "");
+               g->api ? "a.api" : "''::text AS api", g->api ? " CROSS JOIN unnest(ARRAY[$4::text, '']) AS a (api)" : "",
+               g->api ? "AND g.api = i.api" : "");
     else
         pgs_sql(s, "SELECT i.k, g.sent_ms, g.sent_state, coalesce(sj.name, ''), g.sent_job, g.sent_row, g.claim_ms, "
                   "coalesce(cj.name, ''), g.claim_job, g.claim_row, false "
@@ -157,11 +164,14 @@ static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, in
      * --resend-unknown), and its claim is none, this row's, this job's older than the
      * cutoff, or another job's older than the cutoff whose lease has ended (dead). A live
      * job's claim never yields. ORDER BY: every process locks gate rows in the same order
-     * (fewer deadlocks). */
-    pgs_sql(s, "WITH input (identifier, channel, row_no, resend, k) AS (SELECT * FROM unnest($1::text[], "
-              "$2::text[], $3::bigint[], $4::boolean[], $5::int[])), "
+     * (fewer deadlocks). The legacy probe's api '' is a column of input (noapi), not a
+     * constant: with l.api = '' the planner hashed every legacy gate row once per batch
+     * (the statistics of a table growing this fast are missing or stale); as a column, it
+     * is one lookup in the key per pair. */
+    pgs_sql(s, "WITH input (identifier, channel, row_no, resend, k, noapi) AS MATERIALIZED (SELECT *, ''::text FROM "
+              "unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::int[])), "
               "%s", g->legacy ? "fresh AS (SELECT * FROM input i WHERE $9::text = '' OR NOT EXISTS (SELECT 1 FROM "
-              "ottu_resend.gate l WHERE l.api = '' AND l.identifier = i.identifier AND l.channel = i.channel AND "
+              "ottu_resend.gate l WHERE l.api = i.noapi AND l.identifier = i.identifier AND l.channel = i.channel AND "
               "(l.sent_ms > $8::bigint OR l.claim_ms > $8::bigint))), " : "fresh AS (SELECT * FROM input), ");
     pgs_sql(s, "granted AS (INSERT INTO ottu_resend.gate AS g (api, identifier, channel, claim_job, claim_row, "
               "claim_ms, claim_resend) SELECT $9::text, identifier, channel, $6::bigint, row_no, $7::bigint, resend "
@@ -328,10 +338,12 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
     /* Every other claim of the rows: released, in the history and the gate. The channels
      * sent or maybe sent are left to the upserts below, so each row version is written
      * once (each one costs); in the gate, a channel whose upsert is another row's (the
-     * latest wins) is released here. The job is a column of v, not a constant, and the
-     * state is tested in SET, not in WHERE: with either restriction on claims, stale
-     * statistics (see pgl_connect) make the planner expect a handful of rows and scan
-     * them all once per batch; without, it looks v's rows up by key. */
+     * latest wins) is released here. The job and the API are columns of v, not constants,
+     * and the state is tested in SET, not in WHERE: with any such restriction, stale or
+     * missing statistics (see pgl_connect) make the planner expect a handful of rows and
+     * scan them all once per batch (the API as a constant on gate: a merge join over every
+     * gate row of the API, 46 ms per batch at 100k rows); without, it looks v's rows up by
+     * key. */
     pgs_reset(s);
     unsigned *gate_kept = calloc(np, sizeof *gate_kept);
     if (!gate_kept) {
@@ -357,14 +369,14 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
     }
     pgs_param(s, g->api ? g->api : "", g->api ? strlen(g->api) : 0); /* $7 */
     free(gate_kept);
-    pgs_sql(s, "WITH v (identifier, row_no, at, job, hist_kept, gate_kept) AS MATERIALIZED (SELECT * FROM "
-              "unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[])), "
+    pgs_sql(s, "WITH v (identifier, row_no, at, job, hist_kept, gate_kept, api) AS MATERIALIZED (SELECT *, "
+              "$7::text FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[])), "
               "h AS (UPDATE ottu_resend.claims c SET state = CASE WHEN c.state = 'claimed' THEN 'released' "
               "ELSE c.state END, at_ms = CASE WHEN c.state = 'claimed' THEN v.at ELSE c.at_ms END FROM v "
               "WHERE c.identifier = v.identifier AND c.job_id = v.job AND c.row_no = v.row_no "
               "AND v.hist_kept & " CHANNEL_BIT("c") " = 0) "
               "UPDATE ottu_resend.gate g SET claim_job = NULL, claim_row = NULL, claim_ms = NULL, "
-              "claim_resend = false FROM v WHERE g.api = $7::text AND g.identifier = v.identifier AND g.claim_job = v.job "
+              "claim_resend = false FROM v WHERE g.api = v.api AND g.identifier = v.identifier AND g.claim_job = v.job "
               "AND g.claim_row = v.row_no AND v.gate_kept & " CHANNEL_BIT("g") " = 0");
     (*nq)++;
     /* ... then the sent and maybe-sent channels recorded: $1..$5 identifier, channel,

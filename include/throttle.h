@@ -15,6 +15,9 @@ throttle *throttle_new(double rate, unsigned burst, int64_t backoff_base_ms, int
 void throttle_free(throttle *t);
 /* Blocks until this request may go. Returns 0, or -1 when the throttle was stopped. */
 int throttle_acquire(throttle *t);
+/* The same without waiting: 1 = this request may go now (released as acquire's), 0 = it
+ * would have to wait (nothing taken), -1 = stopped. */
+int throttle_try_acquire(throttle *t);
 /* After the attempt: releases the in-flight place and feeds the outage detector. */
 void throttle_release(throttle *t, throttle_health h);
 /* Pauses every worker for ms (Retry-After). */

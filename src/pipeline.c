@@ -203,8 +203,9 @@ static int build_parts(pipeline *c, char *err, size_t errlen)
         eo.lookup_pass = lookup_pass;
         eo.lookup_ctx = c->lk;
     }
-    /* The journal's begin records, a group at a time ahead of the workers. */
-    if (c->rs.jn && !(c->begin = stage_begin_start(c->q, c->rs.jn, (size_t)cfg->concurrency, err, errlen)))
+    /* The journal's begin records, a group at a time ahead of the worker threads (the
+     * loop's feeder begins its own groups: engine.c). */
+    if (c->rs.jn && !eo.async && !(c->begin = stage_begin_start(c->q, c->rs.jn, (size_t)cfg->concurrency, err, errlen)))
         return -1;
     c->eng = engine_start(&eo, err, errlen);
     if (!c->eng && c->begin) {

@@ -111,6 +111,29 @@ int throttle_acquire(throttle *t)
     return 0;
 }
 
+int throttle_try_acquire(throttle *t)
+{
+    pthread_mutex_lock(&t->mu);
+    int rc = 1;
+    int64_t now = clock_mono_ns();
+    if (t->stopped)
+        rc = -1;
+    else if (now < t->pause_until_ns || (t->degraded && t->inflight > 0))
+        rc = 0;
+    else if (t->interval_ns > 0) {
+        double earliest = (double)now - (t->burst - 1) * t->interval_ns;
+        double s = t->next_ns > earliest ? t->next_ns : earliest;
+        if (s > (double)now)
+            rc = 0; /* its slot is still to come */
+        else
+            t->next_ns = s + t->interval_ns;
+    }
+    if (rc == 1)
+        t->inflight++;
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
 static void record_health(throttle *t, int failed)
 {
     if (t->wcount == HEALTH_WINDOW)

@@ -112,10 +112,38 @@ static void test_outage_one_probe(void **state)
     throttle_free(t);
 }
 
+/* try_acquire takes a turn only when one is free now: within the burst yes, past it no
+ * (and nothing is taken, so the next free turn is unchanged), a pause no, a stop -1. */
+static void test_try_acquire(void **state)
+{
+    (void)state;
+    throttle *t = throttle_new(10, 2, 1, 5); /* 100 ms apart, a burst of 2 */
+    assert_int_equal(throttle_try_acquire(t), 1);
+    assert_int_equal(throttle_try_acquire(t), 1);
+    assert_int_equal(throttle_try_acquire(t), 0); /* the third turn is 100 ms away */
+    assert_int_equal(throttle_try_acquire(t), 0);
+    int64_t t0 = clock_mono_ns();
+    assert_int_equal(throttle_acquire(t), 0); /* took that turn: it waited for it */
+    assert_true(clock_mono_ns() - t0 >= 50 * 1000000LL);
+    throttle_release(t, THROTTLE_OK);
+    throttle_release(t, THROTTLE_OK);
+    throttle_release(t, THROTTLE_OK);
+    throttle *u = throttle_new(0, 1, 1, 5); /* unlimited */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(throttle_try_acquire(u), 1);
+    throttle_pause(u, 1000);
+    assert_int_equal(throttle_try_acquire(u), 0);
+    throttle_stop(u);
+    assert_int_equal(throttle_try_acquire(u), -1);
+    throttle_free(u);
+    throttle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_try_acquire),
         cmocka_unit_test(test_pause_and_stop),
         cmocka_unit_test(test_stop_wakes_waiters),
         cmocka_unit_test(test_outage_one_probe),

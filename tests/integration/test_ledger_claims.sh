@@ -20,14 +20,6 @@ count_p() { if [ -f "$1" ]; then python3 -c 'import csv,sys; print(sum(1 for r i
 # pairs (identifier, channel) of PREFIX delivered more than once
 twice_p() { twice "$1" | tr ' ' '\n' | grep "^$2" | paste -sd' ' -; }
 stat_of() { curl -s "$1/__mock/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], 0))' "$2"; }
-# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds; 1 on time-out
-wait_for() {
-  local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
-  until "$@"; do
-    [ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
-    sleep 0.05
-  done
-}
 jobname() { cut -d' ' -f1 "$1.job" | head -1; }
 LEASE_S=30 # LEDGER_LEASE_MS
 

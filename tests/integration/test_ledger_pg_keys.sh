@@ -24,14 +24,6 @@ pg_q() { "$PGBIN/psql" -X -A -t -q "$PG_URI" -c "$1" 2>&1; }
 # index entries read in gate's key so far (the statistics of ended sessions; a session's
 # own are flushed when it ends)
 gate_reads() { pg_q "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'gate_pkey'"; }
-# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds; 1 on time-out
-wait_for() {
-  local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
-  until "$@"; do
-    [ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
-    sleep 0.05
-  done
-}
 
 start_mock --deliveries "$T/keys.dlv"
 run() { "$RESEND" --base-url "$MOCK_URL" -r 0 -q --no-preflight --ledger "$PG_URI" "$@"; }

@@ -46,6 +46,9 @@ int journal_begin_many(journal *jn, job **rows, size_t n);
 /* These two may be lost to a power cut (synced with the next begin record, or on close):
  * their row then reads as begun, i.e. unknown on resume, never as "to do". */
 int journal_release(journal *jn, long rowno);    /* attempt over, no outcome yet */
+/* A begin written ahead whose request never went (the job stopped first): released, and
+ * on resume not counted as an attempt. */
+int journal_release_unsent(journal *jn, long rowno);
 int journal_outcome(journal *jn, const job *j);  /* the row's outcome */
 /* -1 with a message naming the file and the error once any write has failed (the journal
  * then refuses every later write: the caller must stop sending), else 0. */

@@ -119,7 +119,7 @@ static void finish(engine *e, job *j)
      * (stage_begin.h) but stopped before it went is released here. */
     if (e->o.jn && (st == RS_SENT || st == RS_FAILED || st == RS_UNKNOWN) && journal_outcome(e->o.jn, j) < 0)
         journal_failed(e);
-    else if (e->o.jn && st == RS_NOT_ATTEMPTED && j->begun && journal_release(e->o.jn, j->rowno) < 0)
+    else if (e->o.jn && st == RS_NOT_ATTEMPTED && j->begun && journal_release_unsent(e->o.jn, j->rowno) < 0)
         journal_failed(e);
     j->begun = 0;
     queue_done(e->o.q);

@@ -261,8 +261,9 @@ static void scan_row(int c, void *data)
         long row = strtol(sc->f[1], NULL, 10);
         journal_row_state st = kind[0] == 'B' ? JR_BEGUN : kind[0] == 'F' ? JR_RELEASED : JR_DECIDED;
         /* An outcome line cut short by a crash is ignored: the row stays "begun". */
-        if (st != JR_DECIDED || sc->nf >= 9)
-            set_row(sc->jn, row, st, sc->line_off);
+        if ((st != JR_DECIDED || sc->nf >= 9) && set_row(sc->jn, row, st, sc->line_off) == 0 && st == JR_RELEASED &&
+            sc->nf >= 3 && strcmp(sc->f[2], "unsent") == 0 && row >= 0 && sc->jn->tries[row] > 0)
+            sc->jn->tries[row]--; /* begun ahead, never sent: not an attempt */
     } else {
         sc->bad++;
     }
@@ -437,6 +438,13 @@ int journal_begin_many(journal *jn, job **rows, size_t n)
 }
 
 int journal_release(journal *jn, long rowno) { return simple(jn, 'F', rowno); }
+
+int journal_release_unsent(journal *jn, long rowno)
+{
+    char line[48];
+    int n = snprintf(line, sizeof line, "F,%ld,unsent\n", rowno);
+    return append(jn, line, (size_t)n);
+}
 
 int journal_outcome(journal *jn, const job *j)
 {

@@ -552,6 +552,16 @@ static void test_begin_many_one_sync(void **state)
         assert_int_equal(journal_lookup(jn, row, &j), JR_BEGUN);
         assert_int_equal(j.attempts, 1);
     }
+    /* Row 10 stopped before it went: released, and not an attempt; row 11 went and was
+     * released for a retry: one attempt. */
+    assert_int_equal(journal_release_unsent(jn, 10), 0);
+    assert_int_equal(journal_release(jn, 11), 0);
+    journal_close(jn, 0);
+    jn = resume_ok(path, &h2);
+    assert_int_equal(journal_lookup(jn, 10, &j), JR_RELEASED);
+    assert_int_equal(j.attempts, 0);
+    assert_int_equal(journal_lookup(jn, 11, &j), JR_RELEASED);
+    assert_int_equal(j.attempts, 1);
     job_free(&j);
     for (int i = 0; i < 3; i++)
         job_free(&rows[i]);

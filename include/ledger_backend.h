@@ -71,5 +71,8 @@ int ledger_is_pg(const char *spec);
 
 /* Formats a message into err (either may be NULL/0: then nothing). Shared by the stores. */
 void ledger_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Makes *buf hold at least need elements of elem bytes (doubling; *cap counts elements).
+ * 0, or -1 with *buf untouched when out of memory. */
+int ledger_grow(void **buf, size_t *cap, size_t need, size_t elem);
 
 #endif

@@ -249,22 +249,6 @@ int ledger_claim(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, 
 
 /* ---- settlements ------------------------------------------------------------------- */
 
-static int grow(void **buf, size_t *cap, size_t need, size_t elem)
-{
-    size_t n = *cap ? *cap : 64;
-    void *p;
-    if (need <= *cap)
-        return 0;
-    while (n < need)
-        n *= 2;
-    p = realloc(*buf, n * elem);
-    if (!p)
-        return -1;
-    *buf = p;
-    *cap = n;
-    return 0;
-}
-
 /* Whether the buffered settlements should be committed on their own now. While claims
  * come often they ride on the next claim's transaction instead (write_locked): one commit
  * instead of two, and a claim never waits behind a settlement's commit -- on PostgreSQL
@@ -289,8 +273,8 @@ int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned se
     if (l->mode != LEDGER_READWRITE)
         return 0;
     pthread_mutex_lock(&l->mu);
-    if (grow((void **)&l->pend, &l->cappend, l->npend + 1, sizeof *l->pend) != 0 ||
-        grow((void **)&l->text, &l->captext, l->ntext + idlen + 1, 1) != 0) {
+    if (ledger_grow((void **)&l->pend, &l->cappend, l->npend + 1, sizeof *l->pend) != 0 ||
+        ledger_grow((void **)&l->text, &l->captext, l->ntext + idlen + 1, 1) != 0) {
         ledger_set_err(err, errlen, "ledger: out of memory");
         pthread_mutex_unlock(&l->mu);
         return -1;

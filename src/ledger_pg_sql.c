@@ -42,21 +42,6 @@ void pgl_error(pg *g, const char *doing, const PGresult *res, char *err, size_t 
 
 /* ---- parameters: values kept in one pool, pointers made at exec time ------------------- */
 
-static int grow(void **buf, size_t *cap, size_t need, size_t elem)
-{
-    size_t n = *cap ? *cap : 256;
-    void *p;
-    if (need <= *cap)
-        return 0;
-    while (n < need)
-        n *= 2;
-    if (!(p = realloc(*buf, n * elem)))
-        return -1;
-    *buf = p;
-    *cap = n;
-    return 0;
-}
-
 void pgs_reset(stmt *s)
 {
     s->pn = 0;
@@ -82,7 +67,7 @@ int pgs_sql(stmt *s, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || grow((void **)&s->sql, &s->scap, s->sn + (size_t)n + 1, 1) != 0)
+    if (n < 0 || ledger_grow((void **)&s->sql, &s->scap, s->sn + (size_t)n + 1, 1) != 0)
         return -1;
     va_start(ap, fmt);
     vsnprintf(s->sql + s->sn, (size_t)n + 1, fmt, ap);
@@ -94,7 +79,7 @@ int pgs_sql(stmt *s, const char *fmt, ...)
 /* Appends bytes to the parameter being built. */
 static void st_put(stmt *s, const char *v, size_t len)
 {
-    if (s->oom || grow((void **)&s->pool, &s->pcap, s->pn + len + 1, 1) != 0) {
+    if (s->oom || ledger_grow((void **)&s->pool, &s->pcap, s->pn + len + 1, 1) != 0) {
         s->oom = 1;
         return;
     }
@@ -107,7 +92,7 @@ static int st_end(stmt *s, size_t start)
 {
     size_t cap = (size_t)s->cap;
     st_put(s, "", 1); /* its NUL */
-    if (s->oom || grow((void **)&s->off, &cap, (size_t)s->n + 1, sizeof *s->off) != 0) {
+    if (s->oom || ledger_grow((void **)&s->off, &cap, (size_t)s->n + 1, sizeof *s->off) != 0) {
         s->oom = 1;
         return 0;
     }

@@ -56,7 +56,7 @@ typedef struct job {
     int64_t ready_at_ns;    /* retry not before (monotonic) */
     int done;               /* outcome decided (guarded by the reorder lock) */
     int begun;              /* its attempt's "begun" record is on the disk and not yet closed
-                               by an outcome or a release (set by the begin stage, or by the
+                               by an outcome or a release (set by the feeder's group, or by the
                                worker before an attempt; cleared by whoever closes it) */
     struct lookup_entry *lookup; /* --verify: the row's transaction lookup; set while the row is
                                     queued for the lookup pass (lookup.h), else NULL */

@@ -19,7 +19,6 @@
 #include "lookup.h"
 #include "progress.h"
 #include "queue.h"
-#include "stage_begin.h"
 #include "reader.h"
 #include "reorder.h"
 #include "request.h"
@@ -47,7 +46,6 @@ typedef struct pipeline {
     queue *q;
     throttle *thr;
     http_shared *http;
-    stage_begin *begin;    /* the journal's begin records ahead of the workers; NULL: none */
     engine *eng;           /* NULL in a dry run */
     writer *out, *fail;
     xlsxout *xl;

@@ -30,17 +30,13 @@ void queue_stop(queue *q);
 /* Rows waiting for a retry (for progress). */
 size_t queue_retrying(queue *q);
 
-/* ---- staged mode: a stage between the reader and the workers (stage_begin.c) ----
- * The workers then pop only rows the stage handed over with queue_ready (until the queue
- * stops: then every row is theirs at once), and at most `limit` rows are handed over or
- * held by a worker at any time — a row a worker holds counts until it is done or pushed
- * back for a retry. */
+/* ---- staged mode: a feeder takes rows in groups (engine.c feed_group) ----
+ * At most `limit` rows are taken (queue_take or queue_pop) and not yet done or pushed
+ * back for a retry. Rows are popped one at a time only once the queue stops. */
 void queue_stage(queue *q, size_t limit); /* limit 0: not staged */
-/* For the stage: waits until rows are due (retries first, then new rows) and there is
- * room, then takes up to max of them (never more than the room). 0 = the queue is closed
- * and every row is done, or the queue stops: the stage ends. */
+/* Waits until rows are due (retries first, then new rows) and there is room, then takes
+ * up to max of them (never more than the room); they count as taken until done or pushed
+ * back. 0 = the queue is closed and every row is done, or the queue stops. */
 size_t queue_take(queue *q, job **out, size_t max);
-/* The stage hands rows over to the workers, in this order. */
-void queue_ready(queue *q, job **rows, size_t n);
 
 #endif

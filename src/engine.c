@@ -115,8 +115,8 @@ static void finish(engine *e, job *j)
     if (e->o.api_key)
         job_scrub_detail(j, e->o.api_key);
     /* A not_attempted row needs no outcome record: its last attempt (if any) was
-     * released with an F line when it failed; one begun ahead by the begin stage
-     * (stage_begin.h) but stopped before it went is released here. */
+     * released with an F line when it failed; one begun in the feeder's group
+     * (feed_group) but stopped before it went is released here. */
     if (e->o.jn && (st == RS_SENT || st == RS_FAILED || st == RS_UNKNOWN) && journal_outcome(e->o.jn, j) < 0)
         journal_failed(e);
     else if (e->o.jn && st == RS_NOT_ATTEMPTED && j->begun && journal_release_unsent(e->o.jn, j->rowno) < 0)
@@ -380,7 +380,7 @@ static int may_send(engine *e, job *j)
             return -1;
         }
     }
-    /* Usually the begin stage made the record durable while the row waited. */
+    /* Usually the feeder made the record durable with its group (feed_group). */
     if (e->o.jn && !j->begun) {
         if (journal_begin(e->o.jn, j->rowno) < 0) {
             /* No record of the attempt, no attempt: a resume could not tell it was sent. */

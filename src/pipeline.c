@@ -203,16 +203,7 @@ static int build_parts(pipeline *c, char *err, size_t errlen)
         eo.lookup_pass = lookup_pass;
         eo.lookup_ctx = c->lk;
     }
-    /* The journal's begin records, a group at a time ahead of the worker threads (the
-     * loop's feeder begins its own groups: engine.c). */
-    if (c->rs.jn && !eo.async && !(c->begin = stage_begin_start(c->q, c->rs.jn, (size_t)cfg->concurrency, err, errlen)))
-        return -1;
     c->eng = engine_start(&eo, err, errlen);
-    if (!c->eng && c->begin) {
-        queue_stop(c->q);
-        stage_begin_join(c->begin);
-        c->begin = NULL;
-    }
     return c->eng ? 0 : -1;
 }
 
@@ -234,8 +225,6 @@ static void stop_workers(pipeline *c)
     stop_request(c->stop, STOP_INTERRUPT, 0, NULL);
     queue_close(c->q);
     engine_join(c->eng);
-    stage_begin_join(c->begin);
-    c->begin = NULL;
 }
 
 void pipeline_stop(pipeline *c)
@@ -256,8 +245,6 @@ int pipeline_run(pipeline *c, char *err, size_t errlen)
     queue_close(c->q);
     if (c->eng)
         engine_join(c->eng);
-    stage_begin_join(c->begin);
-    c->begin = NULL;
     reorder_close(c->ro);
     pthread_join(writer_thread, NULL);
     stop_watcher(c);

@@ -1,5 +1,5 @@
 /* queue — bounded work queue: a FIFO of new rows and a min-heap of delayed retries; in
- * staged mode, a third ring of rows a stage prepared for the workers. */
+ * staged mode, a bound on the rows taken and not yet let go. */
 #include "queue.h"
 
 #include <pthread.h>
@@ -15,12 +15,10 @@ struct queue {
     size_t hcount;
     size_t outstanding; /* pushed, not yet done */
     int closed, stopping;
-    /* staged mode (limit > 0): the stage takes from fifo and heap, the workers from ready */
-    size_t limit;       /* rows ready or held by a worker, at most */
-    job **ready;        /* ring of rows handed over by the stage */
-    size_t rhead, rcount;
-    size_t busy;        /* rows popped by a worker, not yet done or pushed back */
-    pthread_cond_t stage_cv; /* the stage waits here: rows due, room, close or stop */
+    /* staged mode (limit > 0): rows are taken in groups (queue_take) within the limit */
+    size_t limit;       /* rows taken and not yet done or pushed back, at most */
+    size_t busy;        /* rows taken or popped, not yet done or pushed back */
+    pthread_cond_t stage_cv; /* queue_take waits here: rows due, room, close or stop */
 };
 
 queue *queue_new(size_t cap)
@@ -30,11 +28,9 @@ queue *queue_new(size_t cap)
         return NULL;
     q->fifo = calloc(cap, sizeof *q->fifo);
     q->heap = calloc(cap, sizeof *q->heap);
-    q->ready = calloc(cap, sizeof *q->ready);
-    if (!q->fifo || !q->heap || !q->ready) {
+    if (!q->fifo || !q->heap) {
         free(q->fifo);
         free(q->heap);
-        free(q->ready);
         free(q);
         return NULL;
     }
@@ -58,7 +54,6 @@ void queue_free(queue *q)
     pthread_cond_destroy(&q->stage_cv);
     free(q->fifo);
     free(q->heap);
-    free(q->ready);
     free(q);
 }
 
@@ -157,13 +152,7 @@ job *queue_pop(queue *q, int *stopping)
     job *j = NULL;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        if (q->rcount) {
-            j = q->ready[q->rhead];
-            q->rhead = (q->rhead + 1) % q->cap;
-            q->rcount--;
-            break;
-        }
-        /* Staged, the rows the stage did not take are the workers' only once stopping. */
+        /* Staged, rows are taken in groups (queue_take); popped only once stopping. */
         if ((!q->limit || q->stopping) && (j = take_one(q, clock_mono_ns())) != NULL)
             break;
         if (q->closed && q->outstanding == 0)
@@ -224,7 +213,7 @@ size_t queue_take(queue *q, job **out, size_t max)
     for (;;) {
         if (q->stopping || (q->closed && q->outstanding == 0))
             break;
-        size_t held = q->rcount + q->busy, room = held < q->limit ? q->limit - held : 0;
+        size_t room = q->busy < q->limit ? q->limit - q->busy : 0;
         if (room) {
             int64_t now = clock_mono_ns();
             job *j;
@@ -241,17 +230,6 @@ size_t queue_take(queue *q, job **out, size_t max)
     q->busy += n;
     pthread_mutex_unlock(&q->mu);
     return n;
-}
-
-void queue_ready(queue *q, job **rows, size_t n)
-{
-    pthread_mutex_lock(&q->mu);
-    for (size_t i = 0; i < n; i++)
-        q->ready[(q->rhead + q->rcount++) % q->cap] = rows[i];
-    q->busy -= n < q->busy ? n : q->busy; /* held as ready now, until a worker pops them */
-    for (size_t i = 0; i < n; i++)
-        pthread_cond_signal(&q->cv); /* a worker each, not a herd */
-    pthread_mutex_unlock(&q->mu);
 }
 
 size_t queue_retrying(queue *q)

@@ -504,7 +504,7 @@ static void test_failed_sync_stops_everything(void **state)
     journal_close(jn, 1);
 }
 
-/* The begin stage's batch: one write and one fdatasync make every row's record durable,
+/* The feeder's group: one write and one fdatasync make every row's record durable,
  * each row is marked begun only then, and a failed sync marks none. */
 static void test_begin_many_one_sync(void **state)
 {

@@ -1,6 +1,6 @@
 /* test_queue — unit tests of the work queue: new rows in order, due retries first, a row
  * in backoff holds no worker, the end when closed and every row is done, and stop; in
- * staged mode, workers get only what the stage handed over, within the limit. */
+ * staged mode, rows taken in groups within the limit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -165,8 +165,8 @@ static void test_workers_drain(void **state)
     queue_free(q);
 }
 
-/* Staged: the stage takes at most `limit` rows (ready + held by workers), due retries
- * first; workers see only the rows handed over; a row done or pushed back frees room. */
+/* Staged: at most `limit` rows are taken and not let go, due retries first; a row done
+ * or pushed back frees room. */
 static void test_staged_limit(void **state)
 {
     (void)state;
@@ -179,28 +179,19 @@ static void test_staged_limit(void **state)
     assert_int_equal(queue_take(q, got, 8), 2); /* the limit, not the 5 waiting */
     assert_ptr_equal(got[0], &jobs[0]);
     assert_ptr_equal(got[1], &jobs[1]);
-    queue_ready(q, got, 2);
-    int stopping = -1;
-    assert_ptr_equal(queue_pop(q, &stopping), &jobs[0]);
-    assert_int_equal(stopping, 0);
-    assert_ptr_equal(queue_pop(q, &stopping), &jobs[1]);
-    /* both held by workers: no room until one lets go */
+    /* both held: no room until one lets go */
     jobs[0].ready_at_ns = clock_mono_ns() - 1;
     queue_push_delayed(q, &jobs[0]); /* back for a retry: room for one, the retry first */
     assert_int_equal(queue_take(q, got, 8), 1);
     assert_ptr_equal(got[0], &jobs[0]);
-    queue_ready(q, got, 1);
     queue_done(q);              /* jobs[1] done: room for one more */
     assert_int_equal(queue_take(q, got, 8), 0 + 1);
     assert_ptr_equal(got[0], &jobs[2]);
-    queue_ready(q, got, 1);
-    assert_ptr_equal(queue_pop(q, &stopping), &jobs[0]);
-    assert_ptr_equal(queue_pop(q, &stopping), &jobs[2]);
     queue_free(q);
 }
 
-/* Staged, a stop ends the stage (take returns 0) and gives the workers every row at once,
- * handed over or not, so each is finished without a send. */
+/* Staged, a stop ends the taking (take returns 0) and gives every row left to queue_pop
+ * at once, so each is finished without a send. */
 static void test_staged_stop(void **state)
 {
     (void)state;
@@ -211,28 +202,29 @@ static void test_staged_stop(void **state)
         queue_push(q, &jobs[i]);
     job *got[8];
     assert_int_equal(queue_take(q, got, 1), 1);
-    queue_ready(q, got, 1);
+    assert_ptr_equal(got[0], &jobs[0]);
     queue_stop(q);
     assert_int_equal(queue_take(q, got, 8), 0);
     int stopping = 0;
-    for (int i = 0; i < 3; i++) {
-        assert_ptr_equal(queue_pop(q, &stopping), &jobs[i]); /* the handed-over one first */
+    for (int i = 1; i < 3; i++) {
+        assert_ptr_equal(queue_pop(q, &stopping), &jobs[i]);
         assert_int_equal(stopping, 1);
         queue_done(q);
     }
+    queue_done(q); /* the row taken before the stop */
     queue_close(q);
     assert_null(queue_pop(q, &stopping));
     queue_free(q);
 }
 
-/* A stage thread and two workers: every row handed over once, never more than the limit
- * held at a time, and all three end when the queue is closed and every row is done. */
+/* Two feeders taking groups: every row taken once, never more than the limit held at a
+ * time, and both end when the queue is closed and every row is done. */
 struct staged_ctx {
     queue *q;
-    atomic_int held, max_held, popped;
+    atomic_int held, max_held, taken;
 };
 
-static void *stage_thread(void *p)
+static void *staged_feeder(void *p)
 {
     struct staged_ctx *c = p;
     job *got[8];
@@ -242,19 +234,11 @@ static void *stage_thread(void *p)
         int m = atomic_load(&c->max_held);
         while (h > m && !atomic_compare_exchange_weak(&c->max_held, &m, h))
             ;
-        queue_ready(c->q, got, n);
-    }
-    return NULL;
-}
-
-static void *staged_worker(void *p)
-{
-    struct staged_ctx *c = p;
-    int stopping;
-    while (queue_pop(c->q, &stopping)) {
-        atomic_fetch_add(&c->popped, 1);
-        atomic_fetch_sub(&c->held, 1);
-        queue_done(c->q);
+        atomic_fetch_add(&c->taken, (int)n);
+        for (size_t i = 0; i < n; i++) {
+            atomic_fetch_sub(&c->held, 1);
+            queue_done(c->q);
+        }
     }
     return NULL;
 }
@@ -266,20 +250,18 @@ static void test_staged_threads(void **state)
     queue *q = queue_new(256);
     queue_stage(q, 3);
     struct staged_ctx c = {.q = q};
-    pthread_t st, w[2];
-    assert_int_equal(pthread_create(&st, NULL, stage_thread, &c), 0);
+    pthread_t w[2];
     for (int i = 0; i < 2; i++)
-        assert_int_equal(pthread_create(&w[i], NULL, staged_worker, &c), 0);
+        assert_int_equal(pthread_create(&w[i], NULL, staged_feeder, &c), 0);
     for (int i = 0; i < 200; i++) {
         memset(&many[i], 0, sizeof many[i]);
         many[i].rowno = i + 1;
         queue_push(q, &many[i]);
     }
     queue_close(q);
-    pthread_join(st, NULL);
     for (int i = 0; i < 2; i++)
         pthread_join(w[i], NULL);
-    assert_int_equal(atomic_load(&c.popped), 200);
+    assert_int_equal(atomic_load(&c.taken), 200);
     assert_true(atomic_load(&c.max_held) <= 3);
     queue_free(q);
 }

@@ -2,7 +2,7 @@
 # --resend-unknown, resume after a finished run, refusals. The mock's deliveries file is
 # the witness that nobody was notified twice.
 source "$(dirname "$0")/../lib.sh"
-plan 100
+plan 103
 
 gen() {
   python3 -c "
@@ -251,4 +251,22 @@ start_mock # the same ledger: a job is resumed on its own ledger (OUTPUT.job nam
 check_eq "second signal then --resume: exit 1 (the rows in flight are unknown)" 1 $?
 check_eq "second signal then --resume: 2 unknown (-j 2), 18 sent" "2 18" \
   "$(col "$T/sig.results.csv" result_status | grep -c '^unknown$') $(col "$T/sig.results.csv" result_status | grep -c '^sent$')"
+stop_mock
+
+# A rate-limited job begins a row only when its turn comes (the feeder's group holds only
+# rows the throttle lets go at once): a crash leaves the row in flight unknown, not the
+# -j rows that were waiting for their turn.
+gen 40 "$T/rate.csv"
+rm -f "$T/rate.results.csv" "$T/rate.results.csv.journal"
+start_mock --deliveries "$T/dlv.rate"; new_ledger
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 5 --progress never -q "$T/rate.csv" 2>/dev/null &
+pid=$!
+wait_for 30 lines_ge "$T/dlv.rate" 6
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+"$RESEND" --base-url "$MOCK_URL" -j 8 -r 0 --progress never -q --resume "$T/rate.csv" 2>/dev/null
+rc=$?
+read -r nrows ndelivered ntwice nunknown rest <<<"$(report "$T/dlv.rate" "$T/rate.results.csv" 40)"
+check "-r 5 -j 8, kill -9, --resume: finishes (exit $rc)" [ $rc -eq 0 -o $rc -eq 1 ]
+check_eq "-r 5 -j 8, kill -9, --resume: nobody notified twice, every row delivered or unknown" "0 40" "$ntwice $ndelivered"
+check "-r 5 -j 8, kill -9: only the row in flight can be unknown, not the 8 waiting ($nunknown unknown)" [ "$nunknown" -le 1 ]
 stop_mock

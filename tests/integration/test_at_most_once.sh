@@ -169,6 +169,10 @@ check "key echo: not in the results, failures or stderr" \
 check "key echo: a workbook was written, and the key is not in it" xlsx_lacks sekret-KEY-4711 "$T/key.xlsx"
 # Again without the preflight (which stops the job before any row): the rows' own 401
 # answers carry the echoed key towards the results, the failures, the log and the workbook.
+# (A slow server: the three requests are all in flight before the first 401 stops the job;
+# the feeder posts them one after another, and a fast answer could stop it in between.)
+stop_mock
+start_mock --echo-auth --latency-ms 300
 OTTU_API_KEY=sekret-KEY-4711 R -r 0 --no-preflight --failures "$T/key2.fail.csv" --xlsx "$T/key2.xlsx" -v \
   -o "$T/key2.csv" "$T/key.csv" 2>"$T/key2.err"
 check_eq "key echo, no preflight: every row got the 401 (failed 3), exit 3" "3 failed 3" "$? $(statuses "$T/key2.csv")"

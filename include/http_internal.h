@@ -30,14 +30,15 @@ struct http_client {
     char url[2048];
     char errbuf[CURL_ERROR_SIZE];
     http_result *cur;
-    const char *body; /* the POST body being handed to libcurl */
-    size_t bodylen, bodypos;
+    int is_post;        /* the transfer is a POST: libcurl may not repeat it */
+    int attempts;       /* requests libcurl began in this transfer (CURLOPT_PREREQFUNCTION) */
+    int resend_refused; /* libcurl tried to repeat the POST: refused, may have been sent */
 };
 
 /* in_loop: a slot of http_async (HTTP/2 with --http2 when the server offers it), else a
  * worker's. */
 http_client *client_new(http_shared *s, int in_loop);
-/* A POST of body to path on c: the URL, the body and its reader set. */
+/* A POST of body to path on c: the URL and the body set (body must outlive the transfer). */
 void post_begin(http_client *c, const char *path, const char *body, size_t len);
 /* Before a transfer: r emptied and attached to c. */
 void result_begin(http_client *c, http_result *r);

@@ -244,26 +244,25 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-/* The POST body goes through a read callback, not CURLOPT_POSTFIELDS: libcurl can then
- * only re-send it by seeking back, which on_seek refuses. A reused connection that died
- * after the body went out becomes CURLE_SEND_FAIL_REWIND (maybe sent), never a silent
- * second request. bodypos also tells whether any byte of the body was handed over. */
-static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
+/* The POST body is handed over whole (CURLOPT_POSTFIELDS, not copied), so libcurl sends
+ * it with the headers in one write. libcurl would re-send that request by itself when a
+ * reused keep-alive connection dies before any byte of the answer: a second copy on a new
+ * connection, possibly a second notification. Every attempt on a connection passes here
+ * first; a POST's second attempt within one transfer is refused before a byte of it goes,
+ * and the transfer ends "may have been sent" (the first copy may have reached the API). A
+ * GET (a read) may be repeated. */
+static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
     http_client *c = userdata;
-    size_t room = size * nitems, left = c->bodylen - c->bodypos;
-    size_t n = left < room ? left : room;
-    memcpy(buf, c->body + c->bodypos, n);
-    c->bodypos += n;
-    return n;
-}
-
-static int on_seek(void *userdata, curl_off_t offset, int origin)
-{
-    (void)userdata;
-    (void)offset;
-    (void)origin;
-    return CURL_SEEKFUNC_FAIL;
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    if (c->is_post && c->attempts++ > 0) {
+        c->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
 }
 
 http_client *client_new(http_shared *s, int in_loop)
@@ -316,10 +315,8 @@ http_client *client_new(http_shared *s, int in_loop)
     curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, c);
-    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-    curl_easy_setopt(h, CURLOPT_SEEKDATA, c);
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, c);
     return c;
 }
 
@@ -398,6 +395,8 @@ void result_begin(http_client *c, http_result *r)
     r->retry_after[0] = '\0';
     c->cur = r;
     c->errbuf[0] = '\0';
+    c->attempts = 0;
+    c->resend_refused = 0;
     curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
 }
 
@@ -423,13 +422,13 @@ void result_end(http_client *c, http_result *r, CURLcode rc)
     curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &reqsize);
     /* Not sent only when the failure is of a kind that happens before the request and not
      * one byte of it was handed to the socket: everything else may have reached the API. */
-    r->outcome = before && reqsize == 0 && c->bodypos == 0 ? HTTP_NOT_SENT : HTTP_MAYBE_SENT;
+    r->outcome = before && reqsize == 0 && !c->resend_refused ? HTTP_NOT_SENT : HTTP_MAYBE_SENT;
     if (r->error_kind == HTTP_ERR_NONE)
         r->error_kind = HTTP_ERR_OTHER;
     /* Retrying cannot fix a certificate, a CA file or a bad URL. */
     r->transport_error = !(r->error_kind == HTTP_ERR_TLS_CERT || rc == CURLE_UNSUPPORTED_PROTOCOL ||
                            rc == CURLE_URL_MALFORMAT);
-    const char *detail = rc == CURLE_SEND_FAIL_REWIND ? "the reused connection died after the request went out"
+    const char *detail = c->resend_refused ? "the reused connection died after the request went out"
                          : c->errbuf[0]                ? c->errbuf
                                                        : curl_easy_strerror(rc);
     snprintf(r->error, sizeof r->error, "%.60s: %s (%.100s; %s)", c->s->host,
@@ -446,11 +445,9 @@ static void perform(http_client *c, http_result *r)
 void post_begin(http_client *c, const char *path, const char *body, size_t len)
 {
     snprintf(c->url, sizeof c->url, "%s%s", c->s->base, path);
-    c->body = body;
-    c->bodylen = len;
-    c->bodypos = 0;
-    curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+    c->is_post = 1;
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 }
 
 void http_post(http_client *c, const char *path, const char *body, size_t len, http_result *r)
@@ -462,8 +459,7 @@ void http_post(http_client *c, const char *path, const char *body, size_t len, h
 void http_get(http_client *c, const char *path, http_result *r)
 {
     snprintf(c->url, sizeof c->url, "%s%s", c->s->base, path);
-    c->body = "";
-    c->bodylen = c->bodypos = 0;
+    c->is_post = 0;
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
     perform(c, r);
 }

@@ -209,6 +209,10 @@ http_async *http_async_new(http_shared *s, int concurrency, http_async_done done
         c->next = a->idle;
         a->idle = c;
     }
+    /* Without it libcurl keeps at most 4 idle connections per transfer in flight: when the
+     * job briefly has few in flight it closes the rest, and opens them again a moment
+     * later (measured: 8,624 connections for 100k rows at -j 64, against 65 with it). */
+    curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, (long)(concurrency > 0 ? concurrency : 1));
     curl_multi_setopt(a->multi, CURLMOPT_PIPELINING, (long)(s->http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING));
     curl_multi_setopt(a->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)HTTP_STREAMS_PER_CONN);
     if (s->http2 && s->store && concurrency > HTTP_STREAMS_PER_CONN) {

@@ -32,6 +32,7 @@ no_retries@src/engine.c@s/if (made >= e->o.max_attempts) {/if (made >= 1) {/@tes
 no_preflight@src/main.c@s/if (cfg->dry_run || cfg->no_preflight)$/if (1)/@test_tls
 http_any_host@src/http.c@s/^\( *\)if (loopback)$/\1if (loopback || 1)/@test_cli
 ledger_off@src/pipeline.c@s/^    if (cfg->ledger) {$/    if (0) {/@test_at_most_once
+curl_resends_post@src/http.c@s/^        return CURL_PREREQFUNC_ABORT;$/        return CURL_PREREQFUNC_OK;/@test_at_most_once
 key_not_scrubbed@src/text.c@/^int text_scrub_secret(char \*s, size_t size, const char \*secret)$/{n;s/^{$/{ return 0;/}@test_at_most_once
 EOF
 )

@@ -32,6 +32,8 @@ struct http_async {
     int capped; /* connections per host limited until a transfer shows HTTP/1.x */
     int ep;     /* epoll: the transfers' sockets, and wake */
     int wake;   /* eventfd: posts and quit wake the loop */
+    unsigned *armed; /* per socket (by fd): the events it is in the epoll set for, 0 = not in it */
+    int narmed;
     int64_t deadline_ns; /* libcurl's timer (monotonic), -1 = none */
     int started;
     http_async_done done;
@@ -66,21 +68,42 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* libcurl says which socket to watch for what (CURLMOPT_SOCKETFUNCTION). */
+/* libcurl says which socket to watch for what (CURLMOPT_SOCKETFUNCTION). libcurl says
+ * REMOVE before it closes a socket, so a socket in the set is one it still has open. */
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     http_async *a = userp;
     (void)e;
     (void)socketp;
+    if (fd < 0)
+        return 0;
+    if (fd >= a->narmed) {
+        int n = fd + 64;
+        unsigned *grown = realloc(a->armed, (size_t)n * sizeof *grown);
+        if (!grown)
+            return -1; /* libcurl fails the transfers on this socket */
+        memset(grown + a->narmed, 0, (size_t)(n - a->narmed) * sizeof *grown);
+        a->armed = grown;
+        a->narmed = n;
+    }
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(a->ep, EPOLL_CTL_DEL, fd, NULL);
+        if (a->armed[fd])
+            epoll_ctl(a->ep, EPOLL_CTL_DEL, fd, NULL);
+        a->armed[fd] = 0;
         return 0;
     }
     struct epoll_event ev = {0};
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
     ev.data.fd = fd;
-    if (epoll_ctl(a->ep, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
-        epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev);
+    /* Only a change costs a system call: a reused connection's socket is added once per
+     * transfer and removed once (three calls before: a MOD that failed, the ADD, the DEL). */
+    if (a->armed[fd] == ev.events)
+        return 0;
+    int op = a->armed[fd] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(a->ep, op, fd, &ev) < 0 &&
+        epoll_ctl(a->ep, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -1; /* libcurl fails the transfers on this socket */
+    a->armed[fd] = ev.events;
     return 0;
 }
 
@@ -290,6 +313,7 @@ void http_async_free(http_async *a)
         close(a->wake);
     pthread_cond_destroy(&a->free_cv);
     pthread_mutex_destroy(&a->mu);
+    free(a->armed);
     free(a->all);
     free(a);
 }

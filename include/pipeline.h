@@ -12,7 +12,7 @@
 #include "cli.h"
 #include "budget.h"
 #include "columns.h"
-#include "dedupe.h"
+#include "repeats.h"
 #include "engine.h"
 #include "joblock.h"
 #include "ledger.h"
@@ -37,8 +37,8 @@ typedef struct pipeline {
     /* stages and what flows between them */
     reader *in;
     resume rs;             /* earlier runs of this job, and this run's journal */
-    dedupe *seen;          /* identical requests: duplicate of row N */
-    dedupe *requested;     /* identifier+channel already requested in this job */
+    repeats *rep;          /* identical requests (duplicate of row N), identifier+channel
+                            * already requested in this job */
     ledger *led;           /* NULL with --no-ledger */
     budget *bud;           /* --daily-budget over the ledger; NULL: none */
     lookup *lk;            /* --verify: the transactions read in this job; NULL: off */

@@ -1,19 +1,24 @@
-/* dedupe — open-addressing set of request fingerprints with the row that sent each. */
+/* dedupe — open-addressing set of 64-bit keys with the first row that had each (and a tag). */
 #include "dedupe.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
 
-/* 256 independent tables, chosen by the fingerprint's top byte. Each grows by 1.25x at
- * 90% load, so memory stays between 13 and 17 bytes a row (keys and rows in separate
- * arrays: 8 + 4 bytes a slot, no padding), and a growth step holds old and new arrays of
- * one table only: 1/256 of the set, not all of it twice. The arrays are mapped straight
- * from the kernel, not malloc'd: growing tables would otherwise leave a trail of freed
- * blocks in the heap that ever larger requests cannot reuse (measured: +12 bytes a row). */
+/* 256 independent tables, chosen by the key's top byte. Each grows by 1/16 at 92% load,
+ * so memory stays between 13 and 14 bytes a key (keys and rows in separate arrays: 8 + 4
+ * bytes a slot, no padding; a miss probes about 80 keys, 640 bytes in a row, when a table
+ * is fullest), and a growth step holds old and new arrays of one table only: 1/256 of the set,
+ * not all of it twice. The arrays are mapped straight from the kernel, not malloc'd:
+ * growing tables would otherwise leave a trail of freed blocks in the heap that ever
+ * larger requests cannot reuse (measured: +12 bytes a row).
+ *
+ * Within a table every key has the same top byte, so a slot keeps the key's other 56 bits
+ * and, in the top byte, the tag: no bit of the key is lost. */
 #define PARTS 256
+#define LOW 0x00ffffffffffffffULL
 
 typedef struct part {
-    uint64_t *keys; /* 0 = empty (a real fingerprint of 0 is stored as 1) */
+    uint64_t *keys; /* tag << 56 | the key's low 56 bits; 0 = empty (low bits 0 are stored as 1) */
     uint32_t *rows; /* in the same mapping, after the keys */
     size_t cap, count;
 } part;
@@ -36,27 +41,27 @@ void dedupe_free(dedupe *d)
     free(d);
 }
 
-static size_t slot_of(uint64_t key, size_t cap)
+static size_t slot_of(uint64_t low, size_t cap)
 {
     /* multiply-shift range reduction: works for any capacity, not only powers of two */
-    return (size_t)(((unsigned __int128)(key * 0x9e3779b97f4a7c15ULL) * cap) >> 64);
+    return (size_t)(((unsigned __int128)(low * 0x9e3779b97f4a7c15ULL) * cap) >> 64);
 }
 
-static void insert(uint64_t *keys, uint32_t *rows, size_t cap, uint64_t key, uint32_t row)
+static void insert(uint64_t *keys, uint32_t *rows, size_t cap, uint64_t word, uint32_t row)
 {
-    size_t i = slot_of(key, cap);
+    size_t i = slot_of(word & LOW, cap);
     while (keys[i]) {
         i++;
         if (i == cap)
             i = 0;
     }
-    keys[i] = key;
+    keys[i] = word;
     rows[i] = row;
 }
 
 static int grow(part *p)
 {
-    size_t nc = p->cap ? p->cap + p->cap / 4 : 64;
+    size_t nc = p->cap ? p->cap + p->cap / 16 : 64;
     void *m = mmap(NULL, map_size(nc), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return -1;
@@ -73,32 +78,58 @@ static int grow(part *p)
     return 0;
 }
 
-long dedupe_check(dedupe *d, uint64_t fp, long row)
+/* The slot holding key's low bits in p, or p->cap when there is none. */
+static size_t find(const part *p, uint64_t low)
 {
-    if (!fp)
-        fp = 1;
-    part *p = &d->parts[fp >> 56];
-    if (p->cap) {
-        size_t i = slot_of(fp, p->cap);
-        while (p->keys[i]) {
-            if (p->keys[i] == fp)
-                return (long)p->rows[i];
-            i++;
-            if (i == p->cap)
-                i = 0;
-        }
+    if (!p->cap)
+        return p->cap;
+    size_t i = slot_of(low, p->cap);
+    while (p->keys[i]) {
+        if ((p->keys[i] & LOW) == low)
+            return i;
+        i++;
+        if (i == p->cap)
+            i = 0;
     }
-    if ((p->count + 1) * 10 > p->cap * 9 && grow(p) < 0)
+    return p->cap;
+}
+
+static uint64_t low_of(uint64_t key) { return key & LOW ? key & LOW : 1; }
+
+long dedupe_find(const dedupe *d, uint64_t key, unsigned *tag)
+{
+    const part *p = &d->parts[key >> 56];
+    size_t i = find(p, low_of(key));
+    if (i == p->cap)
+        return 0;
+    if (tag)
+        *tag = (unsigned)(p->keys[i] >> 56);
+    return (long)p->rows[i];
+}
+
+long dedupe_check_tag(dedupe *d, uint64_t key, long row, unsigned tag, unsigned *old)
+{
+    part *p = &d->parts[key >> 56];
+    uint64_t low = low_of(key);
+    size_t i = find(p, low);
+    if (i < p->cap) {
+        if (old)
+            *old = (unsigned)(p->keys[i] >> 56);
+        return (long)p->rows[i];
+    }
+    if ((p->count + 1) * 25 > p->cap * 23 && grow(p) < 0)
         return -1;
-    insert(p->keys, p->rows, p->cap, fp, (uint32_t)row);
+    insert(p->keys, p->rows, p->cap, (uint64_t)(tag & 0xff) << 56 | low, (uint32_t)row);
     p->count++;
     return 0;
 }
+
+long dedupe_check(dedupe *d, uint64_t key, long row) { return dedupe_check_tag(d, key, row, 0, NULL); }
 
 size_t dedupe_bytes(const dedupe *d)
 {
     size_t n = 0;
     for (int i = 0; i < PARTS; i++)
-        n += d->parts[i].cap * (sizeof(uint64_t) + sizeof(uint32_t));
+        n += map_size(d->parts[i].cap);
     return n;
 }

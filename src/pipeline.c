@@ -154,13 +154,18 @@ static int build_parts(pipeline *c, char *err, size_t errlen)
 {
     config *cfg = c->cfg;
     size_t window = cfg->concurrency * 4 > 4096 ? (size_t)cfg->concurrency * 4 : 4096;
-    c->seen = dedupe_new();
-    /* --verify links a transaction's two names within the job even without a ledger. */
-    c->requested = c->led || cfg->verify ? dedupe_new() : NULL;
+    /* --verify links a transaction's two names within the job even without a ledger; it
+     * also changes a row's identity between its duplicate check and its turn, and rows
+     * wait for their lookups meanwhile: one shared table only without it. --cooldown 0
+     * never skips a channel for an earlier row's. */
+    repeats_mode mode = !(c->led || cfg->verify) || cfg->cooldown_ms <= 0 ? REPEATS_SEEN_ONLY
+                        : cfg->verify                                     ? REPEATS_EXACT
+                                                                          : REPEATS_SHARED;
+    c->rep = repeats_new(mode);
     c->ro = reorder_new(window);
     c->q = queue_new(window);
     c->prog = progress_new(cfg->progress, reader_size(c->in), &c->sum);
-    if (!c->seen || ((c->led || cfg->verify) && !c->requested) || !c->ro || !c->q || !c->prog) {
+    if (!c->rep || !c->ro || !c->q || !c->prog) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -265,8 +270,7 @@ void pipeline_free(pipeline *c)
     http_shared_free(c->http);
     queue_free(c->q);
     reorder_free(c->ro);
-    dedupe_free(c->seen);
-    dedupe_free(c->requested);
+    repeats_free(c->rep);
     progress_free(c->prog);
     reader_close(c->in);
     joblock_release(c->lock);

@@ -63,25 +63,21 @@ static void not_attempted(pipeline *c, job *j, const char *why)
 static long drop_requested_in_job(pipeline *c, job *j)
 {
     unsigned left = j->req.channels;
-    if (!c->requested || c->cfg->cooldown_ms <= 0)
-        return left;
-    uint64_t key = rules_fnv1a64(j->req.ledger_key, strlen(j->req.ledger_key));
+    long first[3];
+    if (repeats_requested(c->rep, j->req.fingerprint, j->req.ledger_key, strlen(j->req.ledger_key), left,
+                          j->rowno, first) < 0)
+        return -1;
     char note[200] = "";
     size_t n = 0;
     for (int i = 0; i < 3; i++) {
-        unsigned char bit = (unsigned char)(1u << i);
-        if (!(left & bit))
+        unsigned bit = 1u << i;
+        if (!(left & bit) || !first[i])
             continue;
-        long first = dedupe_check(c->requested, rules_fnv1a64_update(key, &bit, 1), j->rowno);
-        if (first < 0)
-            return -1;
-        if (first > 0) {
-            left &= ~(unsigned)bit;
-            n += (size_t)snprintf(note + n, sizeof note - n, "%s%s sent by row %ld of this job", n ? ", " : "",
-                                  rules_channel_name(bit), first);
-            if (n >= sizeof note)
-                n = sizeof note - 1;
-        }
+        left &= ~bit;
+        n += (size_t)snprintf(note + n, sizeof note - n, "%s%s sent by row %ld of this job", n ? ", " : "",
+                              rules_channel_name(bit), first[i]);
+        if (n >= sizeof note)
+            n = sizeof note - 1;
     }
     if (note[0]) {
         size_t d = strlen(j->req.detail);
@@ -270,7 +266,8 @@ static int decide_early(pipeline *c, job *j, char *err, size_t errlen)
     if (!c->lk) /* --verify links the two names of a transaction: nothing to warn about */
         summary_note_ids(&c->sum, j->req.id_kinds);
     j->channels = j->req.channels;
-    long first = dedupe_check(c->seen, j->req.fingerprint, j->rowno);
+    long first = repeats_duplicate(c->rep, j->req.fingerprint, j->req.ledger_key, strlen(j->req.ledger_key),
+                                   j->req.channels, j->rowno);
     if (first < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -284,6 +281,10 @@ static int decide_early(pipeline *c, job *j, char *err, size_t errlen)
         return -1;
     if (kept) {
         reconcile_kept(c, j);
+        if (repeats_kept(c->rep, j->req.fingerprint, j->rowno) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
         return 0;
     }
     return 1;

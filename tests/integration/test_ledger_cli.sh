@@ -3,7 +3,7 @@
 # sent again, the summary's skipped count, bad ledger files, `ottu-resend ledger stats|prune`
 # and queries with the sqlite3 shell. Real ottu-resend against the real ottu-mock on 127.0.0.1.
 source "$(dirname "$0")/../lib.sh"
-plan 117
+plan 121
 cd "$T" || exit 1
 
 joined() { col "$1" "$2" | paste -sd'|' -; }
@@ -294,4 +294,20 @@ check_eq "same job: statuses" "sent sent sent skipped" "$(col "$T/inj.out.csv" r
 check_eq "same job: result_channels" "sms|email|email|" "$(col "$T/inj.out.csv" result_channels | paste -sd "|")"
 check "same job: the note names the earlier row" grep -q 'sms sent by row 1 of this job' "$T/inj.out.csv"
 check_eq "same job: each channel delivered once" 3 "$(wc -l <"$T/inj.dlv")"
+stop_mock
+
+# Duplicates and repeated identifiers share one table with a ledger (docs/design.md): a
+# duplicate names the row that first had its request, whether or not that row was the
+# first to ask for its identifier+channel (row 2 was not: row 1 asked for sms before); a
+# row asking for a channel more is not a duplicate, whatever its fingerprint.
+printf 'order_no,channels\nL1,sms\nL1,sms email\nL1,sms\nL1,sms email\nL1,sms email whatsapp\nL1,email\n' >"$T/dupj.csv"
+start_mock --deliveries "$T/dupj.dlv"
+"$RESEND" --base-url "$MOCK_URL" -r 0 -j 4 --progress never -q --ledger "$T/dupj.db" "$T/dupj.csv" -o "$T/dupj.out.csv"
+check_eq "one table: statuses" "sent sent duplicate duplicate sent skipped" "$(col "$T/dupj.out.csv" result_status | tr '\n' ' ' | sed 's/ $//')"
+check_eq "one table: details name the first row of each request" "duplicate of row 1|duplicate of row 2" \
+  "$(col "$T/dupj.out.csv" result_detail | sed -n '3p;4p' | paste -sd "|")"
+check_eq "one table: the row with a channel more sends it only, noting who sent the others" \
+  "whatsapp|skipped sms sent by row 1 of this job, email sent by row 2 of this job" \
+  "$(col "$T/dupj.out.csv" result_channels | sed -n 5p)|$(col "$T/dupj.out.csv" result_detail | sed -n 5p | sed 's/; Customer notified.*//')"
+check_eq "one table: each channel delivered once" 3 "$(wc -l <"$T/dupj.dlv")"
 stop_mock

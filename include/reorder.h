@@ -2,7 +2,8 @@
  * order; the writer takes them back in input order. The window's size bounds memory: the
  * reader waits when it is that far ahead of the writer. The ring is sized by need: it
  * starts at 1024 slots (or the window, if smaller) and doubles, up to the window, only
- * when finished rows pile up behind an unfinished head. */
+ * when finished rows pile up behind an unfinished head for longer than a moment (250 ms,
+ * reorder_set_patience). */
 #ifndef OTTU_REORDER_H
 #define OTTU_REORDER_H
 
@@ -15,6 +16,8 @@ typedef struct reorder reorder;
 /* window: the most rows between reader and writer (the ring's largest size). */
 reorder *reorder_new(size_t window);
 void reorder_free(reorder *r);
+/* How long the reader waits behind a full ring of piled-up rows before it grows it. */
+void reorder_set_patience(reorder *r, long ms);
 /* Reader: the slot for the next row (blocks while the window is full). */
 job *reorder_acquire(reorder *r);
 /* Reader or worker: the row's outcome is decided. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "blocked.h"
+#include "clock.h"
 #include "reorder.h"
 
 /* The reader side in a thread, so that a full window (the reader blocks) can be seen. */
@@ -67,6 +68,7 @@ static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
 {
     (void)state;
     reorder *r = reorder_new(3000);
+    reorder_set_patience(r, 0);
     job **got = calloc(3001, sizeof *got);
     filler f = {r, got, 1024, 0, 0};
     fill(&f);
@@ -101,11 +103,50 @@ static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
     free(got);
 }
 
+/* A head held up for less than the patience does not grow the ring: memory does not
+ * depend on a scheduler's moment. Held up longer, it grows, and never earlier. */
+static void test_grows_only_after_patience(void **state)
+{
+    (void)state;
+    reorder *r = reorder_new(3000);
+    reorder_set_patience(r, 300);
+    job **got = calloc(3001, sizeof *got);
+    filler f = {r, got, 1024, 0, 0};
+    fill(&f);
+    for (int i = 1; i < 1024; i++) /* all but the head are done */
+        reorder_complete(r, got[i]);
+    f.want = 3000;
+    atomic_store(&f.tid, 0);
+    int64_t t0 = clock_mono_ns();
+    pthread_t th;
+    pthread_create(&th, NULL, fill, &f);
+    while (atomic_load(&f.n) == 1024 && clock_mono_ns() - t0 < 10000000000LL) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    int64_t waited_ms = (clock_mono_ns() - t0) / 1000000;
+    assert_true(atomic_load(&f.n) > 1024); /* it did grow */
+    assert_true(waited_ms >= 290);         /* but not before its patience ran out */
+    pthread_join(th, NULL);                /* each doubling waits its own patience */
+    assert_int_equal(atomic_load(&f.n), 3000);
+    for (int i = 1024; i < 3000; i++)
+        reorder_complete(r, got[i]);
+    reorder_complete(r, got[0]);
+    for (int i = 0; i < 3000; i++) {
+        job *j = reorder_next(r);
+        assert_int_equal(j->rowno, i + 1);
+        reorder_release(r, j);
+    }
+    reorder_free(r);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_growth_when_rows_are_in_flight),
         cmocka_unit_test(test_grows_behind_a_slow_head_and_keeps_order),
+        cmocka_unit_test(test_grows_only_after_patience),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

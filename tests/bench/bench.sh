@@ -20,6 +20,8 @@
 # fresh file each round), with --no-ledger, with the PostgreSQL ledger, and curl --parallel
 # --parallel-max 64 on the same rows, alternating in rounds; the memory rows run with the
 # default ledger too. BENCH_ONLY=default runs only those four (and the libcurl floor).
+# BENCH_ONLY=memory runs only the memory rows (200k and BENCH_BIG_ROWS rows, alternating,
+# BENCH_REPEAT rounds, medians).
 #
 # Knobs (environment): BENCH_REPEAT (rounds of the 100k runs, median taken; default 3),
 # BENCH_BIG_ROWS (the memory-growth run; default 1000000), BENCH_RATE_ROWS (rows of the
@@ -234,7 +236,7 @@ for r in $(seq 1 "$REPEAT"); do
 done
 [ "$ONLY" = default ] && { floor floor_easy easy 8; floor floor_multi multi 8; }
 fi
-if [ "$ONLY" != https ] && [ "$ONLY" != default ]; then
+if [ "$ONLY" != https ] && [ "$ONLY" != default ] && [ "$ONLY" != memory ]; then
 # ---- the 100k comparison, in interleaved rounds ----
 for r in $(seq 1 "$REPEAT"); do
   say "round $r/$REPEAT: ottu-resend -j 8/32/64, --ledger, --xlsx, curl --parallel, libcurl floor, ottu-mock"
@@ -256,18 +258,24 @@ for r in $(seq 1 "$REPEAT"); do
   resend mock "ottu-resend -j 8 -r 0" ottu-mock "$PLAIN_MOCK_URL" "$PLAIN_MOCK_PID" "$T/in100k.csv" -j 8 -r 0
 done
 fi
-if [ "$ONLY" != https ] && [ "$ONLY" != ledger ] && [ "$ONLY" != default ]; then
+if [ "$ONLY" != https ] && [ "$ONLY" != ledger ] && [ "$ONLY" != default ] && [ "$ONLY" != memory ]; then
 say "xargs -P 8 curl on 2,000 rows; newman on 500 rows"
 xargs_curl
 newman_run
 
-# ---- memory growth ----
-say "peak RSS at 200k and $BIG rows"
-rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
-resend m200k "ottu-resend -j 8, SQLite ledger (200k rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/in200k.csv" -j 8 -r 0 --daily-budget 0 --ledger "$T/mem.db"
-rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
-resend mbig "ottu-resend -j 8, SQLite ledger ($BIG rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/inbig.csv" -j 8 -r 0 --daily-budget 0 --ledger "$T/mem.db"
-rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = memory ]; then
+# ---- memory growth: 200k and $BIG rows alternating, medians ----
+for r in $(seq 1 "$REPEAT"); do
+  say "memory round $r/$REPEAT: peak RSS at 200k and $BIG rows (SQLite ledger, -j 8)"
+  rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
+  resend m200k "ottu-resend -j 8, SQLite ledger (200k rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/in200k.csv" -j 8 -r 0 --daily-budget 0 --ledger "$T/mem.db"
+  rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
+  resend mbig "ottu-resend -j 8, SQLite ledger ($BIG rows)" nginx "$NGINX_URL" "$NGINX_PID" "$T/inbig.csv" -j 8 -r 0 --daily-budget 0 --ledger "$T/mem.db"
+  rm -f "$T/mem.db" "$T/mem.db-wal" "$T/mem.db-shm"
+done
+fi
+if [ "$ONLY" != https ] && [ "$ONLY" != ledger ] && [ "$ONLY" != default ] && [ "$ONLY" != memory ]; then
 
 # ---- latency-bound: Little's law ----
 say "latency-bound run: ottu-mock --latency-ms 100, -j 256, 10k rows"
@@ -277,7 +285,7 @@ resend latency "ottu-resend -j 256 -r 0, 100 ms server" "mock+100ms" "$MOCK_URL"
 stop_pid "$MOCK_PID"
 fi
 
-if [ "$ONLY" != ledger ] && [ "$ONLY" != default ]; then
+if [ "$ONLY" != ledger ] && [ "$ONLY" != default ] && [ "$ONLY" != memory ]; then
 # ---- HTTPS ----
 say "HTTPS: nginx with TLS on loopback, ottu-mock --latency-ms 100 behind it for the latency row"
 [ "$ONLY" = https ] && stop_pid "$PLAIN_MOCK_PID"
@@ -322,7 +330,7 @@ tls_floor flat_h2 "multi, HTTP/2 x32 streams, 1 thread" multi FLOOR_HTTP2=1
 stop_pid "$LAT_MOCK_PID"
 fi
 
-if [ "$ONLY" != https ] && [ "$ONLY" != ledger ] && [ "$ONLY" != default ]; then
+if [ "$ONLY" != https ] && [ "$ONLY" != ledger ] && [ "$ONLY" != default ] && [ "$ONLY" != memory ]; then
 
 # ---- rate accuracy ----
 say "rate accuracy: -r 200, $RATE_ROWS rows against nginx"
@@ -410,8 +418,17 @@ if [ -n "$PG_URI" ]; then
 fi
 fi
 
+if [ "$ONLY" = memory ]; then
+growth=$(awk -v a="$(med S_RSS m200k)" -v b="$(med S_RSS mbig)" -v n="$((BIG - 200000))" 'BEGIN{ printf "%.1f", (b - a) * 1024 / n }')
+echo
+echo "memory (SQLite ledger, -j 8, medians of $REPEAT): peak RSS $(rssmb m200k) MB at 200k, $(rssmb mbig) MB at $BIG rows;"
+echo "  growth between 200k and $BIG rows: $growth bytes/row"
+printf '  %-58s %10s  %-8s %s\n' "peak RSS at 200k rows, -j 8, SQLite ledger (MB)" "$(rssmb m200k)" "<= 48" "$(verdict "$(rssmb m200k)" "<=" 48)"
+printf '  %-58s %10s  %-8s %s\n' "RSS growth per row, 200k -> $BIG (bytes)" "$growth" "<= 16" "$(verdict "$growth" "<=" 16)"
+fi
+
 # The ledger's cost: SQLite and PostgreSQL against the same nginx, -j 8.
-if [ "$ONLY" != https ] && [ "$ONLY" != default ]; then
+if [ "$ONLY" != https ] && [ "$ONLY" != default ] && [ "$ONLY" != memory ]; then
 echo
 echo "ledger cost (100k rows, -j 8, nginx): --no-ledger $(rps j8) rows/s; SQLite $(rps ledger) rows/s -> ratio $(ratio_of "$(rps ledger)" "$(rps j8)")"
 if [ -n "$PG_URI" ]; then
@@ -421,7 +438,7 @@ if [ -n "$PG_URI" ]; then
 fi
 fi
 
-if [ "$ONLY" != ledger ] && [ "$ONLY" != default ]; then
+if [ "$ONLY" != ledger ] && [ "$ONLY" != default ] && [ "$ONLY" != memory ]; then
 # HTTPS: the same endpoint with and without TLS, side by side.
 tls_rps=$(ratio_of "$(rps tt64)" "$(rps tp64)")
 tls_cpu=$(ratio_of "$(cpu100k tt64)" "$(cpu100k tp64)")

@@ -64,18 +64,27 @@ static void test_no_growth_when_rows_are_in_flight(void **state)
     reorder_free(r);
 }
 
+/* A window of 3000 whose first 1024 rows are taken and all done but the head: the
+ * reader (f, wanting `want` rows in all) is about to find the ring full. */
+static reorder *piled_up(long patience_ms, job **got, int want, filler *f)
+{
+    reorder *r = reorder_new(3000);
+    reorder_set_patience(r, patience_ms);
+    *f = (filler){r, got, 1024, 0, 0};
+    fill(f);
+    for (int i = 1; i < 1024; i++)
+        reorder_complete(r, got[i]);
+    f->want = want;
+    atomic_store(&f->tid, 0);
+    return r;
+}
+
 static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
 {
     (void)state;
-    reorder *r = reorder_new(3000);
-    reorder_set_patience(r, 0);
     job **got = calloc(3001, sizeof *got);
-    filler f = {r, got, 1024, 0, 0};
-    fill(&f);
-    for (int i = 1; i < 1024; i++) /* all but the head are done */
-        reorder_complete(r, got[i]);
-    f.want = 3001;
-    atomic_store(&f.tid, 0);
+    filler f;
+    reorder *r = piled_up(0, got, 3001, &f);
     pthread_t th;
     pthread_create(&th, NULL, fill, &f);
     assert_int_equal(settle(&f), 3000); /* doubled to 2048, then capped at the window */
@@ -108,15 +117,9 @@ static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
 static void test_grows_only_after_patience(void **state)
 {
     (void)state;
-    reorder *r = reorder_new(3000);
-    reorder_set_patience(r, 300);
     job **got = calloc(3001, sizeof *got);
-    filler f = {r, got, 1024, 0, 0};
-    fill(&f);
-    for (int i = 1; i < 1024; i++) /* all but the head are done */
-        reorder_complete(r, got[i]);
-    f.want = 3000;
-    atomic_store(&f.tid, 0);
+    filler f;
+    reorder *r = piled_up(300, got, 3000, &f);
     int64_t t0 = clock_mono_ns();
     pthread_t th;
     pthread_create(&th, NULL, fill, &f);

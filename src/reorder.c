@@ -65,7 +65,13 @@ reorder *reorder_new(size_t window)
     for (size_t i = 0; i < r->cap; i++)
         r->slots[i] = &chunk[i];
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->not_full, NULL);
+    /* The reader's patience is timed on the monotonic clock: a wall-clock step must not
+     * stretch or cut it. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->not_full, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&r->head_done, NULL);
     return r;
 }
@@ -135,14 +141,8 @@ job *reorder_acquire(reorder *r)
             }
             if (left <= 0)
                 left = 1000000000; /* no memory to grow: wait for the writer */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += left / 1000000000;
-            ts.tv_nsec += left % 1000000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            int64_t until = now + left;
+            struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
             pthread_cond_timedwait(&r->not_full, &r->mu, &ts);
         }
         r->reader_waiting = 0;

@@ -20,6 +20,7 @@ typedef struct {
     size_t off, len;
     long row;
     unsigned sent, maybe;
+    unsigned release; /* claimed, neither sent nor maybe: the claims to release */
     int64_t at_ms;
 } ledger_settlement;
 

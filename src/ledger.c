@@ -266,8 +266,8 @@ static int due_locked(const ledger *l)
     return l->npend >= LEDGER_BATCH_RECORDS || now - l->batch_start_ms >= LEDGER_BATCH_MS;
 }
 
-int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned sent, unsigned maybe, int64_t at_ms,
-                  char *err, size_t errlen)
+int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned claimed, unsigned sent, unsigned maybe,
+                  int64_t at_ms, char *err, size_t errlen)
 {
     int ret = 0;
     if (l->mode != LEDGER_READWRITE)
@@ -282,7 +282,8 @@ int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned se
     if (l->npend == 0)
         l->batch_start_ms = clock_mono_ns() / 1000000;
     sent &= RULES_ALL_CHANNELS;
-    l->pend[l->npend++] = (ledger_settlement){l->ntext, idlen, row, sent, maybe & RULES_ALL_CHANNELS & ~sent, at_ms};
+    maybe &= RULES_ALL_CHANNELS & ~sent;
+    l->pend[l->npend++] = (ledger_settlement){l->ntext, idlen, row, sent, maybe, claimed & RULES_ALL_CHANNELS & ~(sent | maybe), at_ms};
     memcpy(l->text + l->ntext, id, idlen);
     l->ntext += idlen;
     if (due_locked(l))

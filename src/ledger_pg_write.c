@@ -335,50 +335,62 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
                 if (p[e[a].s].row == p[e[b].s].row)
                     e[a].dup_hist = 1;
             }
-    /* Every other claim of the rows: released, in the history and the gate. The channels
-     * sent or maybe sent are left to the upserts below, so each row version is written
-     * once (each one costs); in the gate, a channel whose upsert is another row's (the
-     * latest wins) is released here. The job and the API are columns of v, not constants,
+    /* The claims of the rows not sent nor maybe sent: released, in the history and the
+     * gate. The channels sent or maybe sent are left to the upserts below, so each row
+     * version is written once (each one costs); in the gate, a channel whose upsert is
+     * another row's (the latest wins) is released here. Only rows with something to
+     * release are looked up (a one-channel row sent has nothing: those lookups were 14%
+     * of the server's time per row). The job and the API are columns of v, not constants,
      * and the state is tested in SET, not in WHERE: with any such restriction, stale or
      * missing statistics (see pgl_connect) make the planner expect a handful of rows and
      * scan them all once per batch (the API as a constant on gate: a merge join over every
      * gate row of the API, 46 ms per batch at 100k rows); without, it looks v's rows up by
      * key. */
-    pgs_reset(s);
-    unsigned *gate_kept = calloc(np, sizeof *gate_kept);
-    if (!gate_kept) {
+    unsigned *gate_rel = calloc(np, sizeof *gate_rel);
+    if (!gate_rel) {
         free(e);
         ledger_set_err(err, errlen, "ledger: out of memory");
         return -1;
     }
+    size_t nrel = 0;
+    for (size_t k = 0; k < np; k++)
+        gate_rel[k] = p[k].release;
     for (size_t i = 0; i < ne; i++)
-        if (!e[i].dup_gate)
-            gate_kept[e[i].s] |= 1u << e[i].ch;
-    for (int col = 0; col < 6; col++) {
-        pgs_arr_begin(s);
-        for (size_t k = 0; k < np; k++)
-            switch (col) {
-            case 0: pgs_arr_text(s, text + p[k].off, p[k].len); break;
-            case 1: pgs_arr_int(s, p[k].row); break;
-            case 2: pgs_arr_int(s, p[k].at_ms); break;
-            case 3: pgs_arr_int(s, g->job_id); break;
-            case 4: pgs_arr_int(s, (int64_t)(p[k].sent | p[k].maybe)); break;
-            default: pgs_arr_int(s, (int64_t)gate_kept[k]); break;
+        if (e[i].dup_gate)
+            gate_rel[e[i].s] |= 1u << e[i].ch;
+    for (size_t k = 0; k < np; k++)
+        nrel += gate_rel[k] != 0;
+    if (nrel > 0) {
+        pgs_reset(s);
+        for (int col = 0; col < 6; col++) {
+            pgs_arr_begin(s);
+            for (size_t k = 0; k < np; k++) {
+                if (!gate_rel[k])
+                    continue;
+                switch (col) {
+                case 0: pgs_arr_text(s, text + p[k].off, p[k].len); break;
+                case 1: pgs_arr_int(s, p[k].row); break;
+                case 2: pgs_arr_int(s, p[k].at_ms); break;
+                case 3: pgs_arr_int(s, g->job_id); break;
+                case 4: pgs_arr_int(s, (int64_t)p[k].release); break;
+                default: pgs_arr_int(s, (int64_t)gate_rel[k]); break;
+                }
             }
-        pgs_arr_end(s);
+            pgs_arr_end(s);
+        }
+        pgs_param(s, g->api ? g->api : "", g->api ? strlen(g->api) : 0); /* $7 */
+        pgs_sql(s, "WITH v (identifier, row_no, at, job, hist_rel, gate_rel, api) AS MATERIALIZED (SELECT *, "
+                  "$7::text FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[])), "
+                  "h AS (UPDATE ottu_resend.claims c SET state = CASE WHEN c.state = 'claimed' THEN 'released' "
+                  "ELSE c.state END, at_ms = CASE WHEN c.state = 'claimed' THEN v.at ELSE c.at_ms END FROM v "
+                  "WHERE c.identifier = v.identifier AND c.job_id = v.job AND c.row_no = v.row_no "
+                  "AND v.hist_rel & " CHANNEL_BIT("c") " <> 0) "
+                  "UPDATE ottu_resend.gate g SET claim_job = NULL, claim_row = NULL, claim_ms = NULL, "
+                  "claim_resend = false FROM v WHERE g.api = v.api AND g.identifier = v.identifier AND g.claim_job = v.job "
+                  "AND g.claim_row = v.row_no AND v.gate_rel & " CHANNEL_BIT("g") " <> 0");
+        (*nq)++;
     }
-    pgs_param(s, g->api ? g->api : "", g->api ? strlen(g->api) : 0); /* $7 */
-    free(gate_kept);
-    pgs_sql(s, "WITH v (identifier, row_no, at, job, hist_kept, gate_kept, api) AS MATERIALIZED (SELECT *, "
-              "$7::text FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[])), "
-              "h AS (UPDATE ottu_resend.claims c SET state = CASE WHEN c.state = 'claimed' THEN 'released' "
-              "ELSE c.state END, at_ms = CASE WHEN c.state = 'claimed' THEN v.at ELSE c.at_ms END FROM v "
-              "WHERE c.identifier = v.identifier AND c.job_id = v.job AND c.row_no = v.row_no "
-              "AND v.hist_kept & " CHANNEL_BIT("c") " = 0) "
-              "UPDATE ottu_resend.gate g SET claim_job = NULL, claim_row = NULL, claim_ms = NULL, "
-              "claim_resend = false FROM v WHERE g.api = v.api AND g.identifier = v.identifier AND g.claim_job = v.job "
-              "AND g.claim_row = v.row_no AND v.gate_kept & " CHANNEL_BIT("g") " = 0");
-    (*nq)++;
+    free(gate_rel);
     /* ... then the sent and maybe-sent channels recorded: $1..$5 identifier, channel,
      * row, state, time; $6 the job, $7 its API. */
     for (int pass = 0; pass < 2 && ne > 0; pass++) {

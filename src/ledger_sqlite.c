@@ -232,8 +232,9 @@ static void bind_api(sqlite3_stmt *st, int i, const char *api)
 }
 
 /* Per row and channel, by key: a sent channel becomes sent, a maybe-sent one maybe (a
- * record already sent stays sent), inserted when it has no record (the legacy path);
- * every other claimed channel of the row is released. Point writes only: a statement
+ * record already sent stays sent), inserted when it has no record (the legacy path); a
+ * claimed channel neither sent nor maybe is released. A channel the row never claimed is
+ * not looked at (two lookups that found nothing were 2 of a one-channel row's 5 statements). Point writes only: a statement
  * over the row's channels needed temporary b-trees (its key set, RETURNING) on every
  * execution. */
 static int apply_settlements(sq *s, const ledger_settlement *p, size_t n, const char *text, long long *written)
@@ -243,6 +244,8 @@ static int apply_settlements(sq *s, const ledger_settlement *p, size_t n, const 
         for (unsigned i = 0; i < 3 && rc == SQLITE_OK; i++) {
             unsigned bit = 1u << i;
             int settled = (p[k].sent | p[k].maybe) & bit;
+            if (!settled && !(p[k].release & bit))
+                continue;
             sqlite3_stmt *st = (p[k].sent & bit) ? s->set_sent : (p[k].maybe & bit) ? s->set_maybe : s->release;
             bind_key(st, text + p[k].off, p[k].len, bit, s->job_id, p[k].row);
             sqlite3_bind_int64(st, 5, p[k].at_ms);

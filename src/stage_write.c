@@ -33,8 +33,9 @@ void *stage_write_main(void *p)
          * channel: it blocks like a send), or released. A ledger that cannot record it
          * stops the job: the next night would notify these customers again. */
         if (c->led && j->claimed &&
-            ledger_settle(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->rowno, j->sent_channels & j->claimed,
-                          j->maybe_channels & j->claimed, j->finished_at_ms, err, sizeof err) < 0)
+            ledger_settle(c->led, j->req.ledger_key, strlen(j->req.ledger_key), j->rowno, j->claimed,
+                          j->sent_channels & j->claimed, j->maybe_channels & j->claimed, j->finished_at_ms, err,
+                          sizeof err) < 0)
             stop_fail(c->stop, "ledger: %s; no further notification is sent (fix it, then --resume)", err);
         if (bad)
             stop_fail(c->stop, "cannot write the results: %s", strerror(errno));

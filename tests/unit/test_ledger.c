@@ -115,7 +115,7 @@ static unsigned claim1(ledger *l, ledger_claim_item *it, const char *id, unsigne
 static void settle_ok(ledger *l, const char *id, long row, unsigned sent, unsigned maybe, int64_t at)
 {
     char err[512] = "";
-    if (ledger_settle(l, id, strlen(id), row, sent, maybe, at, err, sizeof err) != 0)
+    if (ledger_settle(l, id, strlen(id), row, RULES_ALL_CHANNELS, sent, maybe, at, err, sizeof err) != 0)
         fail_msg("ledger_settle: %s", err);
 }
 
@@ -225,6 +225,35 @@ static void test_claim_blocks_other_jobs(void **state)
     assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'maybe'"), 1);
     assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'released'"), 1);
     assert_int_equal(sql_int(p, "SELECT count(*) FROM send_log WHERE identifier = 'ORD-1'"), 2);
+}
+
+/* A settlement releases the channels the row claimed and did not send, and looks at no
+ * other: a channel the caller does not name as claimed keeps its claim. */
+static void test_settle_releases_claimed_only(void **state)
+{
+    (void)state;
+    const char *p = SPEC("release-mask.db");
+    int64_t now = now_ms();
+    char err[512] = "";
+    ledger_claim_item it;
+    fresh(p);
+    ledger *a = open_ok(p, "job-a"), *b = open_ok(p, "job-b");
+    assert_int_equal(claim1(a, &it, "ORD-1", RULES_SMS | RULES_EMAIL, 1, now, DAY), RULES_SMS | RULES_EMAIL);
+    assert_int_equal(claim1(a, &it, "ORD-2", RULES_SMS | RULES_EMAIL, 2, now, DAY), RULES_SMS | RULES_EMAIL);
+    /* ORD-1: sms sent, email claimed and not sent: released. */
+    assert_int_equal(ledger_settle(a, "ORD-1", 5, 1, RULES_SMS | RULES_EMAIL, RULES_SMS, 0, now + 100, err, sizeof err), 0);
+    /* ORD-2: only sms named as claimed, nothing sent: sms released, email left claimed. */
+    assert_int_equal(ledger_settle(a, "ORD-2", 5, 2, RULES_SMS, 0, 0, now + 100, err, sizeof err), 0);
+    flush_ok(a);
+    assert_int_equal(claim1(b, &it, "ORD-1", RULES_SMS | RULES_EMAIL, 7, now + 200, DAY), RULES_EMAIL);
+    assert_int_equal(it.blocked_kind[0], LEDGER_SENT);
+    assert_int_equal(claim1(b, &it, "ORD-2", RULES_SMS | RULES_EMAIL, 8, now + 200, DAY), RULES_SMS);
+    assert_int_equal(it.blocked_kind[1], LEDGER_CLAIMED);
+    assert_string_equal(it.blocked_job[1], "job-a");
+    assert_int_equal(ledger_close(a), 0);
+    assert_int_equal(ledger_close(b), 0);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'released'"), 2);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'claimed' AND row_no = 2"), 1);
 }
 
 static void test_claim_same_job(void **state)
@@ -535,7 +564,7 @@ static void child_claims(const char *path, int k, int gofd)
             if (items[j].granted & RULES_EMAIL)
                 fprintf(f, "%s email\n", items[j].id);
             if (j % 3 == 0) /* some sent, some released: a released pair is free again */
-                ledger_settle(l, items[j].id, items[j].idlen, items[j].row, items[j].granted, 0, now_ms(), err,
+                ledger_settle(l, items[j].id, items[j].idlen, items[j].row, items[j].granted, items[j].granted, 0, now_ms(), err,
                               sizeof err);
         }
     }
@@ -711,7 +740,7 @@ static void test_disk_full(void **state)
     /* Settlements fail once a commit is due, and stay buffered. */
     for (int i = 0; i < 20000 && !failed; i++) {
         snprintf(id, sizeof id, "FULL-%06d-padding-padding-padding-padding", i);
-        if (ledger_settle(l, id, strlen(id), i, RULES_ALL_CHANNELS, 0, now, err, sizeof err) != 0)
+        if (ledger_settle(l, id, strlen(id), i, RULES_ALL_CHANNELS, RULES_ALL_CHANNELS, 0, now, err, sizeof err) != 0)
             failed = i + 1;
     }
     print_message("# after %d settlements: %s\n", failed, err);
@@ -733,7 +762,7 @@ static void test_disk_full(void **state)
     settle_ok(l, "LAST", 1, RULES_SMS, 0, now);
     for (int i = 0; i < 200; i++) {
         snprintf(id, sizeof id, "MORE-%06d-padding-padding-padding-padding", i);
-        ledger_settle(l, id, strlen(id), i, RULES_ALL_CHANNELS, 0, now, err, sizeof err);
+        ledger_settle(l, id, strlen(id), i, RULES_ALL_CHANNELS, RULES_ALL_CHANNELS, 0, now, err, sizeof err);
     }
     assert_int_equal(ledger_close(l), -1);
     unlink(filler);
@@ -767,7 +796,7 @@ static void test_claim_speed(void **state)
         assert_int_equal(ledger_claim(l, items, (size_t)n, now, DAY, err, sizeof err), 0);
         for (int j = 0; j < n; j++) {
             granted += items[j].granted != 0;
-            ledger_settle(l, ids[j], strlen(ids[j]), i + j, RULES_SMS, 0, now, err, sizeof err);
+            ledger_settle(l, ids[j], strlen(ids[j]), i + j, RULES_SMS, RULES_SMS, 0, now, err, sizeof err);
         }
     }
     assert_int_equal(ledger_close(l), 0);
@@ -807,7 +836,7 @@ static void test_concurrent_create(void **state)
                     _exit(3);
                 }
                 for (int i = 0; i < 500; i++)
-                    if (ledger_settle(l, job, strlen(job), i, RULES_SMS, 0, now_ms(), err,
+                    if (ledger_settle(l, job, strlen(job), i, RULES_SMS, RULES_SMS, 0, now_ms(), err,
                                       sizeof err) != 0)
                         _exit(4);
                 ledger_close(l);
@@ -1201,7 +1230,7 @@ static void *worker(void *p)
             if (ledger_claim(a->l, &it, 1, now_ms(), DAY, err, sizeof err) != 0 || it.granted != RULES_SMS)
                 a->failures++;
         } else if (a->which == 1) {
-            if (ledger_settle(a->l, id, strlen(id), i, RULES_EMAIL, 0, now_ms(), err, sizeof err) != 0)
+            if (ledger_settle(a->l, id, strlen(id), i, RULES_EMAIL, RULES_EMAIL, 0, now_ms(), err, sizeof err) != 0)
                 a->failures++;
         } else if (a->which == 2) {
             if (ledger_tick(a->l, err, sizeof err) != 0)
@@ -1477,6 +1506,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_blocks_other_jobs),
         cmocka_unit_test(test_claim_same_job),
+        cmocka_unit_test(test_settle_releases_claimed_only),
         cmocka_unit_test(test_claim_odd_identifiers),
         cmocka_unit_test(test_cooldown_zero),
         cmocka_unit_test(test_settle_batching),
@@ -1513,6 +1543,7 @@ int main(void)
         cmocka_unit_test(test_pg_reconnect),
         cmocka_unit_test(test_claim_blocks_other_jobs),
         cmocka_unit_test(test_claim_same_job),
+        cmocka_unit_test(test_settle_releases_claimed_only),
         cmocka_unit_test(test_claim_odd_identifiers),
         cmocka_unit_test(test_cooldown_zero),
         cmocka_unit_test(test_settle_batching),

@@ -17,6 +17,8 @@
 #define PG_ATTEMPTS 5
 /* The server's clock in ms: leases are written and read by it, never by a host's own. */
 #define PG_NOW "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+/* Statement texts of the write path kept prepared (more are sent unprepared). */
+#define PG_PREPARED_MAX 12
 #define STR(x) #x
 #define XSTR(x) STR(x)
 
@@ -31,6 +33,17 @@ typedef struct {
     char *api;       /* this job's API; NULL: lookups match every API */
     char ident[40];  /* meta ledger_id */
     int legacy;      /* gate rows of no API exist (from before schema 2): check them */
+    /* The write path's statements, prepared once per connection (pipeline_tx): a text of
+     * its own (a few, by API and legacy), the name it was prepared under on connection
+     * number conn_gen, 0: not on this connection. */
+    struct {
+        char *sql;
+        unsigned gen;
+        char name[24];
+    } prep[PG_PREPARED_MAX];
+    int nprep;
+    unsigned conn_gen; /* counts (re)connections: a new one has no prepared statement */
+    unsigned prep_seq; /* names prepared statements, never twice on a connection */
 } pg;
 
 /* ---- ledger_pg_sql.c: the connection and the statements sent over it ---- */

@@ -84,7 +84,6 @@ static const char migrate_v1_sql[] =
     "ALTER TABLE ottu_resend.gate ADD PRIMARY KEY (api, identifier, channel);\n"
     "ALTER TABLE ottu_resend.gate SET (fillfactor = 60);\n"
     "DROP INDEX IF EXISTS ottu_resend.claims_time;\n"
-    "CREATE INDEX IF NOT EXISTS claims_claimed_time ON ottu_resend.claims (claimed_at_ms);\n"
     "ALTER TABLE ottu_resend.claims SET (fillfactor = 60);\n"
     "ALTER TABLE ottu_resend.claims DROP CONSTRAINT IF EXISTS claims_job_id_fkey;\n"
     "CREATE OR REPLACE VIEW ottu_resend.send_log AS\n"
@@ -198,6 +197,8 @@ static void pg_close(void *be)
         return;
     if (g->conn)
         PQfinish(g->conn);
+    for (int i = 0; i < g->nprep; i++)
+        free(g->prep[i].sql);
     free(g->spec);
     free(g->job_name);
     free(g->api);

@@ -196,20 +196,20 @@ long long pgl_prune(void *be, int64_t cutoff, int dry_run, long long *left, char
     clock_format_day(cutoff, day);
     int a = pgs_int(&s, cutoff);
     if (dry_run)
-        pgs_sql(&s, "SELECT count(*) FILTER (WHERE at_ms < $%d::bigint AND claimed_at_ms < $%d::bigint AND NOT "
-                   "(state = 'claimed' AND job_id IN (SELECT id FROM ottu_resend.jobs WHERE lease_until_ms > " PG_NOW
-                   "))), count(*) FROM ottu_resend.claims", a, a);
+        pgs_sql(&s, "SELECT count(*) FILTER (WHERE at_ms < $%d::bigint AND NOT (state = 'claimed' AND job_id IN "
+                   "(SELECT id FROM ottu_resend.jobs WHERE lease_until_ms > " PG_NOW "))), count(*) FROM "
+                   "ottu_resend.claims", a);
     else
         /* The gate rows go too once both their send and their claim are older. */
         pgs_sql(&s,
                "WITH live AS (SELECT id FROM ottu_resend.jobs WHERE lease_until_ms > " PG_NOW "), "
-               "d AS (DELETE FROM ottu_resend.claims WHERE at_ms < $%d::bigint AND claimed_at_ms < $%d::bigint AND "
-               "NOT (state = 'claimed' AND job_id IN (SELECT id FROM live)) RETURNING 1), "
+               "d AS (DELETE FROM ottu_resend.claims WHERE at_ms < $%d::bigint AND NOT (state = 'claimed' AND "
+               "job_id IN (SELECT id FROM live)) RETURNING 1), "
                "gd AS (DELETE FROM ottu_resend.gate WHERE coalesce(sent_ms, 0) < $%d::bigint AND "
                "coalesce(claim_ms, 0) < $%d::bigint AND (claim_job IS NULL OR claim_job NOT IN (SELECT id FROM live))), "
                "bd AS (DELETE FROM ottu_resend.budget WHERE day < $%d::date) "
                "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ottu_resend.claims)",
-               a, a, a, a, pgs_param(&s, day, strlen(day)));
+               a, a, a, pgs_param(&s, day, strlen(day)));
     r = pgs_exec(g, &s);
     if (!pgl_res_ok(r)) {
         pgl_error(g, "pruning", r, err, errlen);

@@ -231,6 +231,7 @@ int pgl_connect(pg *g, char *err, size_t errlen)
     char msg[400], sql[96];
     if (g->conn)
         PQfinish(g->conn);
+    g->conn_gen++; /* its prepared statements went with it */
     g->conn = PQconnectdbParams(keys, vals, 1);
     if (!g->conn || PQstatus(g->conn) != CONNECTION_OK) {
         one_line(g->conn ? PQerrorMessage(g->conn) : "out of memory", msg, sizeof msg);

@@ -33,6 +33,7 @@ typedef struct {
     char *api;       /* this job's API; NULL: lookups match every API */
     char ident[40];  /* meta ledger_id */
     int legacy;      /* gate rows of no API exist (from before schema 2): check them */
+    int fresh_job;   /* this process registered the job: it has no record yet */
     /* The write path's statements, prepared once per connection (pipeline_tx): a text of
      * its own (a few, by API and legacy), the name it was prepared under on connection
      * number conn_gen, 0: not on this connection. */

@@ -93,22 +93,31 @@ static const char migrate_v1_sql[] =
     "  WHERE c.state IN ('sent', 'maybe');\n"
     "INSERT INTO ottu_resend.version (version) VALUES (2);\n";
 
+/* This job's id: an existing row of that name, else (create) a new one. g->fresh_job when
+ * this process made the row: no record of the job can exist yet. */
 static int find_job(pg *g, int create, char *err, size_t errlen)
 {
-    const char *sql = create ? "INSERT INTO ottu_resend.jobs (name) VALUES ($1) ON CONFLICT (name) DO UPDATE "
-                               "SET name = excluded.name RETURNING id"
-                             : "SELECT id FROM ottu_resend.jobs WHERE name = $1";
+    static const char *const sql[] = {
+        "SELECT id, false FROM ottu_resend.jobs WHERE name = $1",
+        "INSERT INTO ottu_resend.jobs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, true",
+    };
     const char *vals[1] = {g->job_name};
-    PGresult *r = PQexecParams(g->conn, sql, 1, NULL, vals, NULL, NULL, 0);
     g->job_id = -1;
-    if (!pgl_res_ok(r)) {
-        pgl_error(g, "registering the job", r, err, errlen);
+    g->fresh_job = 0;
+    /* Look, make, look again: another process may make it between the first two. */
+    for (int step = 0; step < (create ? 3 : 1) && g->job_id < 0; step++) {
+        PGresult *r = PQexecParams(g->conn, sql[step & 1], 1, NULL, vals, NULL, NULL, 0);
+        if (!pgl_res_ok(r)) {
+            pgl_error(g, "registering the job", r, err, errlen);
+            PQclear(r);
+            return -1;
+        }
+        if (PQntuples(r) > 0) {
+            g->job_id = pgl_val_int(r, 0, 0);
+            g->fresh_job = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        }
         PQclear(r);
-        return -1;
     }
-    if (PQntuples(r) > 0)
-        g->job_id = pgl_val_int(r, 0, 0);
-    PQclear(r);
     return 0;
 }
 

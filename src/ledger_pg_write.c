@@ -185,12 +185,16 @@ static int claim_batch(pg *g, ledger_claim_item *items, centry *e, size_t ne, in
               "ottu_resend.jobs j WHERE j.id = g.claim_job AND j.lease_until_ms > " PG_NOW "))) "
               "RETURNING identifier, channel), "
               "won AS (SELECT i.* FROM granted JOIN input i USING (identifier, channel)), ");
+    /* The history: a job registered by this process has no record yet, and claims each
+     * of its rows once, so its records go in as they are; an insert that may meet an
+     * existing record (ON CONFLICT) first probes the key, a fifth of this statement's
+     * server time. Another job (--resume, or a name used before) may have records. */
     pgs_sql(s, "hist AS (INSERT INTO ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, "
               "claimed_at_ms, at_ms, api) SELECT identifier, channel, $6::bigint, row_no, 'claimed', $7::bigint, "
-              "$7::bigint, $9::text FROM won ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET "
-              "state = 'claimed', claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, api = excluded.api "
-              "WHERE c.state <> 'sent') "
-              "SELECT k FROM won");
+              "$7::bigint, $9::text FROM won%s) SELECT k FROM won",
+           g->fresh_job ? "" : " ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET "
+              "state = 'claimed', claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, "
+              "api = excluded.api WHERE c.state <> 'sent'");
     return 1;
 }
 
@@ -215,6 +219,8 @@ typedef struct {
     int ch;
     int dup_gate, dup_hist; /* a later entry has the same gate key / history key */
 } sentry;
+
+enum { RETRY_DEADLOCK = 1, RETRY_DUPLICATE = 2 };
 
 /* The prepared statement for sql on this connection: its name, and *prepare = 1 when it
  * must be prepared first (in the same pipeline). NULL: sent unprepared (the cache is full,
@@ -253,9 +259,10 @@ static void prepared_ok(pg *g, const char *name)
  * sync. Each round trip costs a wake-up of the server process, milliseconds on a busy
  * machine; this was 5-6 of them per batch. The result of statement keep (-1: none) is
  * handed back in *kept. After a failure, nothing was applied and the transaction is
- * rolled back. *deadlock: PostgreSQL broke a deadlock (worth a retry). */
+ * rolled back. *retry: PostgreSQL broke a deadlock (RETRY_DEADLOCK), or a record was
+ * already there (RETRY_DUPLICATE): worth another attempt. */
 static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *const *doing, int keep,
-                       PGresult **kept, int *deadlock, char *err, size_t errlen)
+                       PGresult **kept, int *retry, char *err, size_t errlen)
 {
     int ok = 1, failed = 0, n = 0, oom = 0;
     /* What each result answers: a statement's index, or one of these. */
@@ -263,7 +270,7 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
     int what[2 * 4 + 3];
     const char *prep_name[2 * 4 + 3] = {0};
     *kept = NULL;
-    *deadlock = 0;
+    *retry = 0;
     if (nq > 4 || !PQenterPipelineMode(g->conn)) {
         pgl_error(g, "starting a transaction", NULL, err, errlen);
         return -1;
@@ -323,7 +330,10 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
             const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
             pgl_error(g, st >= 0 ? doing[st] : st == R_COMMIT ? "committing" : "starting a transaction", r, err,
                       errlen);
-            *deadlock = code && (strcmp(code, "40P01") == 0 || strcmp(code, "40001") == 0);
+            *retry = !code                                                            ? 0
+                     : strcmp(code, "40P01") == 0 || strcmp(code, "40001") == 0 ? RETRY_DEADLOCK
+                     : strcmp(code, "23505") == 0                               ? RETRY_DUPLICATE
+                                                                                : 0;
             failed = 1;
         }
         /* A statement prepared stays prepared, whatever becomes of the transaction. */
@@ -532,7 +542,7 @@ int pgl_write(void *be, const ledger_settlement *p, size_t np, const char *text,
         goto dups;
     }
     for (int attempt = 1; attempt <= PG_ATTEMPTS; attempt++) {
-        int deadlock = 0, nq = 0, keep = -1;
+        int retry = 0, nq = 0, keep = -1;
         const char *doing[4] = {"recording outcomes", "recording outcomes", "recording outcomes", "claiming"};
         PGresult *granted = NULL;
         added = 0;
@@ -550,7 +560,7 @@ int pgl_write(void *be, const ledger_settlement *p, size_t np, const char *text,
             ret = 0;
             break;
         }
-        ret = pipeline_tx(g, ni == 0, q, nq, doing, keep, &granted, &deadlock, err, errlen);
+        ret = pipeline_tx(g, ni == 0, q, nq, doing, keep, &granted, &retry, err, errlen);
         if (ret == 0) {
             if (granted)
                 claim_apply(granted, items, e, ne);
@@ -561,7 +571,11 @@ int pgl_write(void *be, const ledger_settlement *p, size_t np, const char *text,
                 ret = -1;
             break;
         }
-        if (!deadlock)
+        /* A fresh job's history goes in without a probe (claim_batch); a caller that
+         * claims a row twice meets its own record: from then on, with the probe. */
+        if (retry == RETRY_DUPLICATE && g->fresh_job)
+            g->fresh_job = 0;
+        else if (retry != RETRY_DEADLOCK)
             break;
     }
 dups:

@@ -36,6 +36,7 @@ static void sq_close(void *be)
     sqlite3_finalize(s->lookup);
     sqlite3_finalize(s->job_name);
     sqlite3_finalize(s->grant);
+    sqlite3_finalize(s->grant_free);
     sqlite3_finalize(s->set_sent);
     sqlite3_finalize(s->set_maybe);
     sqlite3_finalize(s->release);
@@ -45,25 +46,29 @@ static void sq_close(void *be)
     free(s);
 }
 
+/* The records that block a claim on (identifier ?1, channel ?2) by job ?4, row ?5, for
+ * API ?7 (NULL: any; records of API '' predate per-API records and block every API), at
+ * ?8 = now: a send or maybe-send of anyone within the cooldown (at_ms > ?3); an open claim
+ * of another job whose lease is live, whatever the cooldown; an open claim of a dead job or
+ * of another row of this job within the cooldown from its claim time. ?6 = this row's own
+ * maybe-send does not count (--resend-unknown). */
+#define BLOCKERS                                                                                                   \
+    "c.identifier = ?1 AND c.channel = ?2 AND c.state <> 'released' "                                              \
+    "AND (?7 IS NULL OR c.api = ?7 OR c.api = '') "                                                                \
+    "AND NOT (c.job_id = ?4 AND c.row_no = ?5 AND (c.state = 'claimed' OR (?6 AND c.state = 'maybe'))) "          \
+    "AND (c.at_ms > ?3 OR (c.state = 'claimed' AND c.job_id <> ?4 AND "                                            \
+    "EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id AND " SQ_LIVE("j", "?8") ")))"
+
 static int prepare_all(sq *s)
 {
     int rc;
-    /* The newest record that blocks a claim on (identifier, channel) by job ?4, row ?5,
-     * for API ?7 (NULL: any; records of API '' predate per-API records and block every
-     * API), at ?8 = now: a send or maybe-send of anyone within the cooldown (at_ms > ?3);
-     * an open claim of another job whose lease is live, whatever the cooldown; an open
-     * claim of a dead job or of another row of this job within the cooldown from its claim
-     * time. ?6 = this row's own maybe-send does not count (--resend-unknown). (max()
-     * rather than ORDER BY: no temporary b-tree per lookup; SQLite takes the other
+    /* The newest record that blocks a claim (BLOCKERS), for the details of a refused one.
+     * (max() rather than ORDER BY: no temporary b-tree per lookup; SQLite takes the other
      * columns from the row with the maximum.) The 4th column: the blocker's job is live. */
     if ((rc = prepare(s->db,
                       "SELECT c.state, max(c.at_ms), c.job_id, "
                       "coalesce((SELECT " SQ_LIVE("j", "?8") " FROM jobs j WHERE j.id = c.job_id), 0) "
-                      "FROM claims c WHERE c.identifier = ?1 AND c.channel = ?2 AND c.state <> 'released' "
-                      "AND (?7 IS NULL OR c.api = ?7 OR c.api = '') "
-                      "AND NOT (c.job_id = ?4 AND c.row_no = ?5 AND (c.state = 'claimed' OR (?6 AND c.state = 'maybe'))) "
-                      "AND (c.at_ms > ?3 OR (c.state = 'claimed' AND c.job_id <> ?4 AND "
-                      "EXISTS (SELECT 1 FROM jobs j WHERE j.id = c.job_id AND " SQ_LIVE("j", "?8") ")))",
+                      "FROM claims c WHERE " BLOCKERS,
                       &s->lookup)) != SQLITE_OK)
         return rc;
     if ((rc = prepare(s->db, "SELECT name FROM jobs WHERE id = ?1", &s->job_name)) != SQLITE_OK)
@@ -79,6 +84,16 @@ static int prepare_all(sq *s)
                       "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, api = excluded.api "
                       "WHERE state IN ('claimed', 'released') OR (?6 AND state = 'maybe')",
                       &s->grant)) != SQLITE_OK ||
+        /* The claim in one statement when nothing blocks it (the parameters as in lookup):
+         * one statement a channel instead of a look-up and then the insert. */
+        (rc = prepare(s->db,
+                      "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
+                      "SELECT ?1, ?2, ?4, ?5, 'claimed', ?8, ?8, coalesce(?7, '') "
+                      "WHERE NOT EXISTS (SELECT 1 FROM claims c WHERE " BLOCKERS ") "
+                      "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'claimed', "
+                      "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, api = excluded.api "
+                      "WHERE state IN ('claimed', 'released') OR (?6 AND state = 'maybe')",
+                      &s->grant_free)) != SQLITE_OK ||
         (rc = prepare(s->db,
                       "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
                       "VALUES (?1, ?2, ?3, ?4, 'sent', ?5, ?5, coalesce(?6, '')) "
@@ -270,6 +285,18 @@ static void job_name(sq *s, int64_t id, char *buf, size_t size)
     sqlite3_reset(s->job_name);
 }
 
+/* Binds the parameters of lookup and grant_free for one channel of a claim. */
+static void bind_claim(sqlite3_stmt *st, sq *s, const ledger_claim_item *it, unsigned bit, int64_t since, int64_t now)
+{
+    bind_key(st, it->id, it->idlen, bit, s->job_id, it->row);
+    sqlite3_bind_int64(st, 3, since);
+    sqlite3_bind_int64(st, 4, s->job_id);
+    sqlite3_bind_int64(st, 5, it->row);
+    sqlite3_bind_int(st, 6, it->resend_own != 0);
+    bind_api(st, 7, s->api);
+    sqlite3_bind_int64(st, 8, now);
+}
+
 static int claim_one(sq *s, ledger_claim_item *it, int64_t now, int64_t cooldown, int peek)
 {
     int64_t since = cooldown > 0 ? now - cooldown : INT64_MAX;
@@ -278,14 +305,19 @@ static int claim_one(sq *s, ledger_claim_item *it, int64_t now, int64_t cooldown
         int rc;
         if (!(it->channels & bit))
             continue;
+        if (!peek) {
+            /* Claimed at once when nothing blocks it (a change made); else looked up. */
+            bind_claim(s->grant_free, s, it, bit, since, now);
+            rc = sq_step_done(s->grant_free);
+            if (rc != SQLITE_OK)
+                return rc;
+            if (sqlite3_changes(s->db) > 0) {
+                it->granted |= bit;
+                continue;
+            }
+        }
         if (s->db) {
-            bind_key(s->lookup, it->id, it->idlen, bit, s->job_id, it->row);
-            sqlite3_bind_int64(s->lookup, 3, since);
-            sqlite3_bind_int64(s->lookup, 4, s->job_id);
-            sqlite3_bind_int64(s->lookup, 5, it->row);
-            sqlite3_bind_int(s->lookup, 6, it->resend_own != 0);
-            bind_api(s->lookup, 7, s->api);
-            sqlite3_bind_int64(s->lookup, 8, now);
+            bind_claim(s->lookup, s, it, bit, since, now);
             rc = sqlite3_step(s->lookup);
             if (rc == SQLITE_ROW && sqlite3_column_type(s->lookup, 1) == SQLITE_NULL)
                 rc = SQLITE_DONE; /* the aggregate's row over nothing */

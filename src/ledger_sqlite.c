@@ -36,7 +36,6 @@ static void sq_close(void *be)
     sqlite3_finalize(s->lookup);
     sqlite3_finalize(s->job_name);
     sqlite3_finalize(s->grant);
-    sqlite3_finalize(s->grant_free);
     sqlite3_finalize(s->set_sent);
     sqlite3_finalize(s->set_maybe);
     sqlite3_finalize(s->release);
@@ -75,25 +74,18 @@ static int prepare_all(sq *s)
         return rc;
     if (s->mode == LEDGER_READONLY || s->mode == LEDGER_ADMIN_READ)
         return SQLITE_OK;
-    /* A record already sent or maybe-sent is never turned back into a claim (with
-     * --cooldown 0 everything is granted, but the history stays). */
+    /* A claim is one statement: inserted (or an old record of this row turned back into
+     * a claim) when no record blocks it (the parameters as in lookup). A record already
+     * sent or maybe-sent is never turned back into a claim (with --cooldown 0 everything
+     * is granted, but the history stays). */
     if ((rc = prepare(s->db,
-                      "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
-                      "VALUES (?1, ?2, ?3, ?4, 'claimed', ?5, ?5, coalesce(?7, '')) "
-                      "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'claimed', "
-                      "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, api = excluded.api "
-                      "WHERE state IN ('claimed', 'released') OR (?6 AND state = 'maybe')",
-                      &s->grant)) != SQLITE_OK ||
-        /* The claim in one statement when nothing blocks it (the parameters as in lookup):
-         * one statement a channel instead of a look-up and then the insert. */
-        (rc = prepare(s->db,
                       "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
                       "SELECT ?1, ?2, ?4, ?5, 'claimed', ?8, ?8, coalesce(?7, '') "
                       "WHERE NOT EXISTS (SELECT 1 FROM claims c WHERE " BLOCKERS ") "
                       "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'claimed', "
                       "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, api = excluded.api "
                       "WHERE state IN ('claimed', 'released') OR (?6 AND state = 'maybe')",
-                      &s->grant_free)) != SQLITE_OK ||
+                      &s->grant)) != SQLITE_OK ||
         (rc = prepare(s->db,
                       "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
                       "VALUES (?1, ?2, ?3, ?4, 'sent', ?5, ?5, coalesce(?6, '')) "
@@ -249,9 +241,9 @@ static void bind_api(sqlite3_stmt *st, int i, const char *api)
 /* Per row and channel, by key: a sent channel becomes sent, a maybe-sent one maybe (a
  * record already sent stays sent), inserted when it has no record (the legacy path); a
  * claimed channel neither sent nor maybe is released. A channel the row never claimed is
- * not looked at (two lookups that found nothing were 2 of a one-channel row's 5 statements). Point writes only: a statement
- * over the row's channels needed temporary b-trees (its key set, RETURNING) on every
- * execution. */
+ * not looked at (for a one-channel row those were two updates that found nothing). Point
+ * writes only: a statement over the row's channels needed temporary b-trees (its key set,
+ * RETURNING) on every execution. */
 static int apply_settlements(sq *s, const ledger_settlement *p, size_t n, const char *text, long long *written)
 {
     int rc = SQLITE_OK;
@@ -285,7 +277,7 @@ static void job_name(sq *s, int64_t id, char *buf, size_t size)
     sqlite3_reset(s->job_name);
 }
 
-/* Binds the parameters of lookup and grant_free for one channel of a claim. */
+/* Binds the parameters of lookup and grant for one channel of a claim. */
 static void bind_claim(sqlite3_stmt *st, sq *s, const ledger_claim_item *it, unsigned bit, int64_t since, int64_t now)
 {
     bind_key(st, it->id, it->idlen, bit, s->job_id, it->row);
@@ -297,6 +289,10 @@ static void bind_claim(sqlite3_stmt *st, sq *s, const ledger_claim_item *it, uns
     sqlite3_bind_int64(st, 8, now);
 }
 
+/* Claims (or in peek mode only looks up) the channels of one item. Without peek, the
+ * grant statement claims a channel nothing blocks; when it changed nothing, the look-up
+ * says who blocked it, or that nothing did (a record of this row already sent or maybe
+ * sent, outside the cooldown: granted, its history kept). */
 static int claim_one(sq *s, ledger_claim_item *it, int64_t now, int64_t cooldown, int peek)
 {
     int64_t since = cooldown > 0 ? now - cooldown : INT64_MAX;
@@ -306,10 +302,8 @@ static int claim_one(sq *s, ledger_claim_item *it, int64_t now, int64_t cooldown
         if (!(it->channels & bit))
             continue;
         if (!peek) {
-            /* Claimed at once when nothing blocks it (a change made); else looked up. */
-            bind_claim(s->grant_free, s, it, bit, since, now);
-            rc = sq_step_done(s->grant_free);
-            if (rc != SQLITE_OK)
+            bind_claim(s->grant, s, it, bit, since, now);
+            if ((rc = sq_step_done(s->grant)) != SQLITE_OK)
                 return rc;
             if (sqlite3_changes(s->db) > 0) {
                 it->granted |= bit;
@@ -339,14 +333,6 @@ static int claim_one(sq *s, ledger_claim_item *it, int64_t now, int64_t cooldown
             if (rc == SQLITE_ROW)
                 continue;
             if (rc != SQLITE_DONE)
-                return rc;
-        }
-        if (!peek) {
-            bind_key(s->grant, it->id, it->idlen, bit, s->job_id, it->row);
-            sqlite3_bind_int64(s->grant, 5, now);
-            sqlite3_bind_int(s->grant, 6, it->resend_own != 0);
-            bind_api(s->grant, 7, s->api);
-            if ((rc = sq_step_done(s->grant)) != SQLITE_OK)
                 return rc;
         }
         it->granted |= bit;

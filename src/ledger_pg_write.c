@@ -222,11 +222,12 @@ typedef struct {
 
 enum { RETRY_DEADLOCK = 1, RETRY_DUPLICATE = 2 };
 
-/* The prepared statement for sql on this connection: its name, and *prepare = 1 when it
- * must be prepared first (in the same pipeline). NULL: sent unprepared (the cache is full,
- * or out of memory). Parsing, analysing and planning these statements anew each time was
- * ~5 µs of the server's time per row. */
-static const char *prepared(pg *g, const char *sql, int *prepare)
+/* The cache entry of sql's prepared statement, -1: send it unprepared (the cache is full,
+ * or out of memory). *prepare = 1 when it is not prepared on this connection yet: then it
+ * gets a fresh name (one prepared in a transaction that failed may exist, or not), to be
+ * prepared in the same pipeline. Parsing, analysing and planning these statements anew
+ * each time was ~5 µs of the server's time per row. */
+static int prepared(pg *g, const char *sql, int *prepare)
 {
     int i;
     *prepare = 0;
@@ -234,24 +235,15 @@ static const char *prepared(pg *g, const char *sql, int *prepare)
         ;
     if (i == g->nprep) {
         if (i == PG_PREPARED_MAX || !(g->prep[i].sql = strdup(sql)))
-            return NULL;
+            return -1;
         g->prep[i].gen = 0;
         g->nprep++;
     }
     if (g->prep[i].gen != g->conn_gen) {
-        /* A fresh name: one prepared in a transaction that failed may exist, or not. */
         snprintf(g->prep[i].name, sizeof g->prep[i].name, "ottu_resend_%u", ++g->prep_seq);
         *prepare = 1;
     }
-    return g->prep[i].name;
-}
-
-/* Marks the statement named name prepared on this connection. */
-static void prepared_ok(pg *g, const char *name)
-{
-    for (int i = 0; i < g->nprep; i++)
-        if (strcmp(g->prep[i].name, name) == 0)
-            g->prep[i].gen = g->conn_gen;
+    return i;
 }
 
 /* Runs one write transaction in ONE round trip (libpq's pipeline mode): BEGIN, the
@@ -267,8 +259,7 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
     int ok = 1, failed = 0, n = 0, oom = 0;
     /* What each result answers: a statement's index, or one of these. */
     enum { R_BEGIN = -1, R_SET = -2, R_COMMIT = -3, R_PREPARE = -4 };
-    int what[2 * 4 + 3];
-    const char *prep_name[2 * 4 + 3] = {0};
+    int what[2 * 4 + 3], entry[2 * 4 + 3]; /* entry: the cache entry an R_PREPARE prepared */
     *kept = NULL;
     *retry = 0;
     if (nq > 4 || !PQenterPipelineMode(g->conn)) {
@@ -287,7 +278,6 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
     for (int i = 0; ok && i < nq; i++) {
         const char **vals = q[i].oom ? NULL : calloc((size_t)q[i].n + 1, sizeof *vals);
         int prepare = 0;
-        const char *name;
         if (!vals) {
             ok = 0;
             oom = 1;
@@ -295,15 +285,15 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
         }
         for (int k = 0; k < q[i].n; k++)
             vals[k] = q[i].pool + q[i].off[k];
-        name = prepared(g, q[i].sql, &prepare);
-        if (name && prepare) {
-            ok = PQsendPrepare(g->conn, name, q[i].sql, q[i].n, NULL);
-            prep_name[n] = name;
+        int p = prepared(g, q[i].sql, &prepare);
+        if (p >= 0 && prepare) {
+            ok = PQsendPrepare(g->conn, g->prep[p].name, q[i].sql, q[i].n, NULL);
+            entry[n] = p;
             what[n++] = R_PREPARE;
         }
         if (ok)
-            ok = name ? PQsendQueryPrepared(g->conn, name, q[i].n, vals, NULL, NULL, 0)
-                      : PQsendQueryParams(g->conn, q[i].sql, q[i].n, NULL, vals, NULL, NULL, 0);
+            ok = p >= 0 ? PQsendQueryPrepared(g->conn, g->prep[p].name, q[i].n, vals, NULL, NULL, 0)
+                        : PQsendQueryParams(g->conn, q[i].sql, q[i].n, NULL, vals, NULL, NULL, 0);
         what[n++] = i;
         free(vals);
     }
@@ -338,7 +328,7 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
         }
         /* A statement prepared stays prepared, whatever becomes of the transaction. */
         if (st == R_PREPARE && pgl_res_ok(r))
-            prepared_ok(g, prep_name[i]);
+            g->prep[entry[i]].gen = g->conn_gen;
         if (!failed && st == keep)
             *kept = r;
         else

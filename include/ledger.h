@@ -69,10 +69,10 @@ int ledger_claim(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, 
 /* Settles this job's claim on row `row` for identifier: `sent` channels confirmed at at_ms,
  * `maybe` channels kept as maybe-sent (they block like a send within the cooldown), and the
  * other channels of `claimed` (the ones this job claimed for the row) released. A channel
- * not in `claimed` is not looked at: a one-channel row costs one write, not three. Buffered and committed in batches
- * (LEDGER_BATCH_RECORDS / LEDGER_BATCH_MS). Returns 0, or -1 with err when a due commit
- * failed: the caller must stop sending (fail-stop); the settlement stays buffered and is
- * retried by the next commit. */
+ * not in `claimed` is not looked at: a one-channel row costs one write, not three.
+ * Buffered and committed in batches (LEDGER_BATCH_RECORDS / LEDGER_BATCH_MS). Returns 0,
+ * or -1 with err when a due commit failed: the caller must stop sending (fail-stop); the
+ * settlement stays buffered and is retried by the next commit. */
 int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned claimed, unsigned sent, unsigned maybe,
                   int64_t at_ms, char *err, size_t errlen);
 

@@ -4,12 +4,13 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-/* 256 independent tables, chosen by the key's top byte. Each grows by 1/16 at 92% load
- * once it has SMALL slots (before, it doubles: growing by 1/16 from 64 slots was ~30
- * mappings made and unmapped per table by 400 keys, 8,000 per 100k rows, each unmapping
- * a TLB shootdown that stops every thread), so memory stays between 13 and 14 bytes a key (keys and rows in separate arrays: 8 + 4
- * bytes a slot, no padding; a miss probes about 80 keys, 640 bytes in a row, when a table
- * is fullest), and a growth step holds old and new arrays of one table only: 1/256 of the set,
+/* 256 independent tables, chosen by the key's top byte. A table doubles while it has
+ * fewer than SMALL slots, then grows by 1/16 at 92% load (growing by 1/16 from 64 slots
+ * was ~30 mappings made and unmapped per table by 400 keys, 8,000 per 100k rows, each
+ * unmapping a TLB shootdown that stops every thread). Past that, memory stays between 13
+ * and 14 bytes a key (keys and rows in separate arrays: 8 + 4 bytes a slot, no padding; a
+ * miss probes about 80 keys, 640 bytes in a row, when a table is fullest), and a growth
+ * step holds old and new arrays of one table only: 1/256 of the set,
  * not all of it twice. The arrays are mapped straight from the kernel, not malloc'd:
  * growing tables would otherwise leave a trail of freed blocks in the heap that ever
  * larger requests cannot reuse (measured: +12 bytes a row).

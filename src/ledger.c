@@ -283,7 +283,13 @@ int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned cl
         l->batch_start_ms = clock_mono_ns() / 1000000;
     sent &= RULES_ALL_CHANNELS;
     maybe &= RULES_ALL_CHANNELS & ~sent;
-    l->pend[l->npend++] = (ledger_settlement){l->ntext, idlen, row, sent, maybe, claimed & RULES_ALL_CHANNELS & ~(sent | maybe), at_ms};
+    l->pend[l->npend++] = (ledger_settlement){.off = l->ntext,
+                                              .len = idlen,
+                                              .row = row,
+                                              .sent = sent,
+                                              .maybe = maybe,
+                                              .release = claimed & RULES_ALL_CHANNELS & ~(sent | maybe),
+                                              .at_ms = at_ms};
     memcpy(l->text + l->ntext, id, idlen);
     l->ntext += idlen;
     if (due_locked(l))

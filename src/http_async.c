@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http_internal.h"
 
 struct http_async {
@@ -59,13 +59,6 @@ static void async_finished(http_async *a, http_client *c, CURLcode rc)
 {
     result_end(c, &c->res, rc);
     a->done(a->owner, c, c->item, &c->res);
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* libcurl says which socket to watch for what (CURLMOPT_SOCKETFUNCTION). libcurl says
@@ -112,7 +105,7 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
 {
     http_async *a = userp;
     (void)m;
-    a->deadline_ns = timeout_ms < 0 ? -1 : mono_ns() + (int64_t)timeout_ms * 1000000;
+    a->deadline_ns = timeout_ms < 0 ? -1 : clock_mono_ns() + (int64_t)timeout_ms * 1000000;
     return 0;
 }
 
@@ -166,7 +159,7 @@ static void *async_run(void *arg)
             break;
         int wait_ms = 1000;
         if (a->deadline_ns >= 0) {
-            int64_t left = a->deadline_ns - mono_ns();
+            int64_t left = a->deadline_ns - clock_mono_ns();
             wait_ms = left <= 0 ? 0 : left >= 1000000000 ? 1000 : (int)((left + 999999) / 1000000);
         }
         int n = epoll_wait(a->ep, evs, (int)(sizeof evs / sizeof evs[0]), wait_ms);
@@ -182,7 +175,7 @@ static void *async_run(void *arg)
                         (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
             curl_multi_socket_action(a->multi, evs[i].data.fd, flags, &running);
         }
-        if (a->deadline_ns >= 0 && mono_ns() >= a->deadline_ns) {
+        if (a->deadline_ns >= 0 && clock_mono_ns() >= a->deadline_ns) {
             a->deadline_ns = -1; /* libcurl sets the next one */
             curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }

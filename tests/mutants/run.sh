@@ -64,6 +64,7 @@ build() {
 # script ended (or timed out) without one. Its temp files are under $W (TMPDIR).
 probe() {
   local t="tests/integration/$1.sh" out="$3" pid i limit=$((${MUTANT_TIMEOUT:-300} * 5))
+  : >"$out" # before the script starts: the loop below may read it before the child's redirect
   BUILD="$2" TMPDIR="$W/tmp" setsid bash "$t" >"$out" 2>&1 </dev/null &
   pid=$!
   for ((i = 0; i < limit; i++)); do

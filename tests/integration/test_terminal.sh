@@ -30,10 +30,12 @@ check_eq "stdin not a terminal: not asked (cron), sent" "0 0" "$rc $(grep -c 'ty
 stop_mock
 
 # 3. Answered yes, with the API failing a third of the time: sent, and the progress line
-#    stays within 80 columns, redrawn in place.
+#    stays within 80 columns, redrawn in place. The backoff keeps a failed row waiting
+#    100-300 ms, so the redraws (every 200 ms) see rows retrying: with 20-100 ms, about one
+#    row was waiting at any moment, and once in CI no redraw of the ~3 s run caught one.
 start_mock --fail-rate 0.3 --seed 7 --latency-ms 15; new_ledger
 python3 "$PTY" 80 yes yes.out -- "$RESEND" --base-url "$MOCK_URL" -q -r 60 -j 4 --max-attempts 8 \
-  --backoff-base-ms 20 --backoff-max-ms 100 -o yes.csv in.csv; rc=$?
+  --backoff-base-ms 100 --backoff-max-ms 300 -o yes.csv in.csv; rc=$?
 check_eq "answered yes: exit 0" 0 "$rc"
 check_eq "answered yes: every row sent" 120 "$(col yes.csv result_status | grep -c '^sent$')"
 check_eq "answered yes: 160 notifications delivered" 160 "$(stat "$MOCK_URL" delivered)"

@@ -18,7 +18,7 @@ typedef struct {
     int full;       /* PRAGMA synchronous is FULL now (else NORMAL) */
     char *api;      /* this job's API; NULL: lookups match every API */
     char ident[40]; /* meta ledger_id: the ledger's identity ("" in an old file read-only) */
-    sqlite3_stmt *lookup, *job_name, *blocked, *grant, *update_sent, *set_sent, *set_maybe, *release;
+    sqlite3_stmt *lookup, *job_name, *blocked, *grant, *update_sent, *insert_sent, *set_maybe, *release;
 } sq;
 
 

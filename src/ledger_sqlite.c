@@ -38,7 +38,7 @@ static void sq_close(void *be)
     sqlite3_finalize(s->blocked);
     sqlite3_finalize(s->grant);
     sqlite3_finalize(s->update_sent);
-    sqlite3_finalize(s->set_sent);
+    sqlite3_finalize(s->insert_sent);
     sqlite3_finalize(s->set_maybe);
     sqlite3_finalize(s->release);
     sqlite3_close(s->db);
@@ -93,18 +93,17 @@ static int prepare_all(sq *s)
                       "claimed_at_ms = excluded.claimed_at_ms, at_ms = excluded.at_ms, api = excluded.api "
                       "WHERE state IN ('claimed', 'released') OR (?6 AND state = 'maybe')",
                       &s->grant)) != SQLITE_OK ||
-        /* A send settled: an update by key; the upsert below only when the row has no
-         * record (the legacy path), as the update costs less than the upsert's rewrite. */
+        /* A send settled: an update by key, then an insert when the row has no record
+         * (the legacy path; the same transaction, so nothing comes between). An upsert
+         * would rewrite the record through its conflict path, which costs more. */
         (rc = prepare(s->db,
                       "UPDATE claims SET state = 'sent', at_ms = ?5 "
                       "WHERE identifier = ?1 AND channel = ?2 AND job_id = ?3 AND row_no = ?4",
                       &s->update_sent)) != SQLITE_OK ||
         (rc = prepare(s->db,
                       "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
-                      "VALUES (?1, ?2, ?3, ?4, 'sent', ?5, ?5, coalesce(?6, '')) "
-                      "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET state = 'sent', "
-                      "at_ms = excluded.at_ms",
-                      &s->set_sent)) != SQLITE_OK ||
+                      "VALUES (?1, ?2, ?3, ?4, 'sent', ?5, ?5, coalesce(?6, ''))",
+                      &s->insert_sent)) != SQLITE_OK ||
         (rc = prepare(s->db,
                       "INSERT INTO claims (identifier, channel, job_id, row_no, state, claimed_at_ms, at_ms, api) "
                       "VALUES (?1, ?2, ?3, ?4, 'maybe', ?5, ?5, coalesce(?6, '')) "
@@ -281,7 +280,7 @@ static int apply_settlements(sq *s, const ledger_settlement *p, size_t n, const 
                     continue;
                 }
             }
-            sqlite3_stmt *st = (p[k].sent & bit) ? s->set_sent : (p[k].maybe & bit) ? s->set_maybe : s->release;
+            sqlite3_stmt *st = (p[k].sent & bit) ? s->insert_sent : (p[k].maybe & bit) ? s->set_maybe : s->release;
             bind_key(st, text + p[k].off, p[k].len, bit, s->job_id, p[k].row);
             sqlite3_bind_int64(st, 5, p[k].at_ms);
             if (settled)

@@ -17,7 +17,9 @@
 
 /* One row per (identifier, channel) in `gate` holds the newest send and the one open
  * claim: a claim is an upsert on it whose WHERE says "free", so two processes on any
- * hosts serialise on that row and only one is granted. `claims` keeps the history. */
+ * hosts serialise on that row and only one is granted. `claims` keeps the history. The
+ * key columns compare bytes (COLLATE "C"): equality is the same under any deterministic
+ * collation, and the locale's strcoll() was ~10% of the server's time per row. */
 static const char schema_sql[] =
     "CREATE SCHEMA IF NOT EXISTS ottu_resend;\n"
     "CREATE TABLE ottu_resend.version (\n"
@@ -30,8 +32,8 @@ static const char schema_sql[] =
     "  started_at timestamptz NOT NULL DEFAULT now()\n"
     ");\n"
     "CREATE TABLE ottu_resend.gate (\n"
-    "  identifier   text NOT NULL,\n"
-    "  channel      text NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp')),\n"
+    "  identifier   text COLLATE \"C\" NOT NULL,\n"
+    "  channel      text COLLATE \"C\" NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp')),\n"
     "  sent_ms      bigint,\n"
     "  sent_state   text CHECK (sent_state IN ('sent', 'maybe')),\n"
     "  sent_job     bigint,\n"
@@ -43,8 +45,8 @@ static const char schema_sql[] =
     "  PRIMARY KEY (identifier, channel)\n"
     ");\n"
     "CREATE TABLE ottu_resend.claims (\n"
-    "  identifier    text NOT NULL,\n"
-    "  channel       text NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp')),\n"
+    "  identifier    text COLLATE \"C\" NOT NULL,\n"
+    "  channel       text COLLATE \"C\" NOT NULL CHECK (channel IN ('sms', 'email', 'whatsapp')),\n"
     "  job_id        bigint NOT NULL REFERENCES ottu_resend.jobs (id),\n"
     "  row_no        bigint NOT NULL,\n"
     "  state         text NOT NULL CHECK (state IN ('claimed', 'sent', 'maybe', 'released')),\n"
@@ -78,8 +80,8 @@ static const char migrate_v1_sql[] =
     "CREATE TABLE ottu_resend.meta (key text PRIMARY KEY, value text NOT NULL);\n"
     "INSERT INTO ottu_resend.meta (key, value) VALUES ('ledger_id', md5(random()::text || clock_timestamp()::text));\n"
     "ALTER TABLE ottu_resend.jobs ADD COLUMN lease_until_ms bigint;\n"
-    "ALTER TABLE ottu_resend.claims ADD COLUMN api text NOT NULL DEFAULT '';\n"
-    "ALTER TABLE ottu_resend.gate ADD COLUMN api text NOT NULL DEFAULT '';\n"
+    "ALTER TABLE ottu_resend.claims ADD COLUMN api text COLLATE \"C\" NOT NULL DEFAULT '';\n"
+    "ALTER TABLE ottu_resend.gate ADD COLUMN api text COLLATE \"C\" NOT NULL DEFAULT '';\n"
     "ALTER TABLE ottu_resend.gate DROP CONSTRAINT gate_pkey;\n"
     "ALTER TABLE ottu_resend.gate ADD PRIMARY KEY (api, identifier, channel);\n"
     "ALTER TABLE ottu_resend.gate SET (fillfactor = 60);\n"

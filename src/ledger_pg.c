@@ -75,7 +75,7 @@ static const char schema_sql[] =
  * and with room on the page the update is HOT (no new key entry). A batch's rows share
  * pages and settle in one transaction, so no old version on the page can be pruned in
  * between: a page filled to F% takes HOT updates for (100-F)/F of its rows. 60: 68%; 45:
- * all of them, in a table no bigger (the updates that were not HOT went to new pages).
+ * all of them, for about a fifth more disk once vacuum has freed the old versions.
  * Ledgers migrated to 2 before this keep what they had; `ALTER TABLE ottu_resend.gate SET
  * (fillfactor = 45)` (and claims) gives them the same for the pages written after it. */
 static const char migrate_v1_sql[] =

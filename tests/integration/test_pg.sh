@@ -8,17 +8,19 @@
 # four processes with their own HOME ("hosts") over overlapping inputs at once (each
 # channel delivered once, the mock's deliveries say so), the next night from a fifth
 # host (all skipped), the database stopped mid-job (the job stops, nothing sent after)
-# and started again for --resume (every row accounted for, nobody notified twice).
+# and started again for --resume (every row accounted for, nobody notified twice); a new
+# ledger's storage (keys in byte order, room for HOT settlements), and a ledger made by an
+# earlier release (keys in the database's collation, fillfactor 60) still used correctly.
 source "$(dirname "$0")/../lib.sh"
-plan 37  # and test_ledger's own checks against the server, which declare their own plan
+plan 42  # and test_ledger's own checks against the server, which declare their own plan
 cd "$T" || exit 1
 
 if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
-  skip 37 "PostgreSQL server binaries not installed (/usr/lib/postgresql/*/bin; tests/deps.sh installs postgresql)"
+  skip 42 "PostgreSQL server binaries not installed (/usr/lib/postgresql/*/bin; tests/deps.sh installs postgresql)"
   exit 0
 fi
 if ! pg_usable; then
-  skip 37 "running as root without a postgres user to run initdb as"
+  skip 42 "running as root without a postgres user to run initdb as"
   exit 0
 fi
 if ! pg_server; then
@@ -168,4 +170,28 @@ check_eq "--resume: nobody notified twice" "" "$(twice "$T/stop.del")"
 check_eq "--resume: 600 deliveries in all" 600 "$(delivered "$T/stop.del")"
 check_eq "--resume: the ledger agrees (600 sent, no open claim)" "600 0" \
   "$(psql_q "SELECT count(*) FILTER (WHERE state = 'sent') || ' ' || count(*) FILTER (WHERE state = 'claimed') FROM ottu_resend.claims WHERE identifier LIKE 'D-%'")"
+stop_mock
+
+# ---------------------------------------------------------------------------------------
+# 5. Storage. A new ledger's key columns compare bytes (COLLATE "C") and its pages leave
+# room for HOT settlements (fillfactor 45). A ledger made by an earlier release has its
+# keys in the database's collation and fillfactor 60: made so here after a first job
+# (E-), a second job on it must still skip what the first recorded and send the rest once.
+check_eq "new ledger: the key columns of gate and claims are COLLATE \"C\"" "C C C C C C" \
+  "$(psql_q "SELECT string_agg(coalesce(collation_name, '-'), ' ') FROM information_schema.columns WHERE table_schema = 'ottu_resend' AND table_name IN ('gate', 'claims') AND column_name IN ('api', 'identifier', 'channel')")"
+check_eq "new ledger: gate and claims with fillfactor 45" "claims fillfactor=45 gate fillfactor=45" \
+  "$(psql_q "SELECT string_agg(relname || ' ' || array_to_string(reloptions, ','), ' ' ORDER BY relname) FROM pg_class WHERE relnamespace = 'ottu_resend'::regnamespace AND relname IN ('gate', 'claims')")"
+start_mock --deliveries "$T/old.del"
+gen_rows 200 "$T/old1.csv" sms E-
+mkdir -p "$T/host6"
+HOME="$T/host6" XDG_STATE_HOME="$T/host6/state" run -j 8 --ledger "$URI" -o "$T/old1.out.csv" "$T/old1.csv" 2>"$T/old1.err"
+psql_q "ALTER TABLE ottu_resend.gate ALTER COLUMN identifier TYPE text COLLATE \"default\", ALTER COLUMN channel TYPE text COLLATE \"default\", ALTER COLUMN api TYPE text COLLATE \"default\", SET (fillfactor = 60)" >/dev/null
+gen_rows 200 "$T/old2.csv" sms F-
+head -101 "$T/old1.csv" | tail -n +2 >>"$T/old2.csv"
+HOME="$T/host6" XDG_STATE_HOME="$T/host6/state" run -j 8 --ledger "$URI" -o "$T/old2.out.csv" "$T/old2.csv" 2>"$T/old2.err"; rc=$?
+check_eq "an earlier release's ledger (database collation, fillfactor 60): exit 0, the new rows sent, the recorded ones skipped" \
+  "0 sent 200 skipped 100" "$rc $(statuses "$T/old2.out.csv")"
+check_eq "an earlier release's ledger: 400 deliveries in both jobs, nobody twice" "400 " "$(delivered "$T/old.del") $(twice "$T/old.del")"
+check_eq "an earlier release's ledger: the new sends recorded, no claim left open" "200 0" \
+  "$(psql_q "SELECT count(*) FILTER (WHERE c.state = 'sent') || ' ' || (SELECT count(*) FROM ottu_resend.gate WHERE claim_job IS NOT NULL) FROM ottu_resend.claims c WHERE c.identifier LIKE 'F-%'")"
 stop_mock

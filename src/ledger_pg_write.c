@@ -357,10 +357,23 @@ static int pipeline_tx(pg *g, int settle_only, stmt *q, int nq, const char *cons
     return 0;
 }
 
-#define NEWER "(g.sent_ms IS NULL OR g.sent_ms <= excluded.sent_ms)"
-#define OWN "(g.claim_job = excluded.sent_job AND g.claim_row = excluded.sent_row)"
-#define NEWER_U "(g.sent_ms IS NULL OR g.sent_ms <= u.at)"
-#define OWN_U "(g.claim_job = u.job AND g.claim_row = u.row_no)"
+/* The SET lists of a settlement, from a row S named as the table's columns (the batch's
+ * rows, or an upsert's excluded). claims: a maybe-send never turns a send back into maybe.
+ * gate: the newest send stays; this row's own claim goes in any case. */
+#define CLAIMS_SETTLED(S) \
+    "state = CASE WHEN " S ".state = 'maybe' AND c.state = 'sent' THEN 'sent' ELSE " S ".state END, " \
+    "at_ms = " S ".at_ms"
+#define NEWER(S) "(g.sent_ms IS NULL OR g.sent_ms <= " S ".sent_ms)"
+#define OWN(S) "(g.claim_job = " S ".sent_job AND g.claim_row = " S ".sent_row)"
+#define GATE_SETTLED(S)                                                                               \
+    "sent_job = CASE WHEN " NEWER(S) " THEN " S ".sent_job ELSE g.sent_job END, "                     \
+    "sent_row = CASE WHEN " NEWER(S) " THEN " S ".sent_row ELSE g.sent_row END, "                     \
+    "sent_state = CASE WHEN " NEWER(S) " THEN " S ".sent_state ELSE g.sent_state END, "               \
+    "sent_ms = CASE WHEN " NEWER(S) " THEN " S ".sent_ms ELSE g.sent_ms END, "                        \
+    "claim_job = CASE WHEN " OWN(S) " THEN NULL ELSE g.claim_job END, "                               \
+    "claim_row = CASE WHEN " OWN(S) " THEN NULL ELSE g.claim_row END, "                               \
+    "claim_ms = CASE WHEN " OWN(S) " THEN NULL ELSE g.claim_ms END, "                                 \
+    "claim_resend = CASE WHEN " OWN(S) " THEN false ELSE g.claim_resend END"
 #define SETTLED_ROWS                                                                                        \
     "unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[]) AS u (identifier, channel, row_no, " \
     "state, at)"
@@ -474,47 +487,31 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
         pgs_param(s, g->api ? g->api : "", g->api ? strlen(g->api) : 0); /* $7 */
         /* Each is an UPDATE by key, the record's row being there (the claim made it):
          * an upsert that meets its row locks it first, one more WAL record per row and
-         * per table. The rows the UPDATE did not find (a record from before the gate,
-         * a row settled that no claim of this job made) go in by the upsert after it. */
+         * per table. The rows the UPDATE did not find (a row settled that no claim of
+         * this job made) go in by the upsert after it. The batch's columns are named as
+         * the table's, so the UPDATE (from u) and the upsert (from excluded) share one
+         * SET list. */
         if (pass == 0)
-            pgs_sql(s, "WITH u AS MATERIALIZED (SELECT u.*, $6::bigint AS job, $7::text AS api FROM " SETTLED_ROWS "), "
-                      "up AS (UPDATE ottu_resend.claims c SET state = CASE WHEN u.state = 'maybe' AND c.state = 'sent' "
-                      "THEN 'sent' ELSE u.state END, at_ms = u.at FROM u WHERE c.identifier = u.identifier AND "
-                      "c.channel = u.channel AND c.job_id = u.job AND c.row_no = u.row_no "
-                      "RETURNING c.identifier, c.channel, c.row_no) "
+            pgs_sql(s, "WITH u (identifier, channel, row_no, state, at_ms, job_id, api) AS MATERIALIZED (SELECT u.*, "
+                      "$6::bigint, $7::text FROM " SETTLED_ROWS "), "
+                      "up AS (UPDATE ottu_resend.claims c SET " CLAIMS_SETTLED("u") " FROM u WHERE "
+                      "c.identifier = u.identifier AND c.channel = u.channel AND c.job_id = u.job_id AND "
+                      "c.row_no = u.row_no RETURNING c.identifier, c.channel, c.row_no) "
                       "INSERT INTO ottu_resend.claims AS c (identifier, channel, job_id, row_no, state, "
-                      "claimed_at_ms, at_ms, api) SELECT u.identifier, u.channel, u.job, u.row_no, u.state, u.at, "
-                      "u.at, u.api FROM u WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.identifier = u.identifier AND "
-                      "up.channel = u.channel AND up.row_no = u.row_no) "
-                      "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET "
-                      "state = CASE WHEN excluded.state = 'maybe' AND c.state = 'sent' THEN 'sent' "
-                      "ELSE excluded.state END, at_ms = excluded.at_ms");
+                      "claimed_at_ms, at_ms, api) SELECT u.identifier, u.channel, u.job_id, u.row_no, u.state, "
+                      "u.at_ms, u.at_ms, u.api FROM u WHERE NOT EXISTS (SELECT 1 FROM up WHERE "
+                      "up.identifier = u.identifier AND up.channel = u.channel AND up.row_no = u.row_no) "
+                      "ON CONFLICT (identifier, channel, job_id, row_no) DO UPDATE SET " CLAIMS_SETTLED("excluded"));
         else
-            /* The newest send stays; this row's own claim goes in any case. */
-            pgs_sql(s, "WITH u AS MATERIALIZED (SELECT u.*, $6::bigint AS job, $7::text AS api FROM " SETTLED_ROWS "), "
-                      "up AS (UPDATE ottu_resend.gate g SET "
-                      "sent_job = CASE WHEN " NEWER_U " THEN u.job ELSE g.sent_job END, "
-                      "sent_row = CASE WHEN " NEWER_U " THEN u.row_no ELSE g.sent_row END, "
-                      "sent_state = CASE WHEN " NEWER_U " THEN u.state ELSE g.sent_state END, "
-                      "sent_ms = CASE WHEN " NEWER_U " THEN u.at ELSE g.sent_ms END, "
-                      "claim_job = CASE WHEN " OWN_U " THEN NULL ELSE g.claim_job END, "
-                      "claim_row = CASE WHEN " OWN_U " THEN NULL ELSE g.claim_row END, "
-                      "claim_ms = CASE WHEN " OWN_U " THEN NULL ELSE g.claim_ms END, "
-                      "claim_resend = CASE WHEN " OWN_U " THEN false ELSE g.claim_resend END "
-                      "FROM u WHERE g.api = u.api AND g.identifier = u.identifier AND g.channel = u.channel "
-                      "RETURNING g.identifier, g.channel) "
+            pgs_sql(s, "WITH u (identifier, channel, sent_row, sent_state, sent_ms, sent_job, api) AS MATERIALIZED "
+                      "(SELECT u.*, $6::bigint, $7::text FROM " SETTLED_ROWS "), "
+                      "up AS (UPDATE ottu_resend.gate g SET " GATE_SETTLED("u") " FROM u WHERE g.api = u.api AND "
+                      "g.identifier = u.identifier AND g.channel = u.channel RETURNING g.identifier, g.channel) "
                       "INSERT INTO ottu_resend.gate AS g (api, identifier, channel, sent_job, sent_row, sent_state, "
-                      "sent_ms) SELECT u.api, u.identifier, u.channel, u.job, u.row_no, u.state, u.at FROM u "
-                      "WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.identifier = u.identifier AND up.channel = u.channel) "
-                      "ON CONFLICT (api, identifier, channel) DO UPDATE SET "
-                      "sent_job = CASE WHEN " NEWER " THEN excluded.sent_job ELSE g.sent_job END, "
-                      "sent_row = CASE WHEN " NEWER " THEN excluded.sent_row ELSE g.sent_row END, "
-                      "sent_state = CASE WHEN " NEWER " THEN excluded.sent_state ELSE g.sent_state END, "
-                      "sent_ms = CASE WHEN " NEWER " THEN excluded.sent_ms ELSE g.sent_ms END, "
-                      "claim_job = CASE WHEN " OWN " THEN NULL ELSE g.claim_job END, "
-                      "claim_row = CASE WHEN " OWN " THEN NULL ELSE g.claim_row END, "
-                      "claim_ms = CASE WHEN " OWN " THEN NULL ELSE g.claim_ms END, "
-                      "claim_resend = CASE WHEN " OWN " THEN false ELSE g.claim_resend END");
+                      "sent_ms) SELECT u.api, u.identifier, u.channel, u.sent_job, u.sent_row, u.sent_state, "
+                      "u.sent_ms FROM u WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.identifier = u.identifier AND "
+                      "up.channel = u.channel) "
+                      "ON CONFLICT (api, identifier, channel) DO UPDATE SET " GATE_SETTLED("excluded"));
         (*nq)++;
     }
     *written += (long long)ne;

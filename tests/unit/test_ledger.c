@@ -380,6 +380,36 @@ static void test_cooldown_zero(void **state)
     assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'sent'"), 1);
 }
 
+/* The cooldown counts from the newest send, whatever order the sends were settled in, and
+ * a maybe-sent outcome settled later never turns a send's record back into maybe. */
+static void test_newest_send_counts(void **state)
+{
+    (void)state;
+    const char *p = SPEC("newest.db");
+    int64_t now = now_ms();
+    ledger_claim_item it;
+    fresh(p);
+    ledger *a = open_ok(p, "a"), *b = open_ok(p, "b"), *c = open_ok(p, "c");
+    assert_int_equal(claim1(a, &it, "N", RULES_SMS, 1, now, 0), RULES_SMS);
+    settle_ok(a, "N", 1, RULES_SMS, 0, now);
+    flush_ok(a);
+    /* b (--cooldown 0) sends too; its send is settled after a's with an older time. */
+    assert_int_equal(claim1(b, &it, "N", RULES_SMS, 1, now, 0), RULES_SMS);
+    settle_ok(b, "N", 1, RULES_SMS, 0, now - 10000);
+    flush_ok(b);
+    /* A 5 s cooldown: a's send (now) blocks; b's alone (10 s before) would not. */
+    assert_int_equal(claim1(c, &it, "N", RULES_SMS, 1, now + 1, 5000), 0);
+    assert_int_equal(it.blocked_kind[0], LEDGER_SENT);
+    assert_true(it.blocked_at_ms[0] == now);
+    settle_ok(a, "N", 1, 0, RULES_SMS, now + 2);
+    flush_ok(a);
+    ledger_close(a);
+    ledger_close(b);
+    ledger_close(c);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'sent'"), 2);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'maybe'"), 0);
+}
+
 /* Settlements wait for LEDGER_BATCH_RECORDS or LEDGER_BATCH_MS; a claim commits them too. */
 static void test_settle_batching(void **state)
 {
@@ -1509,6 +1539,7 @@ int main(void)
         cmocka_unit_test(test_settle_releases_claimed_only),
         cmocka_unit_test(test_claim_odd_identifiers),
         cmocka_unit_test(test_cooldown_zero),
+        cmocka_unit_test(test_newest_send_counts),
         cmocka_unit_test(test_settle_batching),
         cmocka_unit_test(test_readonly),
         cmocka_unit_test(test_migrate_v1),
@@ -1546,6 +1577,7 @@ int main(void)
         cmocka_unit_test(test_settle_releases_claimed_only),
         cmocka_unit_test(test_claim_odd_identifiers),
         cmocka_unit_test(test_cooldown_zero),
+        cmocka_unit_test(test_newest_send_counts),
         cmocka_unit_test(test_settle_batching),
         cmocka_unit_test(test_fork_claims),
         cmocka_unit_test(test_budget),

@@ -95,6 +95,27 @@ int pgl_connect(pg *g, char *err, size_t errlen);
 /* Reconnects when the connection dropped since the last call (the server restarted). */
 int pgl_ensure_conn(pg *g, char *err, size_t errlen);
 
+/* ---- ledger_pg_dups.c: the entries of a batch that repeat a key ---- */
+/* One (item, channel) of a claim batch. */
+typedef struct {
+    size_t item;
+    int ch; /* channel index 0..2 */
+    int dup; /* the same (identifier, channel) appears earlier in the batch */
+} centry;
+
+/* One channel of a settlement that is sent or maybe-sent. */
+typedef struct {
+    size_t s; /* settlement index */
+    int ch;
+    int dup_gate, dup_hist; /* another entry with the same gate / history key is kept */
+} sentry;
+
+/* Set e[k].dup of each claim entry whose (identifier, channel) an earlier entry has, and
+ * dup_gate / dup_hist of each settlement entry another entry of its key is kept over.
+ * 0, or -1 when out of memory. */
+int pgl_mark_claim_dups(const ledger_claim_item *items, centry *e, size_t ne);
+int pgl_mark_settle_dups(const ledger_settlement *p, const char *text, sentry *e, size_t ne);
+
 /* ---- ledger_pg_write.c: claims and settlements (ledger_ops.write) ---- */
 int pgl_write(void *be, const ledger_settlement *p, size_t np, const char *text, ledger_claim_item *items,
               size_t ni, int64_t now_ms, int64_t cooldown_ms, int peek, long long *written, char *err,

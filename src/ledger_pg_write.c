@@ -15,17 +15,6 @@
 
 /* ---- claims ---------------------------------------------------------------------------- */
 
-/* One (item, channel) of a claim batch. */
-typedef struct {
-    size_t item;
-    int ch; /* channel index 0..2 */
-    int dup; /* the same (identifier, channel) appears earlier in the batch */
-} centry;
-
-static int same_key(const ledger_claim_item *a, const ledger_claim_item *b)
-{
-    return a->idlen == b->idlen && memcmp(a->id, b->id, a->idlen) == 0;
-}
 
 /* Fills the blocked_* fields of the entries not granted, and in peek mode decides the
  * grants, from each (identifier, channel)'s gate row. */
@@ -213,13 +202,6 @@ static void claim_apply(PGresult *r, ledger_claim_item *items, centry *e, size_t
 /* SQL for the rules.h bit of the channel column of table alias t. */
 #define CHANNEL_BIT(t) "(CASE " t ".channel WHEN 'sms' THEN 1 WHEN 'email' THEN 2 ELSE 4 END)"
 
-/* One channel of a settlement that is sent or maybe-sent. */
-typedef struct {
-    size_t s; /* settlement index */
-    int ch;
-    int dup_gate, dup_hist; /* a later entry has the same gate key / history key */
-} sentry;
-
 enum { RETRY_DEADLOCK = 1, RETRY_DUPLICATE = 2 };
 
 /* The cache entry of sql's prepared statement, -1: send it unprepared (the cache is full,
@@ -395,19 +377,15 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
         for (int i = 0; i < 3; i++)
             if ((p[k].sent | p[k].maybe) & (1u << i))
                 e[ne++] = (sentry){k, i, 0, 0};
-    /* One statement may not touch a row twice: the latest entry per key wins. */
-    for (size_t a = 0; a < ne; a++)
-        for (size_t b = a + 1; b < ne; b++)
-            if (e[a].ch == e[b].ch && p[e[a].s].len == p[e[b].s].len &&
-                memcmp(text + p[e[a].s].off, text + p[e[b].s].off, p[e[a].s].len) == 0) {
-                e[a].dup_gate = 1;
-                if (p[e[a].s].row == p[e[b].s].row)
-                    e[a].dup_hist = 1;
-            }
+    if (pgl_mark_settle_dups(p, text, e, ne) != 0) {
+        free(e);
+        ledger_set_err(err, errlen, "ledger: out of memory");
+        return -1;
+    }
     /* The claims of the rows not sent nor maybe sent: released, in the history and the
      * gate. The channels sent or maybe sent are left to the upserts below, so each row
      * version is written once (each one costs); in the gate, a channel whose upsert is
-     * another row's (the latest wins) is released here. Only rows with something to
+     * another row's (the one kept, pgl_mark_settle_dups) is released here. Only rows with something to
      * release are looked up (a one-channel row sent has nothing: those lookups were 14%
      * of the server's time per row). The job and the API are columns of v, not constants,
      * and the state is tested in SET, not in WHERE: with any such restriction, stale or
@@ -540,10 +518,10 @@ int pgl_write(void *be, const ledger_settlement *p, size_t np, const char *text,
                 e[ne++] = (centry){k, i, 0};
     /* A second row of this batch with the same (identifier, channel): blocked by the
      * first, as a second row of this job would be (with cooldown 0, granted). */
-    for (size_t a = 0; a < ne; a++)
-        for (size_t b = 0; b < a && !e[a].dup; b++)
-            if (e[a].ch == e[b].ch && same_key(&items[e[a].item], &items[e[b].item]))
-                e[a].dup = 1 + (items[e[a].item].row == items[e[b].item].row);
+    if (pgl_mark_claim_dups(items, e, ne) != 0) {
+        ledger_set_err(err, errlen, "ledger: out of memory");
+        goto out;
+    }
     if (pgl_ensure_conn(g, err, errlen) != 0)
         goto out;
     if (peek) {

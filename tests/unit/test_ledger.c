@@ -410,6 +410,67 @@ static void test_newest_send_counts(void **state)
     assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'maybe'"), 0);
 }
 
+/* Repeats inside one batch. A claim batch holding one (identifier, channel) twice grants
+ * the first row only (with no cooldown, both: as separate claims would). A settlement batch
+ * holding one key twice records each row, and what stands is what settling them one by one
+ * would leave: the newest send, even when it came first in the batch; a maybe-send of a row
+ * never over its send. */
+static void test_batch_repeats(void **state)
+{
+    (void)state;
+    const char *p = SPEC("repeats.db");
+    const char *ids[4] = {"R", "S", "R", "R"};
+    const unsigned ch[4] = {RULES_SMS, RULES_SMS, RULES_SMS | RULES_EMAIL, RULES_EMAIL};
+    int64_t now = now_ms();
+    char err[512] = "";
+    ledger_claim_item it[4], one;
+    for (int zero = 0; zero < 2; zero++) {
+        fresh(p);
+        ledger *a = open_ok(p, "a");
+        memset(it, 0, sizeof it);
+        for (int i = 0; i < 4; i++) {
+            it[i].id = ids[i];
+            it[i].idlen = 1;
+            it[i].channels = ch[i];
+            it[i].row = i + 1;
+        }
+        if (ledger_claim(a, it, 4, now, zero ? 0 : DAY, err, sizeof err) != 0)
+            fail_msg("ledger_claim: %s", err);
+        assert_int_equal(it[0].granted, RULES_SMS);
+        assert_int_equal(it[1].granted, RULES_SMS);
+        assert_int_equal(it[2].granted, zero ? RULES_SMS | RULES_EMAIL : RULES_EMAIL);
+        assert_int_equal(it[3].granted, zero ? RULES_EMAIL : 0);
+        if (!zero) {
+            assert_int_equal(it[2].blocked_kind[0], LEDGER_CLAIMED);
+            assert_int_equal(it[3].blocked_kind[1], LEDGER_CLAIMED);
+            assert_string_equal(it[3].blocked_job[1], "");
+        }
+        ledger_close(a);
+    }
+    /* R's sms: row 3 sent at now+4, settled before row 1 sent at now+1 and then maybe-sent
+     * at now+2 (the send is not taken back). R's email: row 3 sent at now+4, row 4
+     * maybe-sent at now+5. */
+    ledger *a = open_ok(p, "a");
+    settle_ok(a, "R", 3, RULES_SMS | RULES_EMAIL, 0, now + 4);
+    assert_int_equal(ledger_settle(a, "R", 1, 1, RULES_SMS, RULES_SMS, 0, now + 1, err, sizeof err), 0);
+    assert_int_equal(ledger_settle(a, "R", 1, 1, RULES_SMS, 0, RULES_SMS, now + 2, err, sizeof err), 0);
+    assert_int_equal(ledger_settle(a, "R", 1, 4, RULES_EMAIL, 0, RULES_EMAIL, now + 5, err, sizeof err), 0);
+    flush_ok(a);
+    ledger_close(a);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE identifier = 'R' AND state = 'sent'"), 3);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE identifier = 'R' AND state = 'maybe'"), 1);
+    assert_int_equal(sql_int(p, "SELECT count(*) FROM claims WHERE state = 'claimed'"), 1); /* S, row 2 */
+    /* With a 10 s cooldown, another job meets R's newest sms send (row 3's) and R's newest
+     * email outcome (row 4's maybe-send). */
+    ledger *b = open_ok(p, "b");
+    assert_int_equal(claim1(b, &one, "R", RULES_SMS | RULES_EMAIL, 1, now + 6, 10000), 0);
+    assert_int_equal(one.blocked_kind[0], LEDGER_SENT);
+    assert_true(one.blocked_at_ms[0] == now + 4);
+    assert_int_equal(one.blocked_kind[1], LEDGER_MAYBE);
+    assert_true(one.blocked_at_ms[1] == now + 5);
+    ledger_close(b);
+}
+
 /* Settlements wait for LEDGER_BATCH_RECORDS or LEDGER_BATCH_MS; a claim commits them too. */
 static void test_settle_batching(void **state)
 {
@@ -1540,6 +1601,7 @@ int main(void)
         cmocka_unit_test(test_claim_odd_identifiers),
         cmocka_unit_test(test_cooldown_zero),
         cmocka_unit_test(test_newest_send_counts),
+        cmocka_unit_test(test_batch_repeats),
         cmocka_unit_test(test_settle_batching),
         cmocka_unit_test(test_readonly),
         cmocka_unit_test(test_migrate_v1),
@@ -1578,6 +1640,7 @@ int main(void)
         cmocka_unit_test(test_claim_odd_identifiers),
         cmocka_unit_test(test_cooldown_zero),
         cmocka_unit_test(test_newest_send_counts),
+        cmocka_unit_test(test_batch_repeats),
         cmocka_unit_test(test_settle_batching),
         cmocka_unit_test(test_fork_claims),
         cmocka_unit_test(test_budget),

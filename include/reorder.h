@@ -1,7 +1,7 @@
 /* reorder — the window of rows between the reader and the writer. Rows finish in any
  * order; the writer takes them back in input order. The window's size bounds memory: the
  * reader waits when it is that far ahead of the writer. The ring is sized by need: it
- * starts at 1024 slots (or the window, if smaller) and doubles, up to the window, only
+ * starts at 2048 slots (or the window, if smaller) and doubles, up to the window, only
  * when finished rows pile up behind an unfinished head for longer than a moment (250 ms,
  * reorder_set_patience). */
 #ifndef OTTU_REORDER_H
@@ -10,6 +10,14 @@
 #include <stddef.h>
 
 #include "job.h"
+
+/* Slots at start: enough for every worker of a usual -j to be busy while the reader
+ * gathers its next claim batch (stage_read.c: 512 rows) and waits for the ledger; with
+ * 1024, a batch in flight and the next one filled the ring, and the reader waited for
+ * slots before each claim, the workers for the claim after it. A 10-row job touches only
+ * 10 of them (the chunk is calloc'd, job_init is all zeros, so untouched pages stay
+ * unmapped). The old fixed window of 4096 touched ~10 MB whatever the job's size. */
+#define REORDER_START 2048
 
 typedef struct reorder reorder;
 

@@ -14,17 +14,24 @@
 #include "ledger_backend.h"
 #include "rules.h"
 
+/* Two locks. mu: the store (its connection) and what is being written, the in-flight
+ * settlements (fly). bufmu: the settlements buffered since (pend), which the writer thread
+ * adds to while a claim's transaction is in flight: with one lock, the writer waited
+ * for every claim's round trip to the server, the rows it holds kept their slots in the
+ * reorder window, and the reader, its claim done, waited for those slots (measured on
+ * PostgreSQL: the reader in the server's wait 46% of the time and for slots 34%). Order:
+ * mu before bufmu. */
 struct ledger {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu, bufmu;
     const ledger_ops *ops;
     void *be;
     int mode;
-    ledger_settlement *pend;
-    size_t npend, cappend;
-    char *text;
-    size_t ntext, captext;
-    int64_t batch_start_ms; /* monotonic time of the oldest buffered settlement */
-    int64_t last_claim_ms;  /* monotonic time of the last claim written; long ago at first */
+    ledger_settlement *pend, *fly; /* buffered (bufmu); being written (mu) */
+    size_t npend, cappend, nfly, capfly;
+    char *text, *flytext; /* their identifiers */
+    size_t ntext, captext, capflytext;
+    int64_t batch_start_ms; /* monotonic time of the oldest buffered settlement (bufmu) */
+    int64_t last_claim_ms;  /* monotonic time of the last claim written; long ago at first (bufmu) */
     long long written;
     char *api;                     /* normalised; NULL: every API */
     char *location;                /* absolute path or URI */
@@ -62,6 +69,7 @@ static ledger *open_mode(const char *spec, const char *job_id, int mode, char *e
     }
     l->last_claim_ms = INT64_MIN / 2;
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->bufmu, NULL);
     if (ledger_is_pg(spec)) {
         l->location = strdup(spec);
     } else {
@@ -203,23 +211,33 @@ ledger *ledger_open_admin(const char *spec, int writable, char *err, size_t errl
 
 /* ---- claims ------------------------------------------------------------------------ */
 
-/* Commits the buffer together with the claims (either may be empty). On failure the
- * buffer stays for the next attempt. Caller holds the lock. */
+/* Commits the buffered settlements together with the claims (either may be empty). The
+ * buffer is taken as it is (swapped for the empty in-flight one) and written without
+ * bufmu. After a failure the settlements taken stay in flight, to go first next time, and
+ * what is buffered meanwhile waits behind them. Caller holds mu. */
 static int write_locked(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, int64_t cooldown_ms,
                         char *err, size_t errlen)
 {
     int peek = l->mode != LEDGER_READWRITE;
+    if (!peek && l->nfly == 0) {
+        pthread_mutex_lock(&l->bufmu);
+        ledger_settlement *p = l->fly;
+        char *t = l->flytext;
+        size_t cp = l->capfly, ct = l->capflytext;
+        l->fly = l->pend, l->capfly = l->cappend, l->nfly = l->npend;
+        l->flytext = l->text, l->capflytext = l->captext;
+        l->pend = p, l->cappend = cp, l->npend = 0;
+        l->text = t, l->captext = ct, l->ntext = 0;
+        pthread_mutex_unlock(&l->bufmu);
+    }
     if (peek && n == 0)
         return 0;
-    if (!peek && l->npend == 0 && n == 0)
+    if (!peek && l->nfly == 0 && n == 0)
         return 0;
-    if (l->ops->write(l->be, peek ? NULL : l->pend, peek ? 0 : l->npend, l->text, items, n, now_ms, cooldown_ms,
+    if (l->ops->write(l->be, peek ? NULL : l->fly, peek ? 0 : l->nfly, l->flytext, items, n, now_ms, cooldown_ms,
                       peek, &l->written, err, errlen) != 0)
         return -1;
-    if (!peek) {
-        l->npend = 0;
-        l->ntext = 0;
-    }
+    l->nfly = 0;
     return 0;
 }
 
@@ -238,9 +256,12 @@ int ledger_claim(ledger *l, ledger_claim_item *items, size_t n, int64_t now_ms, 
     }
     pthread_mutex_lock(&l->mu);
     ret = write_locked(l, items, n, now_ms, cooldown_ms, err, errlen);
-    if (n > 0)
-        l->last_claim_ms = clock_mono_ns() / 1000000;
     pthread_mutex_unlock(&l->mu);
+    if (n > 0) {
+        pthread_mutex_lock(&l->bufmu);
+        l->last_claim_ms = clock_mono_ns() / 1000000;
+        pthread_mutex_unlock(&l->bufmu);
+    }
     if (ret != 0)
         for (size_t k = 0; k < n; k++)
             items[k].granted = 0;
@@ -266,17 +287,25 @@ static int due_locked(const ledger *l)
     return l->npend >= LEDGER_BATCH_RECORDS || now - l->batch_start_ms >= LEDGER_BATCH_MS;
 }
 
+static int due(ledger *l)
+{
+    pthread_mutex_lock(&l->bufmu);
+    int d = due_locked(l);
+    pthread_mutex_unlock(&l->bufmu);
+    return d;
+}
+
 int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned claimed, unsigned sent, unsigned maybe,
                   int64_t at_ms, char *err, size_t errlen)
 {
-    int ret = 0;
+    int ret = 0, now_due;
     if (l->mode != LEDGER_READWRITE)
         return 0;
-    pthread_mutex_lock(&l->mu);
+    pthread_mutex_lock(&l->bufmu);
     if (ledger_grow((void **)&l->pend, &l->cappend, l->npend + 1, sizeof *l->pend) != 0 ||
         ledger_grow((void **)&l->text, &l->captext, l->ntext + idlen + 1, 1) != 0) {
         ledger_set_err(err, errlen, "ledger: out of memory");
-        pthread_mutex_unlock(&l->mu);
+        pthread_mutex_unlock(&l->bufmu);
         return -1;
     }
     if (l->npend == 0)
@@ -292,9 +321,13 @@ int ledger_settle(ledger *l, const char *id, size_t idlen, long row, unsigned cl
                                               .at_ms = at_ms};
     memcpy(l->text + l->ntext, id, idlen);
     l->ntext += idlen;
-    if (due_locked(l))
+    now_due = due_locked(l);
+    pthread_mutex_unlock(&l->bufmu);
+    if (now_due) {
+        pthread_mutex_lock(&l->mu);
         ret = write_locked(l, NULL, 0, at_ms, 0, err, errlen);
-    pthread_mutex_unlock(&l->mu);
+        pthread_mutex_unlock(&l->mu);
+    }
     return ret;
 }
 
@@ -302,7 +335,7 @@ int ledger_tick(ledger *l, char *err, size_t errlen)
 {
     int ret = 0;
     pthread_mutex_lock(&l->mu);
-    if (due_locked(l))
+    if (l->nfly > 0 || due(l))
         ret = write_locked(l, NULL, 0, clock_now_ms(), 0, err, errlen);
     if (ret == 0)
         ret = renew_locked(l, err, errlen);
@@ -316,11 +349,14 @@ int ledger_tick(ledger *l, char *err, size_t errlen)
     return ret;
 }
 
+/* Writes what is in flight and what is buffered. */
 int ledger_flush(ledger *l, char *err, size_t errlen)
 {
     int ret;
     pthread_mutex_lock(&l->mu);
     ret = write_locked(l, NULL, 0, clock_now_ms(), 0, err, errlen);
+    if (ret == 0)
+        ret = write_locked(l, NULL, 0, clock_now_ms(), 0, err, errlen);
     pthread_mutex_unlock(&l->mu);
     return ret;
 }
@@ -341,7 +377,7 @@ int ledger_close(ledger *l)
     if (!l)
         return 0;
     if (ledger_flush(l, err, sizeof err) != 0) {
-        fprintf(stderr, "ottu-resend: %s; the last %zu settlements are not in the ledger\n", err, l->npend);
+        fprintf(stderr, "ottu-resend: %s; the last %zu settlements are not in the ledger\n", err, l->nfly + l->npend);
         rc = -1;
     } else if (l->mode == LEDGER_READWRITE && l->renewed_ms) {
         /* Settled: the job's lease ends now (an unsettled claim would be maybe-sent). */
@@ -351,8 +387,11 @@ int ledger_close(ledger *l)
     free(l->api);
     free(l->location);
     pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->bufmu);
     free(l->pend);
     free(l->text);
+    free(l->fly);
+    free(l->flytext);
     free(l);
     return rc;
 }

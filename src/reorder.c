@@ -9,10 +9,6 @@
 
 #include "clock.h"
 
-/* Slots at start: enough for every worker of a usual -j to be busy; a 10-row job touches
- * only 10 of them (the chunk is calloc'd, job_init is all zeros, so untouched pages stay
- * unmapped). The old fixed window of 4096 touched ~10 MB whatever the job's size. */
-#define REORDER_START 1024
 /* How long the reader waits on a full ring with finished rows piling up before it grows
  * the ring: a head held up for a scheduler's turn or a slow writer frees up within it, so
  * a healthy job's memory does not depend on such moments (measured: 200k- and 1M-row

@@ -14,6 +14,9 @@
 #include "clock.h"
 #include "reorder.h"
 
+#define S REORDER_START /* the ring's size at start */
+#define W (3 * S)       /* a window it doubles into once, then is capped at */
+
 /* The reader side in a thread, so that a full window (the reader blocks) can be seen. */
 typedef struct {
     reorder *r;
@@ -48,31 +51,31 @@ static int settle(filler *f)
 static void test_no_growth_when_rows_are_in_flight(void **state)
 {
     (void)state;
-    reorder *r = reorder_new(4096);
-    job *got[1025];
-    filler f = {r, got, 1025, 0, 0};
+    reorder *r = reorder_new(4 * S);
+    job *got[S + 1];
+    filler f = {r, got, S + 1, 0, 0};
     pthread_t th;
     pthread_create(&th, NULL, fill, &f);
     /* Nothing completes: the ring stays at its starting size and the reader waits. */
-    assert_int_equal(settle(&f), 1024);
+    assert_int_equal(settle(&f), S);
     reorder_complete(r, got[0]);
     job *j = reorder_next(r);
     assert_ptr_equal(j, got[0]);
-    reorder_release(r, j); /* one slot free: the reader takes row 1025 */
+    reorder_release(r, j); /* one slot free: the reader takes row S + 1 */
     pthread_join(th, NULL);
-    assert_int_equal(atomic_load(&f.n), 1025);
+    assert_int_equal(atomic_load(&f.n), S + 1);
     reorder_free(r);
 }
 
-/* A window of 3000 whose first 1024 rows are taken and all done but the head: the
- * reader (f, wanting `want` rows in all) is about to find the ring full. */
+/* A window of W whose first S rows are taken and all done but the head: the reader (f,
+ * wanting `want` rows in all) is about to find the ring full. */
 static reorder *piled_up(long patience_ms, job **got, int want, filler *f)
 {
-    reorder *r = reorder_new(3000);
+    reorder *r = reorder_new(W);
     reorder_set_patience(r, patience_ms);
-    *f = (filler){r, got, 1024, 0, 0};
+    *f = (filler){r, got, S, 0, 0};
     fill(f);
-    for (int i = 1; i < 1024; i++)
+    for (int i = 1; i < S; i++)
         reorder_complete(r, got[i]);
     f->want = want;
     atomic_store(&f->tid, 0);
@@ -82,30 +85,30 @@ static reorder *piled_up(long patience_ms, job **got, int want, filler *f)
 static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
 {
     (void)state;
-    job **got = calloc(3001, sizeof *got);
+    job **got = calloc(W + 1, sizeof *got);
     filler f;
-    reorder *r = piled_up(0, got, 3001, &f);
+    reorder *r = piled_up(0, got, W + 1, &f);
     pthread_t th;
     pthread_create(&th, NULL, fill, &f);
-    assert_int_equal(settle(&f), 3000); /* doubled to 2048, then capped at the window */
-    for (int i = 1024; i < 3000; i++)
+    assert_int_equal(settle(&f), W); /* doubled to 2 S, then capped at the window */
+    for (int i = S; i < W; i++)
         reorder_complete(r, got[i]);
     reorder_complete(r, got[0]);
-    for (int i = 0; i < 3000; i++) {
+    for (int i = 0; i < W; i++) {
         job *j = reorder_next(r);
         assert_non_null(j);
         assert_int_equal(j->rowno, i + 1);
         reorder_release(r, j);
         if (i == 0) {
             pthread_join(th, NULL);
-            assert_int_equal(atomic_load(&f.n), 3001);
+            assert_int_equal(atomic_load(&f.n), W + 1);
         }
     }
-    reorder_complete(r, got[3000]);
+    reorder_complete(r, got[W]);
     reorder_close(r);
     job *last = reorder_next(r);
     assert_non_null(last);
-    assert_int_equal(last->rowno, 3001);
+    assert_int_equal(last->rowno, W + 1);
     reorder_release(r, last);
     assert_null(reorder_next(r));
     reorder_free(r);
@@ -117,25 +120,25 @@ static void test_grows_behind_a_slow_head_and_keeps_order(void **state)
 static void test_grows_only_after_patience(void **state)
 {
     (void)state;
-    job **got = calloc(3001, sizeof *got);
+    job **got = calloc(W + 1, sizeof *got);
     filler f;
-    reorder *r = piled_up(300, got, 3000, &f);
+    reorder *r = piled_up(300, got, W, &f);
     int64_t t0 = clock_mono_ns();
     pthread_t th;
     pthread_create(&th, NULL, fill, &f);
-    while (atomic_load(&f.n) == 1024 && clock_mono_ns() - t0 < 10000000000LL) {
+    while (atomic_load(&f.n) == S && clock_mono_ns() - t0 < 10000000000LL) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
     int64_t waited_ms = (clock_mono_ns() - t0) / 1000000;
-    assert_true(atomic_load(&f.n) > 1024); /* it did grow */
+    assert_true(atomic_load(&f.n) > S); /* it did grow */
     assert_true(waited_ms >= 290);         /* but not before its patience ran out */
     pthread_join(th, NULL);                /* each doubling waits its own patience */
-    assert_int_equal(atomic_load(&f.n), 3000);
-    for (int i = 1024; i < 3000; i++)
+    assert_int_equal(atomic_load(&f.n), W);
+    for (int i = S; i < W; i++)
         reorder_complete(r, got[i]);
     reorder_complete(r, got[0]);
-    for (int i = 0; i < 3000; i++) {
+    for (int i = 0; i < W; i++) {
         job *j = reorder_next(r);
         assert_int_equal(j->rowno, i + 1);
         reorder_release(r, j);

@@ -27,8 +27,7 @@ static int claim_key_eq(const void *ctx, size_t a, size_t b)
     return c->e[a].ch == c->e[b].ch && x->idlen == y->idlen && memcmp(x->id, y->id, x->idlen) == 0;
 }
 
-/* e[k].dup for each entry whose (identifier, channel) an earlier entry has: 1, or 2 when
- * that first entry is the same row. */
+/* e[k].dup for each entry whose (identifier, channel) an earlier entry has. */
 int pgl_mark_claim_dups(const ledger_claim_item *items, centry *e, size_t ne)
 {
     ledger_keyset ks;
@@ -37,9 +36,7 @@ int pgl_mark_claim_dups(const ledger_claim_item *items, centry *e, size_t ne)
         return -1;
     for (size_t a = 0; a < ne; a++) {
         const ledger_claim_item *it = &items[e[a].item];
-        long b = *ledger_keyset_slot(&ks, key_hash(it->id, it->idlen, e[a].ch), a, claim_key_eq, &c);
-        if (b != (long)a)
-            e[a].dup = 1 + (it->row == items[e[b].item].row);
+        e[a].dup = *ledger_keyset_slot(&ks, key_hash(it->id, it->idlen, e[a].ch), a, claim_key_eq, &c) != (long)a;
     }
     ledger_keyset_free(&ks);
     return 0;

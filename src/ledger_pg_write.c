@@ -15,7 +15,6 @@
 
 /* ---- claims ---------------------------------------------------------------------------- */
 
-
 /* Fills the blocked_* fields of the entries not granted, and in peek mode decides the
  * grants, from each (identifier, channel)'s gate row. */
 static int read_blockers(pg *g, ledger_claim_item *items, centry *e, size_t ne, int64_t cutoff, int peek,
@@ -385,9 +384,9 @@ static int settle_batch(pg *g, const ledger_settlement *p, size_t np, const char
     /* The claims of the rows not sent nor maybe sent: released, in the history and the
      * gate. The channels sent or maybe sent are left to the upserts below, so each row
      * version is written once (each one costs); in the gate, a channel whose upsert is
-     * another row's (the one kept, pgl_mark_settle_dups) is released here. Only rows with something to
-     * release are looked up (a one-channel row sent has nothing: those lookups were 14%
-     * of the server's time per row). The job and the API are columns of v, not constants,
+     * another row's (the one pgl_mark_settle_dups kept) is released here. Only rows with
+     * something to release are looked up (a one-channel row sent has nothing: those
+     * lookups were 14% of the server's time per row). The job and the API are columns of v, not constants,
      * and the state is tested in SET, not in WHERE: with any such restriction, stale or
      * missing statistics (see pgl_connect) make the planner expect a handful of rows and
      * scan them all once per batch (the API as a constant on gate: a merge join over every
